@@ -1,0 +1,249 @@
+"""The cvpipe plugin contract.
+
+A plugin is a Python module (or object) with functions marked ``@cvpipe.hookimpl`` whose names
+are hooks below. Built-in plugins (``cvpipe/builtin/*``) use exactly the same hooks as third-party
+ones, which ship a distribution with an entry point in the group ``cvpipe``::
+
+    # pyproject.toml of the plugin distribution
+    [project.entry-points.cvpipe]
+    labelme = "cvpipe_labelme"
+
+There are two kinds of hooks:
+
+* **Registration hooks** (``cvpipe_register_*``) are called once per process, when the registry
+  is first needed. Each receives a ``register`` function and calls it once per name it provides.
+  Names are global per family: two plugins registering the same name is an error naming both.
+  Registered *factories* declare their settings as keyword arguments with type hints and
+  defaults; cvpipe validates user settings against that signature before anything runs
+  (:func:`cvpipe.params.bind`) and a factory raises :class:`cvpipe.errors.ConfigError` naming
+  the parameter for values out of range.
+* **Lifecycle hooks** (``cvpipe_on_*``) are called on every plugin that implements them, in
+  order, while a pipeline runs (loggers, trackers, notifiers). Their return values are ignored.
+  An implementation may accept any subset of the documented arguments (pluggy passes only the
+  ones it names), so new arguments can be added without breaking plugins.
+
+Modules implementing hooks must be cheap to import: import torch, albumentations and the like
+inside the functions that use them.
+
+The contract's version is :data:`cvpipe.HOOK_API_VERSION`; a plugin module may set
+``CVPIPE_HOOK_API_VERSION`` to the version it was written for, and a plugin targeting another
+major version is refused with a message naming it and both versions.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("cvpipe")
+hookimpl = pluggy.HookimplMarker("cvpipe")
+
+# --------------------------------------------------------------------------------------------
+# Registration hooks
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def cvpipe_register_formats(register):
+    """Register dataset formats (readers, writers and detection of a format on disk).
+
+    Call ``register(name, *, reader=None, writer=None, detect=None, description="")`` once per
+    format. A format needs a reader, a writer or both:
+
+    * ``reader(path: Path, **options) -> cvpipe.data.Dataset`` reads the dataset at ``path``
+      (a file or folder, see the format's docs). Options every reader accepts:
+      ``images_dir: Path | None`` (where image files are, overriding the format's layout) and
+      ``splits: list[str] | None`` (the splits to read; None reads all). Further keyword-only
+      options are the format's own and are validated against the reader's signature. Boxes come
+      back as absolute pixel xyxy; problems raise :class:`cvpipe.errors.InputError` naming the
+      file and line.
+    * ``writer(dataset: Dataset, dst: Path, **options) -> dict`` writes ``dataset`` into the
+      folder or file ``dst`` and returns a JSON-ready report (at least ``images`` and ``boxes``
+      written and ``skipped``: ``{reason: count}``). Option every writer accepts:
+      ``images: "copy" | "link" | "none"``. Writers never write outside ``dst`` and leave
+      ``dst`` whole or untouched (write to a temporary sibling, then rename).
+    * ``detect(path: Path) -> bool`` tells, cheaply, whether ``path`` holds this format; used
+      when the user gives no ``--from``.
+
+    Args:
+        register: the registration function described above.
+
+    Returns:
+        None. Implementations call ``register`` instead of returning values.
+    """
+
+
+@hookspec
+def cvpipe_register_transforms(register):
+    """Register box-aware image transforms usable by name in pipeline YAML.
+
+    Call ``register(name, factory, *, description="")``. ``factory(**params)`` returns an
+    albumentations transform (``albumentations.BasicTransform`` or a composition such as
+    ``OneOf``), so it composes with every albumentations transform and receives
+    ``image`` (H, W, C uint8 numpy), ``bboxes`` (absolute pixel xyxy, the ``pascal_voc`` format)
+    and the per-box label fields. Every albumentations transform is registered by cvpipe under its
+    own class name; plugin names must not clash with them.
+
+    Args:
+        register: the registration function described above.
+
+    Returns:
+        None. Implementations call ``register`` instead of returning values.
+    """
+
+
+@hookspec
+def cvpipe_register_models(register):
+    """Register detection models, buildable by name from pipeline YAML.
+
+    Call ``register(name, factory, *, description="")``. ``factory(num_classes: int, **params)``
+    returns a ``torch.nn.Module`` following torchvision's detection protocol: in training mode
+    ``model(images, targets) -> dict[str, Tensor]`` of losses, where ``images`` is a list of
+    float ``(3, H, W)`` tensors and each target holds ``boxes`` ``(N, 4)`` absolute xyxy float
+    and ``labels`` ``(N,)`` int64 (0-based class indices; a model that reserves 0 for background
+    shifts them itself); in eval mode ``model(images) -> list[dict]`` with ``boxes`` (xyxy),
+    ``scores`` and ``labels`` per image, in the input images' pixel coordinates. ``num_classes``
+    counts object classes only (no background). Weights load only from local files.
+
+    Args:
+        register: the registration function described above.
+
+    Returns:
+        None. Implementations call ``register`` instead of returning values.
+    """
+
+
+@hookspec
+def cvpipe_register_postprocessors(register):
+    """Register postprocessors: decoders, NMS variants and box fusion, composable in YAML.
+
+    Call ``register(name, factory, *, description="")``. ``factory(**params)`` returns a
+    callable. A *decoder* turns raw model head outputs (batched tensors) into detections; every
+    other postprocessor maps detections to detections. Detections are a list with one dict per
+    image: ``boxes`` ``(N, 4)`` float xyxy, ``scores`` ``(N,)``, ``labels`` ``(N,)`` int64, as
+    torchvision detectors return them. Postprocessors work on any device.
+
+    Args:
+        register: the registration function described above.
+
+    Returns:
+        None. Implementations call ``register`` instead of returning values.
+    """
+
+
+@hookspec
+def cvpipe_register_metrics(register):
+    """Register evaluation metrics.
+
+    Call ``register(name, factory, *, description="")``. ``factory(**params)`` returns an object
+    with ``compute(gt: Dataset, dt: Dataset) -> dict`` where ``dt`` holds detections (samples
+    with ``scores``) matched to ``gt`` by image path, and the result is JSON-ready: summary
+    numbers (``{"AP": ..., "AP50": ...}`` or ``{"mAP": ..., "per_class": {...}}``).
+
+    Args:
+        register: the registration function described above.
+
+    Returns:
+        None. Implementations call ``register`` instead of returning values.
+    """
+
+
+@hookspec
+def cvpipe_register_steps(register):
+    """Register pipeline step kinds (``read``, ``convert``, ``train``, ...).
+
+    Call ``register(name, factory, *, description="")``. ``factory(**settings)`` is called with
+    the step's validated YAML settings and returns a step object with
+    ``run(context) -> dict``; the returned dict is the step's JSON-ready result, recorded in the
+    run directory. The step reads what earlier steps produced from ``context`` (see
+    :mod:`cvpipe.pipeline`) and stores what it produces there under the names its settings give.
+
+    Args:
+        register: the registration function described above.
+
+    Returns:
+        None. Implementations call ``register`` instead of returning values.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Lifecycle hooks
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def cvpipe_on_pipeline_start(pipeline, run_dir, config):
+    """Called once before the first step of a pipeline runs.
+
+    Args:
+        pipeline: the pipeline's name.
+        run_dir: ``pathlib.Path`` of the run directory (outputs, logs, checkpoints).
+        config: the resolved pipeline as a plain dict (what ``--dry-run`` prints).
+
+    Returns:
+        None (ignored).
+    """
+
+
+@hookspec
+def cvpipe_on_step_start(pipeline, run_dir, step, kind, settings):
+    """Called before each step runs.
+
+    Args:
+        pipeline: the pipeline's name.
+        run_dir: ``pathlib.Path`` of the run directory.
+        step: the step's name (its ``name`` setting, or ``<kind>`` / ``<kind>_<index>``).
+        kind: the registered step kind (``read``, ``train``, ...).
+        settings: the step's validated settings (a dict).
+
+    Returns:
+        None (ignored).
+    """
+
+
+@hookspec
+def cvpipe_on_step_end(pipeline, run_dir, step, kind, result, seconds):
+    """Called after each step finished successfully.
+
+    Args:
+        pipeline: the pipeline's name.
+        run_dir: ``pathlib.Path`` of the run directory.
+        step: the step's name.
+        kind: the registered step kind.
+        result: the step's JSON-ready result dict.
+        seconds: wall time the step took.
+
+    Returns:
+        None (ignored).
+    """
+
+
+@hookspec
+def cvpipe_on_epoch_end(run_dir, step, epoch, metrics):
+    """Called by the training engine at the end of every epoch (on the logging process only
+    when training is distributed).
+
+    Args:
+        run_dir: ``pathlib.Path`` of the run directory.
+        step: the name of the training step.
+        epoch: the epoch just finished, 1-based.
+        metrics: ``dict[str, float]`` of that epoch's figures (``loss``, ``lr``, ``images_per_s``
+            and, when validation ran, ``AP50``, ``AP`` ...).
+
+    Returns:
+        None (ignored).
+    """
+
+
+@hookspec
+def cvpipe_on_pipeline_end(pipeline, run_dir, results, error):
+    """Called once when a pipeline ends, successfully or not.
+
+    Args:
+        pipeline: the pipeline's name.
+        run_dir: ``pathlib.Path`` of the run directory.
+        results: ``dict`` of step name to result for the steps that finished.
+        error: the exception that stopped the pipeline, or None on success.
+
+    Returns:
+        None (ignored).
+    """
