@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 import traceback
+import warnings
 
 import click
 
@@ -60,6 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     global _debug
     args = sys.argv[1:] if argv is None else list(argv)
     _debug = "--debug" in args
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(args)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (a plugin that failed to load, ...) as one plain line on stderr."""
+    click.echo(f"warning: {message}", err=True)
+
+
+def _main(args: list[str]) -> int:
     try:
         cli.main(args=args, prog_name="cvpipe", standalone_mode=False)
         return 0

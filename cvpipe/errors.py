@@ -35,6 +35,9 @@ class _Missing:
     def __repr__(self) -> str:
         return "MISSING"
 
+    def __reduce__(self) -> str:  # unpickles to the module's one instance
+        return "MISSING"
+
 
 MISSING: Any = _Missing()
 

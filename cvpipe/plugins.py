@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
+import warnings
 from importlib import metadata
 from typing import Any, Callable, Iterable
 
@@ -71,6 +71,10 @@ def _check_api_version(name: str, plugin: Any) -> None:
         )
 
 
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, CvpipeError) else f"{type(exc).__name__}: {exc}"
+
+
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
     """Register one plugin, rolling back if it implements unknown hooks."""
     _check_api_version(name, plugin)
@@ -103,7 +107,7 @@ def make_plugin_manager(
             try:
                 _register(pm, importlib.import_module(modname), modname)
             except Exception as exc:  # a broken built-in must not take the CLI down either
-                info.error = f"{type(exc).__name__}: {exc}"
+                info.error = _describe(exc)
 
     if entry_points:
         allowed = _allowed_names()
@@ -122,7 +126,7 @@ def make_plugin_manager(
             try:
                 _register(pm, ep.load(), ep.name)
             except Exception as exc:
-                info.error = str(exc) if isinstance(exc, CvpipeError) else f"{type(exc).__name__}: {exc}"
+                info.error = _describe(exc)
 
     for name, plugin in extra:
         module = getattr(plugin, "__name__", None)
@@ -131,7 +135,7 @@ def make_plugin_manager(
         try:
             _register(pm, plugin, name)
         except Exception as exc:
-            info.error = f"{type(exc).__name__}: {exc}"
+            info.error = _describe(exc)
     return pm
 
 
@@ -159,34 +163,45 @@ def _registrar(family: str, registry: Registry, plugin: str) -> Callable[..., No
 def build_registry(pm: pluggy.PluginManager) -> Registry:
     """Call every registration hook of every plugin in ``pm`` and collect the names.
 
-    Each implementation is called on its own, so that a plugin raising inside a hook is recorded
-    against that plugin (and its partial registrations kept out) while the rest load.
-    Name collisions raise :class:`PluginError` naming both plugins.
+    Each implementation is called on its own, so that a plugin raising inside a hook, or
+    registering a name another plugin already took, is recorded against that plugin (with an
+    error naming both plugins for a collision) and left out whole, while the rest load.
+    Plugins are merged in load order: built-ins first, then installed plugins, then in-process.
     """
     registry = Registry(plugins=list(getattr(pm, "cvpipe_plugins", [])))
     infos = {p.name: p for p in registry.plugins}
+    staged: dict[str, Registry] = {}
     for family in FAMILIES:
         caller = getattr(pm.hook, f"cvpipe_register_{family}")
-        # pluggy lists implementations last-registered first; register in load order instead
+        # pluggy lists implementations last-registered first; call them in load order instead
         for impl in reversed(caller.get_hookimpls()):
-            info = infos.get(impl.plugin_name)
-            if info is not None and info.error:
+            name = impl.plugin_name
+            info = infos.get(name)
+            if info is None:  # registered on the manager directly, without a PluginInfo
+                info = infos[name] = PluginInfo(name, None, False)
+                registry.plugins.append(info)
+            if info.error:
                 continue
-            staged = Registry()
+            own = staged.setdefault(name, Registry())
             try:
-                impl.function(register=_registrar(family, staged, impl.plugin_name))
-            except PluginError:
-                raise
+                impl.function(register=_registrar(family, own, name))
             except Exception as exc:
-                msg = f"{type(exc).__name__} in hook cvpipe_register_{family}: {exc}"
-                if info is None:
-                    info = PluginInfo(impl.plugin_name, None, False)
-                    registry.plugins.append(info)
-                    infos[info.name] = info
-                info.error = msg
-                continue
-            for entry in staged.family(family):
-                registry.family(family).add(entry)
+                info.error = (str(exc) if isinstance(exc, CvpipeError)
+                              else f"{type(exc).__name__} in hook cvpipe_register_{family}: {exc}")
+    for info in registry.plugins:
+        own = staged.get(info.name)
+        if info.error or own is None:
+            continue
+        clashes = [
+            f"{fam} {entry.name!r} is already registered by plugin {registry.family(fam).get(entry.name).plugin!r}"
+            for fam in FAMILIES for entry in own.family(fam) if entry.name in registry.family(fam)
+        ]
+        if clashes:
+            info.error = "; ".join(clashes)
+            continue
+        for fam in FAMILIES:
+            for entry in own.family(fam):
+                registry.family(fam).add(entry)
     return registry
 
 
@@ -203,6 +218,7 @@ def get_registry() -> Registry:
     global _registry
     if _registry is None:
         _registry = build_registry(get_plugin_manager())
+        _warn_failures(_registry)
     return _registry
 
 
@@ -213,8 +229,10 @@ def reset(pm: pluggy.PluginManager | None = None) -> None:
     _pm, _registry = pm, None
 
 
-def warn_failures(stream=None) -> None:
-    """Print one line per plugin that failed to load (used by the CLI)."""
-    stream = stream or sys.stderr
-    for info in get_registry().failures:
-        print(f"warning: plugin {info.name!r} was not loaded: {info.error}", file=stream)
+class PluginLoadWarning(UserWarning):
+    """A plugin could not be loaded; the rest of cvpipe works without it."""
+
+
+def _warn_failures(registry: Registry) -> None:
+    for info in registry.failures:
+        warnings.warn(f"plugin {info.name!r} was not loaded: {info.error}", PluginLoadWarning, stacklevel=3)
