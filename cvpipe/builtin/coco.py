@@ -1,0 +1,699 @@
+"""COCO: instances JSON (ground truth) and the results form (detections), read and written.
+
+On disk (what the reader accepts and the writer produces)::
+
+    DST/annotations/instances_<split>.json
+    DST/images/<split>/<file_name>            # file_name may contain sub-folders
+
+The reader also takes a single JSON file, or a folder holding ``instances_*.json`` directly.
+Images are looked up under ``images/<split>/``, ``<split>/``, ``images/`` (beside the
+``annotations`` folder) or the JSON file's folder, the first that holds them; ``images_dir``
+overrides.
+
+Boxes: COCO ``bbox`` is float ``[x, y, w, h]`` in pixels; cvpipe's xyxy is
+``x1 = x, y1 = y, x2 = x + w, y2 = y + h`` (no pixel shift). The original ``bbox`` list is kept in
+``box_extra["bbox"]`` and written back unchanged while the box still equals it, so COCO -> COCO
+is exact to the last bit; other paths are exact to float precision.
+
+Lossless round trips: categories keep their (arbitrary, non-contiguous) ids and supercategories
+(``Dataset.meta["coco"]["categories"]``); every other image key (``license``, ``coco_url``, ...)
+goes to ``Sample.extra`` and every other annotation key (``id``, ``area``, ``segmentation``,
+``attributes``, ...) to ``box_extra``; ``info``, ``licenses`` and unknown top-level keys go to
+``Dataset.meta["coco"]``. Category order in the Dataset is by category id (as pycocotools'
+``getCatIds``).
+
+Detections: :func:`read_coco_results` reads the results form (``[{image_id, category_id, bbox,
+score}]``) against a reference ground-truth dataset; :func:`to_coco_dict` and
+:func:`to_coco_results` build the in-memory dicts pycocotools takes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any, Literal
+
+from .. import hookimpl
+from ..errors import InputError, Problem
+
+__all__ = [
+    "detect",
+    "read_coco",
+    "write_coco",
+    "read_coco_results",
+    "to_coco_dict",
+    "to_coco_results",
+    "load_json",
+]
+
+_INSTANCES = re.compile(r"^instances_(.+)\.json$")
+#: image keys cvpipe models itself; every other image key goes to Sample.extra
+_IMAGE_CORE = ("id", "file_name", "width", "height")
+#: annotation keys cvpipe models itself; every other annotation key goes to box_extra
+_ANN_CORE = ("image_id", "category_id", "iscrowd")
+#: the split name used for a dataset without splits
+DEFAULT_SPLIT = "default"
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+# ---------------------------------------------------------------------------------------------
+
+
+def _loads():
+    """The fastest JSON decoder available: orjson when installed (measured about 2-3x faster
+    than the standard library on COCO files, bench/bench_convert_coco.py), else ``json``."""
+    try:
+        import orjson
+
+        return orjson.loads
+    except ImportError:  # pragma: no cover - depends on the environment
+        return json.loads
+
+
+def load_json(path: Path, problems: list[Problem] | None = None) -> Any:
+    """Parse the JSON file at ``path``. A missing file or malformed JSON becomes a Problem with
+    the file and line (appended to ``problems`` and None returned, or raised as InputError)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        return _loads()(data)
+    except OSError as exc:
+        p = Problem("cannot read file", file=str(path), value=exc.strerror or str(exc), expected="a readable JSON file")
+    except ValueError as exc:  # json.JSONDecodeError and orjson.JSONDecodeError (a subclass)
+        line = getattr(exc, "lineno", None)
+        msg = getattr(exc, "msg", str(exc))
+        col = getattr(exc, "colno", None)
+        p = Problem(f"malformed JSON: {msg}" + (f" (column {col})" if col else ""), file=str(path), line=line,
+                    expected="valid JSON")
+    if problems is None:
+        raise InputError.from_problems([p])
+    problems.append(p)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Where things are
+# ---------------------------------------------------------------------------------------------
+
+
+def _json_files(path: Path) -> list[tuple[Path, str | None]]:
+    """``(json file, split)`` pairs for a COCO path (a file or a folder)."""
+    path = Path(path)
+    if path.is_file():
+        m = _INSTANCES.match(path.name)
+        return [(path, m.group(1) if m else None)]
+    for folder in (path / "annotations", path):
+        found = sorted(f for f in folder.glob("instances_*.json") if f.is_file()) if folder.is_dir() else []
+        if found:
+            return [(f, _INSTANCES.match(f.name).group(1)) for f in found]
+    return []
+
+
+def detect(path: Path) -> bool:
+    """A ``.json`` file whose first bytes look like a COCO instances object, or a folder with
+    ``annotations/instances_*.json`` (or ``instances_*.json``)."""
+    path = Path(path)
+    if path.is_dir():
+        return bool(_json_files(path))
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    head = head.lstrip()
+    return head.startswith(b"{") and any(k in head for k in (b'"images"', b'"annotations"', b'"categories"'))
+
+
+def _dataset_base(json_file: Path) -> Path:
+    parent = json_file.parent
+    return parent.parent if parent.name == "annotations" else parent
+
+
+def _image_candidates(json_file: Path, split: str | None) -> list[Path]:
+    base = _dataset_base(json_file)
+    out = []
+    if split:
+        out += [base / "images" / split, base / split]
+    out += [base / "images", base]
+    if json_file.parent != base:
+        out.append(json_file.parent)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_id(v: Any) -> bool:
+    return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and v != "")
+
+
+class _Parsed:
+    """One instances file, checked: images, categories and annotations grouped per image."""
+
+    def __init__(self, file: Path, split: str | None) -> None:
+        self.file, self.split = file, split
+        self.images: list[dict] = []
+        self.image_fields: list[str] = []  # the JSON path of each kept image
+        self.categories: list[dict] = []
+        self.anns: list[list[tuple[int, dict]]] = []  # per kept image: (index in file, annotation)
+        self.top: dict[str, Any] = {}
+
+
+def _parse_instances(data: Any, file: Path, split: str | None, found: list[Problem]) -> _Parsed | None:
+    fname = str(file)
+    out = _Parsed(file, split)
+
+    def bad(message: str, field: str, value: Any = None, expected: str | None = None, **kw: Any) -> None:
+        extra = {} if value is None and "value" not in kw else {"value": value}
+        found.append(Problem(message, file=fname, field=field, expected=expected, **extra, **kw))
+
+    if not isinstance(data, dict):
+        bad("not a COCO instances object", "(top level)", type(data).__name__,
+            "a JSON object with images, annotations and categories")
+        return None
+    for key in ("images", "categories"):
+        if key not in data:
+            found.append(Problem(f"missing {key!r}", file=fname, field=key, expected="a list"))
+    images = data.get("images", [])
+    annotations = data.get("annotations", [])
+    categories = data.get("categories", [])
+    for key, value in (("images", images), ("annotations", annotations), ("categories", categories)):
+        if not isinstance(value, list):
+            bad("not a list", key, type(value).__name__, "a list")
+            return None
+    out.top = {k: v for k, v in data.items() if k not in ("images", "annotations", "categories")}
+
+    # categories
+    cat_ids: dict[Any, int] = {}
+    names: dict[str, int] = {}
+    for k, c in enumerate(categories):
+        where = f"categories[{k}]"
+        if not isinstance(c, dict):
+            bad("not an object", where, type(c).__name__, "a category object")
+            continue
+        cid, name = c.get("id"), c.get("name")
+        if not _is_id(cid):
+            bad("bad category id", f"{where}.id", cid, "an integer")
+            continue
+        if not isinstance(name, str) or not name:
+            bad("bad category name", f"{where}.name", name, "a non-empty string")
+            continue
+        if cid in cat_ids:
+            bad("duplicate category id", f"{where}.id", cid, "unique category ids",
+                hint=f"also categories[{cat_ids[cid]}]")
+            continue
+        if name in names:
+            bad("duplicate category name", f"{where}.name", name, "unique category names",
+                hint=f"also categories[{names[name]}]")
+            continue
+        cat_ids[cid], names[name] = k, k
+        out.categories.append(c)
+
+    # images
+    index: dict[Any, int] = {}
+    for k, im in enumerate(images):
+        where = f"images[{k}]"
+        if not isinstance(im, dict):
+            bad("not an object", where, type(im).__name__, "an image object")
+            continue
+        iid, fn, w, h = im.get("id"), im.get("file_name"), im.get("width"), im.get("height")
+        ok = True
+        if not _is_id(iid):
+            bad("bad image id", f"{where}.id", iid, "an integer")
+            ok = False
+        elif iid in index:
+            bad("duplicate image id", f"{where}.id", iid, "unique image ids",
+                hint=f"also {out.image_fields[index[iid]]}")
+            ok = False
+        if not isinstance(fn, str) or not fn.strip():
+            bad("bad file_name", f"{where}.file_name", fn, "a non-empty relative path")
+            ok = False
+        for key, v in (("width", w), ("height", h)):
+            if not _is_num(v) or v <= 0 or v != int(v):
+                bad(f"bad image {key}", f"{where}.{key}", v, "a positive integer")
+                ok = False
+        if ok:
+            index[iid] = len(out.images)
+            out.images.append(im)
+            out.image_fields.append(where)
+            out.anns.append([])
+
+    # annotations
+    seen_ann: dict[Any, int] = {}
+    for k, a in enumerate(annotations):
+        where = f"annotations[{k}]"
+        if not isinstance(a, dict):
+            bad("not an object", where, type(a).__name__, "an annotation object")
+            continue
+        img = index.get(a.get("image_id"), -1) if _hashable(a.get("image_id")) else -1
+        ok = True
+        if img < 0:
+            bad("unknown image id", f"{where}.image_id", a.get("image_id"), "the id of an entry in images")
+            ok = False
+        cid = a.get("category_id")
+        if not _hashable(cid) or cid not in cat_ids:
+            bad("unknown category id", f"{where}.category_id", cid,
+                "one of the category ids: " + _short(sorted(cat_ids, key=str)))
+            ok = False
+        bbox = a.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_num(v) for v in bbox)):
+            bad("bad bbox", f"{where}.bbox", bbox, "[x, y, width, height] as 4 numbers")
+            ok = False
+        crowd = a.get("iscrowd", 0)
+        if crowd not in (0, 1) or isinstance(crowd, float):
+            bad("bad iscrowd", f"{where}.iscrowd", crowd, "0 or 1")
+            ok = False
+        aid = a.get("id")
+        if aid is not None and _hashable(aid):
+            if aid in seen_ann:
+                bad("duplicate annotation id", f"{where}.id", aid, "unique annotation ids",
+                    hint=f"also annotations[{seen_ann[aid]}]")
+                ok = False
+            else:
+                seen_ann[aid] = k
+        if ok:
+            out.anns[img].append((k, a))
+    return out
+
+
+def _hashable(v: Any) -> bool:
+    return isinstance(v, (int, str, float, type(None))) and not isinstance(v, bool)
+
+
+def _short(items: list, n: int = 12) -> str:
+    text = ", ".join(str(i) for i in items[:n])
+    return text + (", ..." if len(items) > n else "") if items else "(none)"
+
+
+def read_coco(
+    path: Path,
+    *,
+    images_dir: Path | None = None,
+    splits: list[str] | None = None,
+    problems: list[Problem] | None = None,
+):
+    """Read COCO instances at ``path`` (a JSON file or a folder, see the module docs).
+
+    Returns a :class:`~cvpipe.data.Dataset` whose samples carry COCO ids (``Sample.id``), the
+    split named by ``instances_<split>.json`` (None for other file names) and boxes in absolute
+    xyxy. Problems (malformed JSON with its line, unknown image or category ids, bad bboxes,
+    duplicate ids) are appended to ``problems`` and the bad items skipped, or, without
+    ``problems``, raised together as one InputError.
+    """
+    import numpy as np
+
+    from ..data import Dataset, Sample
+    from ..formats import find_images_dir, raise_or_collect
+
+    path = Path(path)
+    found: list[Problem] = []
+    files = _json_files(path)
+    if not files:
+        raise_or_collect([Problem("no COCO instances JSON found", file=str(path),
+                                  expected="a JSON file, or a folder with annotations/instances_<split>.json")],
+                         problems)
+        return Dataset([])
+    if splits:
+        known = {s for _, s in files}
+        missing = [s for s in splits if s not in known]
+        for s in missing:
+            found.append(Problem("split not found", file=str(path), value=s,
+                                 expected="one of: " + ", ".join(sorted(x for x in known if x) or ["(none)"])))
+        files = [(f, s) for f, s in files if s in splits]
+
+    parsed: list[_Parsed] = []
+    for file, split in files:
+        data = load_json(file, found)
+        if data is None:
+            continue
+        p = _parse_instances(data, file, split, found)
+        if p is not None:
+            parsed.append(p)
+
+    # categories: union by name, ordered by id (first file that names them wins)
+    cat_by_name: dict[str, dict] = {}
+    for p in parsed:
+        for c in p.categories:
+            cat_by_name.setdefault(c["name"], c)
+    cats = sorted(cat_by_name.values(), key=lambda c: (isinstance(c["id"], str), c["id"]))
+    names = [c["name"] for c in cats]
+    label_of = {n: i for i, n in enumerate(names)}
+
+    # where the images are: one root if every split shares a folder, else the common base
+    dirs: list[Path] = []
+    for p in parsed:
+        probe = p.images[0]["file_name"] if p.images else None
+        if images_dir is not None:
+            dirs.append(Path(images_dir))
+        else:
+            d = find_images_dir(_image_candidates(p.file, p.split), probe)
+            dirs.append(d if d is not None else _dataset_base(p.file))
+    if len(set(dirs)) <= 1:
+        root = dirs[0] if dirs else (Path(images_dir) if images_dir else None)
+        prefixes = [""] * len(parsed)
+    else:
+        import os
+
+        root = Path(os.path.commonpath([str(d.absolute()) for d in dirs]))
+        prefixes = [d.absolute().relative_to(root).as_posix() + "/" for d in dirs]
+        prefixes = ["" if x == "./" else x for x in prefixes]
+
+    image_keys: dict[str, None] = {}
+    ann_keys: dict[str, None] = {}
+    samples = []
+    for p, prefix in zip(parsed, prefixes):
+        fname = str(p.file)
+        label_here = {c["id"]: label_of[c["name"]] for c in p.categories}
+        for im, field, anns in zip(p.images, p.image_fields, p.anns):
+            extra = {k: v for k, v in im.items() if k not in _IMAGE_CORE}
+            image_keys.update(dict.fromkeys(extra))
+            extra["file_name"] = im["file_name"]
+            extra["_file"] = fname
+            extra["_field"] = field
+            n = len(anns)
+            if n:
+                xywh = np.array([a["bbox"] for _, a in anns], dtype=np.float64)
+                boxes = xywh.copy()
+                boxes[:, 2:] += boxes[:, :2]
+                labels = np.fromiter((label_here[a["category_id"]] for _, a in anns), dtype=np.int64, count=n)
+                crowd = np.fromiter((a.get("iscrowd", 0) == 1 for _, a in anns), dtype=bool, count=n)
+                box_extra = []
+                difficult = np.zeros(n, dtype=bool)
+                truncated = np.zeros(n, dtype=bool)
+                for j, (k, a) in enumerate(anns):
+                    ex = {key: v for key, v in a.items() if key not in _ANN_CORE}
+                    ex["_field"] = f"annotations[{k}]"
+                    attrs = a.get("attributes")
+                    if isinstance(attrs, dict):
+                        difficult[j] = bool(attrs.get("difficult", False))
+                        truncated[j] = bool(attrs.get("truncated", False))
+                    box_extra.append(ex)
+                    ann_keys.update(dict.fromkeys(ex))
+            else:
+                boxes, labels, crowd, box_extra, difficult, truncated = (
+                    np.zeros((0, 4)), np.zeros(0, np.int64), None, [], None, None)
+            samples.append(Sample(
+                image=prefix + im["file_name"], width=int(im["width"]), height=int(im["height"]),
+                boxes=boxes, labels=labels, iscrowd=crowd, difficult=difficult, truncated=truncated,
+                box_extra=box_extra, extra=extra, id=im["id"],
+                split=p.split if p.split is not None else None,
+            ))
+    meta: dict[str, Any] = {"coco": {
+        "categories": cats,
+        "image_keys": [k for k in image_keys if not k.startswith("_")],
+        "annotation_keys": [k for k in ann_keys if not k.startswith("_")],
+    }}
+    if parsed:
+        meta["coco"]["top"] = parsed[0].top
+    if len(parsed) == 1:
+        meta["_file"] = str(parsed[0].file)
+    raise_or_collect(found, problems)
+    return Dataset(names, samples, root=root, meta=meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+
+def _category_entries(dataset) -> list[dict]:
+    """COCO category objects for ``dataset.categories`` (in order): original ids and fields
+    where the dataset came from COCO, fresh ids (1.., after the largest known) otherwise."""
+    known = {c["name"]: c for c in dataset.meta.get("coco", {}).get("categories", []) if isinstance(c, dict)}
+    used_ids = {c["id"] for n, c in known.items() if n in set(dataset.categories)}
+    next_id = max([i for i in used_ids if isinstance(i, int)], default=0) + 1
+    out = []
+    for name in dataset.categories:
+        c = known.get(name)
+        if c is not None:
+            entry = dict(c)
+        else:
+            while next_id in used_ids:
+                next_id += 1
+            entry = {"id": next_id, "name": name, "supercategory": ""}
+            used_ids.add(next_id)
+        out.append(entry)
+    return out
+
+
+def _ids_or_sequential(values: list[Any]) -> list[Any]:
+    ok = all(_is_id(v) for v in values) and len(set(values)) == len(values)
+    return list(values) if ok else list(range(1, len(values) + 1))
+
+
+def _xywh_list(box, orig) -> list[float]:
+    x1, y1, x2, y2 = box
+    if (isinstance(orig, list) and len(orig) == 4 and all(_is_num(v) for v in orig)
+            and orig[0] == x1 and orig[1] == y1 and orig[0] + orig[2] == x2 and orig[1] + orig[3] == y2):
+        return orig
+    return [x1, y1, x2 - x1, y2 - y1]
+
+
+def to_coco_dict(dataset, *, keep_difficult: bool = True, keep_crowd: bool = True,
+                 file_names: list[str] | None = None, skipped: Counter | None = None) -> dict:
+    """``dataset`` as one COCO instances dict (what pycocotools' ``COCO.dataset`` holds).
+
+    Image ids are the samples' ids when they are all distinct integers/strings, else 1..N;
+    annotation ids likewise from ``box_extra["id"]``. Difficult boxes are left out unless
+    ``keep_difficult`` (then marked ``attributes.difficult``), crowd boxes unless ``keep_crowd``;
+    both are counted in ``skipped``. ``area`` is the original one when known, else ``w * h``.
+    """
+    from ..formats import image_names, public
+
+    skipped = skipped if skipped is not None else Counter()
+    coco_meta = dataset.meta.get("coco", {})
+    image_keys = set(coco_meta.get("image_keys", ()))
+    ann_keys = set(coco_meta.get("annotation_keys", ()))
+    categories = _category_entries(dataset)
+    cat_ids = [c["id"] for c in categories]
+    samples = dataset.samples
+    names = file_names if file_names is not None else image_names(samples)
+    img_ids = _ids_or_sequential([s.id for s in samples])
+
+    all_ann_ids = [ex.get("id") for s in samples for ex in s.box_extra]
+    ann_ids_ok = all(_is_id(v) for v in all_ann_ids) and len(set(all_ann_ids)) == len(all_ann_ids)
+    images, annotations = [], []
+    next_ann = 1
+    for s, name, iid in zip(samples, names, img_ids):
+        entry = {"id": iid, "file_name": name, "width": int(s.width), "height": int(s.height)}
+        for k, v in s.extra.items():
+            if k in image_keys and k not in entry:
+                entry[k] = v
+        images.append(entry)
+        boxes = s.boxes.tolist()
+        for j in range(len(s)):
+            if s.difficult[j] and not keep_difficult:
+                skipped["difficult"] += 1
+                continue
+            if s.iscrowd[j] and not keep_crowd:
+                skipped["crowd"] += 1
+                continue
+            ex = s.box_extra[j]
+            bbox = _xywh_list(boxes[j], ex.get("bbox"))
+            ann: dict[str, Any] = {
+                "id": ex["id"] if ann_ids_ok else next_ann,
+                "image_id": iid,
+                "category_id": cat_ids[int(s.labels[j])],
+                "bbox": bbox,
+                "area": ex["area"] if _is_num(ex.get("area")) else bbox[2] * bbox[3],
+                "iscrowd": int(s.iscrowd[j]),
+                "segmentation": ex["segmentation"] if "segmentation" in ex else [],
+            }
+            next_ann += 1
+            for k, v in public(ex).items():
+                if k in ann_keys and k not in ann and k != "bbox":
+                    ann[k] = v
+            flags = {f: True for f in ("difficult", "truncated") if getattr(s, f)[j]}
+            if flags and (keep_difficult or "difficult" not in flags):
+                attrs = dict(ann.get("attributes") or {})
+                attrs.update(flags)
+                ann["attributes"] = attrs
+            if s.scores is not None:
+                ann["score"] = float(s.scores[j])
+            annotations.append(ann)
+    out: dict[str, Any] = {}
+    top = coco_meta.get("top", {})
+    for k in ("info", "licenses"):
+        if k in top:
+            out[k] = top[k]
+    out.update({"images": images, "annotations": annotations, "categories": categories})
+    for k, v in top.items():
+        if k not in out:
+            out[k] = v
+    return out
+
+
+def write_coco(
+    dataset,
+    dst: Path,
+    *,
+    images: Literal["copy", "link", "none"] = "copy",
+    keep_difficult: bool = False,
+    keep_crowd: bool = True,
+    indent: int | None = None,
+) -> dict:
+    """Write ``dataset`` as ``dst/annotations/instances_<split>.json`` plus
+    ``dst/images/<split>/<file_name>`` (``images``: copy, hard ``link`` (copy across devices) or
+    ``none``). Samples without a split go to split ``default``. ``dst`` appears whole or not at
+    all. Returns ``{"images", "boxes", "skipped": {reason: n}, "splits": {split: {...}}}``."""
+    from ..fsutil import atomic_dir, place_file, safe_join, safe_relpath
+    from ..formats import image_names
+
+    if images not in ("copy", "link", "none"):
+        raise InputError("bad images mode", field="images", value=images, expected="copy, link or none")
+    skipped: Counter = Counter()
+    groups: dict[str, list] = {}
+    for s in dataset.samples:
+        groups.setdefault(s.split or DEFAULT_SPLIT, []).append(s)
+    report: dict[str, Any] = {"images": 0, "boxes": 0, "skipped": {}, "splits": {}}
+    with atomic_dir(Path(dst)) as tmp:
+        (tmp / "annotations").mkdir()
+        for split, samples in groups.items():
+            safe_relpath(split, field="split")
+            names = image_names(samples)
+            seen: dict[str, str] = {}
+            safe = []
+            for s, name in zip(samples, names):
+                rel = safe_relpath(name, file=str(s.extra.get("_file") or dataset.image_path(s)), field="file_name")
+                if rel in seen:
+                    raise InputError("two images would get the same output name", file=str(dataset.image_path(s)),
+                                     value=rel, expected="distinct image names per split",
+                                     hint=f"also {seen[rel]}")
+                seen[rel] = str(dataset.image_path(s))
+                safe.append(rel)
+            sub = dataset.subset(samples)
+            coco = to_coco_dict(sub, keep_difficult=keep_difficult, keep_crowd=keep_crowd,
+                                file_names=safe, skipped=skipped)
+            text = json.dumps(coco, indent=indent, ensure_ascii=False,
+                              separators=None if indent is not None else (",", ":"))
+            (tmp / "annotations" / f"instances_{split}.json").write_text(text + "\n", encoding="utf-8")
+            if images != "none":
+                for s, rel in zip(samples, safe):
+                    src = dataset.image_path(s)
+                    if not src.is_file():
+                        raise InputError("image file not found", file=str(src), expected="an existing image file",
+                                         hint="point to the images with --images-dir, or use --images none")
+                    place_file(src, safe_join(tmp / "images" / split, rel), images)
+            report["splits"][split] = {"images": len(samples), "boxes": len(coco["annotations"])}
+            report["images"] += len(samples)
+            report["boxes"] += len(coco["annotations"])
+    report["skipped"] = dict(skipped)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Results (detections)
+# ---------------------------------------------------------------------------------------------
+
+
+def _category_ids(reference) -> list[Any]:
+    """The COCO category id of each of ``reference.categories`` (original ids when the
+    reference came from COCO, else 1..N in category order, as :func:`to_coco_dict` writes)."""
+    return [c["id"] for c in _category_entries(reference)]
+
+
+def read_coco_results(path: Path, reference, *, problems: list[Problem] | None = None):
+    """Read COCO detections (``[{image_id, category_id, bbox: [x, y, w, h], score}, ...]``)
+    against the ground truth ``reference``.
+
+    Image ids are matched to ``reference`` samples' ids (``Sample.id``; string and integer
+    forms of one id match), category ids to the reference's COCO category ids (original ids when
+    it was read from COCO, else 1..N in category order). Returns a Dataset with the reference's
+    categories and one sample per reference image (no detections -> empty), ``scores`` set.
+    Unknown image or category ids, bad boxes and missing scores are problems (skipped when
+    ``problems`` is given, else raised together).
+    """
+    import numpy as np
+
+    from ..data import Dataset
+    from ..formats import raise_or_collect
+    from dataclasses import replace
+
+    path = Path(path)
+    fname = str(path)
+    found: list[Problem] = []
+    data = load_json(path, found)
+    if data is not None and not isinstance(data, list):
+        found.append(Problem("not a COCO results list", file=fname, field="(top level)", value=type(data).__name__,
+                             expected="a JSON list of {image_id, category_id, bbox, score}"))
+        data = None
+    index: dict[Any, int] = {}
+    for i, s in enumerate(reference.samples):
+        if s.id is not None:
+            index.setdefault(s.id, i)
+            index.setdefault(str(s.id), i)
+    label_of = {cid: k for k, cid in enumerate(_category_ids(reference))}
+    label_of.update({str(cid): k for cid, k in list(label_of.items())})
+    per_image: list[list[tuple[list, int, float, int]]] = [[] for _ in reference.samples]
+    for k, d in enumerate(data or []):
+        where = f"[{k}]"
+        if not isinstance(d, dict):
+            found.append(Problem("not an object", file=fname, field=where, value=type(d).__name__,
+                                 expected="{image_id, category_id, bbox, score}"))
+            continue
+        iid, cid, bbox, score = d.get("image_id"), d.get("category_id"), d.get("bbox"), d.get("score")
+        ok = True
+        img = index.get(iid, index.get(str(iid))) if _hashable(iid) and iid is not None else None
+        if img is None:
+            found.append(Problem("unknown image id", file=fname, field=f"{where}.image_id", value=iid,
+                                 expected="the id of an image in the ground truth"))
+            ok = False
+        label = label_of.get(cid) if _hashable(cid) else None
+        if label is None:
+            found.append(Problem("unknown category id", file=fname, field=f"{where}.category_id", value=cid,
+                                 expected="one of the ground truth's category ids: " + _short(list(label_of)[: len(reference.categories)])))
+            ok = False
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_num(v) for v in bbox)):
+            found.append(Problem("bad bbox", file=fname, field=f"{where}.bbox", value=bbox,
+                                 expected="[x, y, width, height] as 4 numbers"))
+            ok = False
+        if not _is_num(score):
+            found.append(Problem("bad score", file=fname, field=f"{where}.score", value=score, expected="a number"))
+            ok = False
+        if ok:
+            per_image[img].append((bbox, label, float(score), k))
+    samples = []
+    for s, dets in zip(reference.samples, per_image):
+        if dets:
+            boxes = np.array([d[0] for d in dets], dtype=np.float64)
+            boxes[:, 2:] += boxes[:, :2]
+            labels = np.array([d[1] for d in dets], dtype=np.int64)
+            scores = np.array([d[2] for d in dets], dtype=np.float64)
+            box_extra = [{"bbox": d[0], "_field": f"[{d[3]}]"} for d in dets]
+        else:
+            boxes, labels, scores, box_extra = np.zeros((0, 4)), np.zeros(0, np.int64), np.zeros(0), []
+        extra = dict(s.extra)
+        extra["_file"] = fname
+        samples.append(replace(s, boxes=boxes, labels=labels, scores=scores, box_extra=box_extra,
+                               difficult=None, truncated=None, iscrowd=None, extra=extra))
+    raise_or_collect(found, problems)
+    meta = dict(reference.meta)
+    meta["_file"] = fname
+    return Dataset(list(reference.categories), samples, root=reference.root, meta=meta)
+
+
+def to_coco_results(detections) -> list[dict]:
+    """Detections (a Dataset with ``scores``) as the COCO results list, with image ids and
+    category ids as :func:`to_coco_dict` assigns them for the same dataset."""
+    coco = to_coco_dict(detections.subset(detections.samples), keep_difficult=True)
+    return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"],
+             "score": a.get("score", 1.0)} for a in coco["annotations"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Registration
+# ---------------------------------------------------------------------------------------------
+
+
+@hookimpl
+def cvpipe_register_formats(register):
+    register("coco", reader=read_coco, writer=write_coco, detect=detect,
+             description="COCO instances JSON (annotations/instances_<split>.json, images/<split>/)")
