@@ -38,7 +38,9 @@ __all__ = [
 ENTRY_POINT_GROUP = "cvpipe"
 
 #: Built-in plugin modules, registered exactly like third-party plugins.
-BUILTIN_PLUGINS: tuple[str, ...] = ()
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "cvpipe.builtin.coco",
+)
 
 _pm: pluggy.PluginManager | None = None
 _registry: Registry | None = None
