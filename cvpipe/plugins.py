@@ -40,6 +40,7 @@ ENTRY_POINT_GROUP = "cvpipe"
 #: Built-in plugin modules, registered exactly like third-party plugins.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "cvpipe.builtin.coco",
+    "cvpipe.builtin.postprocess",
 )
 
 _pm: pluggy.PluginManager | None = None
