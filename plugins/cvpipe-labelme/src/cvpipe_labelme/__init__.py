@@ -1,0 +1,34 @@
+"""cvpipe-labelme: LabelMe JSON annotations as a cvpipe dataset format named ``labelme``.
+
+Installed, it is found through its entry point (group ``cvpipe``) and ``cvpipe convert`` reads
+and writes ``labelme``::
+
+    cvpipe convert labelme_dir/ out/ --to voc
+    cvpipe convert voc2012/ out/ --to labelme
+
+See :mod:`cvpipe_labelme.labelme` for the layout, the conventions and the options.
+"""
+
+from __future__ import annotations
+
+from cvpipe import hookimpl
+
+from .labelme import detect_labelme, read_labelme, write_labelme
+
+__version__ = "0.1.0"
+
+#: The cvpipe hook API this plugin was written for (cvpipe refuses it if that does not match).
+CVPIPE_HOOK_API_VERSION = 1
+
+__all__ = ["read_labelme", "write_labelme", "detect_labelme", "cvpipe_register_formats"]
+
+
+@hookimpl
+def cvpipe_register_formats(register):
+    register(
+        "labelme",
+        reader=read_labelme,
+        writer=write_labelme,
+        detect=detect_labelme,
+        description="LabelMe JSON, one file per image (rectangles and polygons; polygons become boxes)",
+    )
