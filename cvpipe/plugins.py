@@ -39,6 +39,7 @@ ENTRY_POINT_GROUP = "cvpipe"
 
 #: Built-in plugin modules, registered exactly like third-party plugins.
 BUILTIN_PLUGINS: tuple[str, ...] = (
+    "cvpipe.builtin.metrics",
     "cvpipe.builtin.coco",
     "cvpipe.builtin.postprocess",
 )

@@ -1,0 +1,274 @@
+"""Built-in metrics plugin: ``coco``, ``voc07`` and ``voc12``, and the ``evaluate`` pipeline step.
+
+* ``coco`` (:func:`coco_eval`): ``AP AP50 AP75 APs APm APl AR1 AR10 AR100 ARs ARm ARl`` exactly
+  as pycocotools computes them (``-1`` where pycocotools gives -1: no ground truth in that
+  range), plus ``per_class`` AP@[.5:.95]. The COCO dictionaries are built in memory
+  (:func:`coco_dicts`) with the COCO writer's rules (:func:`cvpipe.builtin.coco.to_coco_dict`:
+  original image and category ids when the ground truth came from COCO, the annotations' own
+  ``area``, which pycocotools uses for the small/medium/large ranges, ``iscrowd``, the original
+  ``bbox`` numbers) except for annotation ids, which are always fresh from 1: pycocotools marks
+  "unmatched" with id 0, so a ground truth whose ids start at 0 is silently mis-scored. Engine:
+  faster-coco-eval (a C++ reimplementation giving pycocotools' numbers several times faster;
+  the default) or pycocotools itself (the reference, and the fallback when faster-coco-eval is
+  not installed).
+* ``voc07`` / ``voc12``: Pascal VOC devkit AP (11-point / all-point) per class and mAP, see
+  :func:`cvpipe.evaluation.voc_eval`.
+
+Heavy libraries (faster-coco-eval, pycocotools, matplotlib, OpenCV) are imported only when a
+metric runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any, Literal, Sequence
+
+from ..errors import ConfigError
+from ..hookspecs import hookimpl
+
+__all__ = ["CocoMetric", "VocMetric", "coco_eval", "coco_dicts", "voc07", "voc12"]
+
+Engine = Literal["faster", "pycocotools"]
+
+
+# ---------------------------------------------------------------------------------------------
+# COCO
+# ---------------------------------------------------------------------------------------------
+
+
+def _int_ids(values: list[Any]) -> list[int]:
+    """``values`` when they are distinct integers (what both engines need), else 1..N."""
+    ok = all(isinstance(v, int) and not isinstance(v, bool) for v in values) and len(set(values)) == len(values)
+    return [int(v) for v in values] if ok else list(range(1, len(values) + 1))
+
+
+def coco_dicts(gt, dt, *, difficult: Literal["count", "drop"] = "count") -> tuple[dict, list[dict]]:
+    """The COCO ground-truth dict and the detection results list for ``gt`` and ``dt``.
+
+    ``gt`` becomes what the COCO writer would write (:func:`cvpipe.builtin.coco.to_coco_dict`),
+    then annotation ids are renumbered from 1 and image/category ids that are not distinct
+    integers are replaced by 1..N (in sample/category order). ``difficult="drop"`` leaves VOC
+    difficult objects out; by default they count like any object. Detections (matched to
+    ``gt`` by :func:`cvpipe.evaluation.align_detections`) keep their order; their ``bbox`` is the
+    original COCO ``bbox`` when the box still equals it, else ``[x1, y1, x2 - x1, y2 - y1]``.
+    """
+    import numpy as np
+
+    from ..evaluation import align_detections
+    from .coco import to_coco_dict
+
+    dt = align_detections(gt, dt)
+    gt_dict = to_coco_dict(gt, keep_difficult=(difficult == "count"), keep_crowd=True,
+                           file_names=[s.image for s in gt.samples])
+    old_img = [im["id"] for im in gt_dict["images"]]
+    new_img = _int_ids(old_img)
+    old_cat = [c["id"] for c in gt_dict["categories"]]
+    new_cat = _int_ids(old_cat)
+    img_map = dict(zip(old_img, new_img))
+    cat_map = dict(zip(old_cat, new_cat))
+    for im, iid in zip(gt_dict["images"], new_img):
+        im["id"] = iid
+    for c, cid in zip(gt_dict["categories"], new_cat):
+        c["id"] = cid
+    for k, a in enumerate(gt_dict["annotations"], start=1):
+        a["id"] = k
+        a["image_id"] = img_map[a["image_id"]]
+        a["category_id"] = cat_map[a["category_id"]]
+        a.pop("segmentation", None)  # bbox evaluation never reads it
+
+    cat_ids = np.asarray(new_cat, dtype=np.int64)
+    results: list[dict] = []
+    for iid, d in zip(new_img, dt.samples):
+        n = len(d)
+        if not n:
+            continue
+        b = d.boxes
+        xywh = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1).tolist()
+        # the detection file's own numbers when they still describe the box (as the COCO writer does)
+        for j, ex in enumerate(d.box_extra):
+            o = ex.get("bbox") if ex else None
+            if (isinstance(o, list) and len(o) == 4 and o[0] == b[j, 0] and o[1] == b[j, 1]
+                    and o[0] + o[2] == b[j, 2] and o[1] + o[3] == b[j, 3]):
+                xywh[j] = o
+        cats = cat_ids[d.labels].tolist()
+        results.extend({"image_id": iid, "category_id": c, "bbox": bb, "score": sc}
+                       for c, bb, sc in zip(cats, xywh, d.scores.tolist()))
+    return gt_dict, results
+
+
+def results_dict(gt_dict: dict, results: list[dict]) -> dict:
+    """What ``COCO.loadRes`` makes of bbox ``results`` (ids from 1 in list order,
+    ``area = w * h``, ``iscrowd = 0``), built directly so an empty list works with either
+    engine."""
+    anns = []
+    for k, r in enumerate(results, start=1):
+        b = r["bbox"]
+        anns.append({**r, "area": b[2] * b[3], "id": k, "iscrowd": 0})
+    return {"images": list(gt_dict["images"]), "categories": [dict(c) for c in gt_dict["categories"]],
+            "annotations": anns}
+
+
+def run_cocoeval(gt_dict: dict, results: list[dict], *, engine: Engine = "faster",
+                 iou_thresholds: Sequence[float] | None = None):
+    """Run COCO bbox evaluation on in-memory dicts; returns the evaluator after
+    ``evaluate(); accumulate(); summarize()`` (its printing silenced): ``.stats`` holds the
+    twelve numbers, ``.eval["precision"]`` the ``[T, R, K, A, M]`` array."""
+    import numpy as np
+
+    dt_dict = results_dict(gt_dict, results)
+    if engine == "faster":
+        from faster_coco_eval import COCO, COCOeval_faster
+
+        def quiet(*args: Any, **kwargs: Any) -> None:
+            return None
+
+        coco_gt = COCO(print_function=quiet)
+        coco_gt.dataset = gt_dict
+        coco_gt.createIndex()
+        coco_dt = COCO(print_function=quiet)
+        coco_dt.dataset = dt_dict
+        coco_dt.createIndex()
+        ev = COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=quiet)
+        if iou_thresholds is not None:
+            ev.params.iouThrs = np.asarray(iou_thresholds, dtype=np.float64)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+        return ev
+    if engine == "pycocotools":
+        from pycocotools.coco import COCO as PyCOCO
+        from pycocotools.cocoeval import COCOeval
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            coco_gt = PyCOCO()
+            coco_gt.dataset = gt_dict
+            coco_gt.createIndex()
+            coco_dt = PyCOCO()
+            coco_dt.dataset = dt_dict
+            coco_dt.createIndex()
+            ev = COCOeval(coco_gt, coco_dt, "bbox")
+            if iou_thresholds is not None:
+                ev.params.iouThrs = np.asarray(iou_thresholds, dtype=np.float64)
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+        return ev
+    raise ConfigError("unknown COCO engine", field="engine", value=engine, expected="'faster' or 'pycocotools'")
+
+
+def check_iou_thresholds(iou_thresholds: Sequence[float] | None) -> list[float] | None:
+    """``iou_thresholds`` as floats, or ConfigError unless increasing, distinct, in (0, 1]."""
+    if iou_thresholds is None:
+        return None
+    thr = [float(t) for t in iou_thresholds]
+    if not thr or any(not (0.0 < t <= 1.0) for t in thr) or sorted(thr) != thr or len(set(thr)) != len(thr):
+        raise ConfigError("bad IoU thresholds", field="iou_thresholds", value=list(iou_thresholds),
+                          expected="increasing distinct numbers in (0, 1], e.g. [0.5, 0.75]")
+    return thr
+
+
+def coco_eval(
+    gt,
+    dt,
+    *,
+    engine: Engine = "faster",
+    iou_thresholds: Sequence[float] | None = None,
+    difficult: Literal["count", "drop"] = "count",
+) -> dict[str, Any]:
+    """COCO bbox metrics of detections ``dt`` against ground truth ``gt`` (Datasets).
+
+    Returns ``{"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm",
+    "ARl"}`` exactly as pycocotools' ``stats`` (``-1`` where it is undefined), plus
+    ``per_class``: ``{name: AP@[.5:.95] or None}`` (None: no ground truth of that class).
+
+    Args:
+        engine: ``"faster"`` (faster-coco-eval; pycocotools when it is not installed) or
+            ``"pycocotools"``.
+        iou_thresholds: IoU thresholds instead of COCO's 0.50:0.05:0.95 (AP50/AP75 are -1
+            unless 0.5/0.75 are among them, as in pycocotools).
+        difficult: ``"count"``: VOC difficult objects are ordinary objects; ``"drop"``: they
+            are left out of the ground truth.
+    """
+    import numpy as np
+
+    from ..evaluation import COCO_KEYS
+
+    if engine not in ("faster", "pycocotools"):
+        raise ConfigError("unknown COCO engine", field="engine", value=engine, expected="'faster' or 'pycocotools'")
+    if difficult not in ("count", "drop"):
+        raise ConfigError("bad value", field="difficult", value=difficult, expected="'count' or 'drop'")
+    thr = check_iou_thresholds(iou_thresholds)
+    gt_dict, results = coco_dicts(gt, dt, difficult=difficult)
+    if engine == "faster":
+        try:
+            import faster_coco_eval  # noqa: F401
+        except ImportError:
+            engine = "pycocotools"
+    ev = run_cocoeval(gt_dict, results, engine=engine, iou_thresholds=thr)
+    out: dict[str, Any] = {k: float(v) for k, v in zip(COCO_KEYS, ev.stats[:12])}
+    name_of = {c["id"]: c["name"] for c in gt_dict["categories"]}
+    precision = ev.eval["precision"]
+    per_class: dict[str, float | None] = {}
+    for k, cid in enumerate(ev.params.catIds):
+        p = precision[:, :, k, 0, -1]
+        valid = p[p > -1]
+        per_class[name_of[cid]] = float(np.mean(valid)) if valid.size else None
+    out["per_class"] = {c: per_class.get(c) for c in gt.categories}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Metric plugins
+# ---------------------------------------------------------------------------------------------
+
+
+class CocoMetric:
+    """COCO bbox AP/AR, the twelve numbers pycocotools prints (faster-coco-eval engine by default)."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine = "faster",
+        iou_thresholds: list[float] | None = None,
+        difficult: Literal["count", "drop"] = "count",
+    ) -> None:
+        self.engine = engine
+        self.iou_thresholds = check_iou_thresholds(iou_thresholds)
+        self.difficult = difficult
+
+    def compute(self, gt, dt) -> dict[str, Any]:
+        return coco_eval(gt, dt, engine=self.engine, iou_thresholds=self.iou_thresholds, difficult=self.difficult)
+
+
+class VocMetric:
+    """Pascal VOC AP per class and mAP, following the VOC devkit."""
+
+    def __init__(self, *, use_07_metric: bool, iou_threshold: float = 0.5) -> None:
+        if not (0.0 < iou_threshold <= 1.0):
+            raise ConfigError("IoU threshold out of range", field="iou_threshold", value=iou_threshold,
+                              expected="a number in (0, 1]")
+        self.use_07_metric = use_07_metric
+        self.iou_threshold = iou_threshold
+
+    def compute(self, gt, dt) -> dict[str, Any]:
+        from ..evaluation import voc_eval
+
+        return voc_eval(gt, dt, use_07_metric=self.use_07_metric, iou_threshold=self.iou_threshold)
+
+
+def voc07(*, iou_threshold: float = 0.5) -> VocMetric:
+    """Pascal VOC2007 11-point interpolated AP per class and mAP (devkit rules)."""
+    return VocMetric(use_07_metric=True, iou_threshold=iou_threshold)
+
+
+def voc12(*, iou_threshold: float = 0.5) -> VocMetric:
+    """Pascal VOC2010+ all-point AP per class and mAP (devkit rules)."""
+    return VocMetric(use_07_metric=False, iou_threshold=iou_threshold)
+
+
+@hookimpl
+def cvpipe_register_metrics(register) -> None:
+    register("coco", CocoMetric, description="COCO bbox AP/AR: pycocotools' twelve numbers (faster-coco-eval engine)")
+    register("voc07", voc07, description="Pascal VOC2007 11-point AP per class and mAP (devkit rules)")
+    register("voc12", voc12, description="Pascal VOC2010+ all-point AP per class and mAP (devkit rules)")

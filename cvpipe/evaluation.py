@@ -1,0 +1,430 @@
+"""Detection evaluation: COCO's twelve numbers, Pascal VOC AP, and pictures for people.
+
+Entry point::
+
+    from cvpipe.evaluation import evaluate
+    result = evaluate(gt, dt, ["coco", "voc07"])
+    result["coco"]["AP50"], result["voc07"]["per_class"]["dog"]
+
+``gt`` is a :class:`~cvpipe.data.Dataset` of ground truth, ``dt`` a Dataset of detections
+(samples with ``scores``). Detections are matched to ground-truth images by image path (relative
+to each dataset's root), falling back to the file stem when the stem is unique; categories are
+matched by name. Boxes are cvpipe's absolute pixel xyxy (pixel-edge coordinates: a box covering
+pixel columns 0..9 spans x 0.0 to 10.0).
+
+Metrics (each also a ``cvpipe_register_metrics`` plugin in :mod:`cvpipe.builtin.metrics`):
+
+* ``coco`` (:func:`cvpipe.builtin.metrics.coco_eval`): ``AP AP50 AP75 APs APm APl AR1 AR10
+  AR100 ARs ARm ARl`` exactly as pycocotools computes them (``-1`` where pycocotools gives -1:
+  no ground truth in that range), plus ``per_class`` AP@[.5:.95]. The COCO dictionaries are
+  built in memory with fresh annotation ids starting at 1 (pycocotools treats annotation id 0
+  as "unmatched" and silently mis-scores it), original COCO image and category ids when the
+  ground truth came from COCO, ``iscrowd`` and the annotations' own ``area`` (pycocotools uses
+  the ground truth's ``area`` field, not the box, for the small/medium/large ranges). Engine:
+  faster-coco-eval (a C++ reimplementation giving pycocotools' numbers several times faster) or
+  pycocotools itself.
+* ``voc07`` / ``voc12`` (:func:`voc_eval`): the Pascal VOC devkit's rules: per class, detections
+  sorted by descending score (stable), each matched to the ground truth of its image it overlaps
+  most (IoU on the devkit's inclusive pixel coordinates, i.e. the ``+1`` widths), a hit when
+  ``IoU >= 0.5``; a hit on a ``difficult`` object counts neither way, a second hit on an object is
+  a false positive. ``voc07``: 11-point interpolated AP; ``voc12``: all-point (VOC2010+) AP.
+  ``mAP`` averages the classes that have at least one non-difficult object; ``per_class`` gives
+  ``None`` for the others.
+
+Pictures (:func:`save_pictures`): per-class precision-recall curves, a confusion matrix, and a
+grid of images with true and predicted boxes drawn (matplotlib and OpenCV imported on use).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .data import Dataset, Sample
+from .errors import ConfigError, InputError
+
+__all__ = [
+    "COCO_KEYS",
+    "METRICS",
+    "evaluate",
+    "align_detections",
+    "voc_eval",
+    "voc_match",
+    "voc_ap",
+    "confusion_matrix",
+    "save_pictures",
+    "format_report",
+]
+
+#: The twelve COCO summary numbers, in pycocotools' ``stats`` order.
+COCO_KEYS: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl",
+                              "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+#: The built-in metric names.
+METRICS: tuple[str, ...] = ("coco", "voc07", "voc12")
+
+# ---------------------------------------------------------------------------------------------
+# Matching detections to ground truth
+# ---------------------------------------------------------------------------------------------
+
+
+def _norm(path: str) -> str:
+    parts = [p for p in PurePosixPath(str(path).replace("\\", "/")).parts if p not in ("", ".")]
+    return "/".join(parts)
+
+
+def _is_aligned(gt: Dataset, dt: Dataset) -> bool:
+    return (
+        len(gt.samples) == len(dt.samples)
+        and list(gt.categories) == list(dt.categories)
+        and all(d.scores is not None and d.image == g.image for g, d in zip(gt.samples, dt.samples))
+    )
+
+
+def align_detections(gt: Dataset, dt: Dataset) -> Dataset:
+    """``dt`` rearranged to follow ``gt``: one detections sample per ground-truth sample (same
+    image, same order; an image without detections gets an empty one), labels re-indexed to
+    ``gt.categories`` by name. Boxes, scores and per-box extras keep their order.
+
+    Detections are matched by image path relative to each dataset's root, then by absolute path,
+    then by file stem when that stem is unique in ``gt``. Several detection samples of one image
+    are concatenated.
+
+    Raises:
+        InputError: detections without scores, detections for images that are not in ``gt``, or
+            detection classes that ``gt`` does not have.
+    """
+    if _is_aligned(gt, dt):
+        return dt
+    by_path: dict[str, int] = {}
+    by_abs: dict[str, int] = {}
+    by_stem: dict[str, list[int]] = {}
+    for i, s in enumerate(gt.samples):
+        key = _norm(s.image)
+        if key in by_path:
+            raise InputError("image listed twice in the ground truth", field="image", value=s.image,
+                             expected="each image once")
+        by_path[key] = i
+        if gt.root is not None or Path(s.image).is_absolute():
+            by_abs[str(Path(gt.image_path(s)).absolute())] = i
+        by_stem.setdefault(PurePosixPath(key).stem, []).append(i)
+
+    # category names -> gt index
+    gt_index = {c: k for k, c in enumerate(gt.categories)}
+    lut = np.full(max(len(dt.categories), 1), -1, dtype=np.int64)
+    for k, c in enumerate(dt.categories):
+        lut[k] = gt_index.get(c, -1)
+
+    parts: list[list[Sample]] = [[] for _ in gt.samples]
+    unmatched: list[str] = []
+    unknown: dict[str, int] = {}
+    no_scores: list[str] = []
+    for d in dt.samples:
+        key = _norm(d.image)
+        i = by_path.get(key)
+        if i is None and by_abs and (dt.root is not None or Path(d.image).is_absolute()):
+            i = by_abs.get(str(Path(dt.image_path(d)).absolute()))
+        if i is None:
+            cands = by_stem.get(PurePosixPath(key).stem, [])
+            i = cands[0] if len(cands) == 1 else None
+        if i is None:
+            if len(d):
+                unmatched.append(d.image)
+            continue
+        if len(d) and d.scores is None:
+            no_scores.append(d.image)
+            continue
+        if len(d):
+            if d.labels.min() < 0 or d.labels.max() >= len(dt.categories):
+                raise InputError("detection label out of range", file=d.image, field="labels",
+                                 value=int(d.labels.max()), expected=f"0..{len(dt.categories) - 1}")
+            mapped = lut[d.labels]
+            for k in np.unique(d.labels[mapped < 0]):
+                unknown[dt.categories[k]] = unknown.get(dt.categories[k], 0) + int((d.labels == k).sum())
+        parts[i].append(d)
+
+    problems = []
+    if no_scores:
+        problems.append(("detections have no scores", no_scores, "detections with a confidence per box"))
+    if unmatched:
+        problems.append(("detections for images that are not in the ground truth", unmatched,
+                         "image paths or file stems of ground-truth images"))
+    if problems:
+        msg, names, expected = problems[0]
+        shown = ", ".join(names[:5]) + (f", ... ({len(names)} images)" if len(names) > 5 else "")
+        raise InputError(msg, value=shown, expected=expected)
+    if unknown:
+        raise InputError("detection classes that the ground truth does not have",
+                         value=", ".join(f"{c} ({n} boxes)" for c, n in sorted(unknown.items())),
+                         expected="one of: " + ", ".join(gt.categories))
+
+    samples = []
+    for g, ds in zip(gt.samples, parts):
+        ds = [d for d in ds if len(d)]
+        if not ds:
+            samples.append(Sample(g.image, g.width, g.height, scores=np.zeros(0), id=g.id, split=g.split))
+            continue
+        samples.append(Sample(
+            g.image, g.width, g.height,
+            boxes=np.concatenate([d.boxes for d in ds]),
+            labels=lut[np.concatenate([d.labels for d in ds])],
+            scores=np.concatenate([d.scores for d in ds]),
+            box_extra=[e for d in ds for e in d.box_extra],
+            id=g.id, split=g.split,
+        ))
+    return Dataset(list(gt.categories), samples, root=gt.root, meta=dict(gt.meta))
+
+
+# ---------------------------------------------------------------------------------------------
+# Pascal VOC
+# ---------------------------------------------------------------------------------------------
+
+
+def _pairwise_iou(a: np.ndarray, b: np.ndarray, *, inclusive: bool) -> np.ndarray:
+    """``(len(a), len(b))`` IoU of xyxy boxes; ``-inf`` where boxes do not overlap at all.
+
+    ``inclusive`` computes it as the VOC devkit does on its 1-based inclusive pixel
+    coordinates (widths ``x2 - x1 + 1``). Written with numpy rather than torchvision.ops.box_iou
+    because torchvision has no inclusive variant, and evaluation should not need torch.
+    """
+    one = 1.0 if inclusive else 0.0
+    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    iw = ix2 - ix1 + one
+    ih = iy2 - iy1 + one
+    inter = iw * ih
+    area_a = (a[:, 2] - a[:, 0] + one) * (a[:, 3] - a[:, 1] + one)
+    area_b = (b[:, 2] - b[:, 0] + one) * (b[:, 3] - b[:, 1] + one)
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = inter / union
+    return np.where((iw > 0) & (ih > 0), iou, -np.inf)
+
+
+def _devkit_coords(boxes: np.ndarray) -> np.ndarray:
+    """cvpipe pixel-edge xyxy -> the devkit's 1-based inclusive pixel coordinates
+    (``xmin = x1 + 1``, ``xmax = x2``), the numbers a VOC XML file holds."""
+    out = boxes.copy()
+    out[:, :2] += 1.0
+    return out
+
+
+def voc_match(gt: Dataset, dt: Dataset, *, iou_threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """Mark every detection as the VOC devkit does.
+
+    For each image and class, detections in descending score order (stable) take the ground
+    truth of their class that they overlap most (devkit IoU on inclusive coordinates, any object
+    including difficult ones and already-taken ones); ``IoU >= iou_threshold`` on a difficult
+    object: ignored; on an object not yet taken: true positive; on a taken one: false positive
+    (duplicate); below the threshold: false positive.
+
+    Returns arrays over all detections in ``dt``'s aligned order: ``labels``, ``scores``,
+    ``tp``, ``fp`` (bool; both False for ignored ones), ``iou`` (the best overlap, -inf if
+    none) and ``npos`` ``(K,)``: non-difficult objects per class.
+    """
+    dt = align_detections(gt, dt)
+    k = len(gt.categories)
+    npos = np.zeros(k, dtype=np.int64)
+    labels, scores, tps, fps, ious = [], [], [], [], []
+    for g, d in zip(gt.samples, dt.samples):
+        if len(g):
+            npos += np.bincount(g.labels[~g.difficult], minlength=k)[:k]
+        n = len(d)
+        if not n:
+            continue
+        tp = np.zeros(n, dtype=bool)
+        fp = np.ones(n, dtype=bool)
+        best = np.full(n, -np.inf)
+        if len(g):
+            order = np.argsort(-d.scores, kind="stable")
+            iou = _pairwise_iou(_devkit_coords(d.boxes[order]), _devkit_coords(g.boxes), inclusive=True)
+            iou[d.labels[order][:, None] != g.labels[None, :]] = -np.inf
+            jmax = np.argmax(iou, axis=1)  # first maximum, as the devkit's strict ``ov > ovmax``
+            ovmax = iou[np.arange(n), jmax]
+            hit = ovmax >= iou_threshold
+            diff = g.difficult[jmax]
+            cand = np.flatnonzero(hit & ~diff)
+            # the first candidate (in score order) on each object is the true positive
+            _, first = np.unique(jmax[cand], return_index=True)
+            tp_sorted = np.zeros(n, dtype=bool)
+            tp_sorted[cand[first]] = True
+            fp_sorted = ~hit | (hit & ~diff & ~tp_sorted)
+            tp[order] = tp_sorted
+            fp[order] = fp_sorted
+            best[order] = ovmax
+        labels.append(d.labels)
+        scores.append(d.scores)
+        tps.append(tp)
+        fps.append(fp)
+        ious.append(best)
+
+    def cat(xs, dtype):
+        return np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype=dtype)
+
+    return {"labels": cat(labels, np.int64), "scores": cat(scores, np.float64), "tp": cat(tps, bool),
+            "fp": cat(fps, bool), "iou": cat(ious, np.float64), "npos": npos}
+
+
+def voc_pr(match: Mapping[str, np.ndarray], label: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Recall, precision and score arrays of class ``label`` after :func:`voc_match`, detections
+    in descending score order (stable), as the devkit's ``cumsum(tp) / npos`` and
+    ``tp / max(tp + fp, eps)``."""
+    sel = np.flatnonzero(match["labels"] == label)
+    order = sel[np.argsort(-match["scores"][sel], kind="stable")]
+    tp = np.cumsum(match["tp"][order]).astype(np.float64)
+    fp = np.cumsum(match["fp"][order]).astype(np.float64)
+    npos = float(match["npos"][label])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rec = tp / npos if npos > 0 else np.full_like(tp, np.nan)
+    prec = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+    return rec, prec, match["scores"][order]
+
+
+def voc_ap(rec: np.ndarray, prec: np.ndarray, *, use_07_metric: bool) -> float:
+    """AP from a precision-recall curve, as the VOC devkit computes it.
+
+    ``use_07_metric``: VOC2007's 11-point interpolated AP (mean over recall thresholds
+    0, 0.1, ..., 1 of the best precision at recall >= t, 0 when none). Otherwise VOC2010+'s
+    all-point AP: the area under the precision envelope (precision made monotonically
+    decreasing) at every point where recall changes.
+    """
+    rec = np.asarray(rec, dtype=np.float64)
+    prec = np.asarray(prec, dtype=np.float64)
+    if use_07_metric:
+        ap = 0.0
+        for t in np.arange(0.0, 1.1, 0.1):
+            p = float(np.max(prec[rec >= t])) if np.any(rec >= t) else 0.0
+            ap += p / 11.0
+        return ap
+    mrec = np.concatenate(([0.0], rec, [1.0]))
+    mpre = np.concatenate(([0.0], prec, [0.0]))
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    i = np.flatnonzero(mrec[1:] != mrec[:-1])
+    return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
+
+
+def voc_eval(
+    gt: Dataset,
+    dt: Dataset,
+    *,
+    use_07_metric: bool,
+    iou_threshold: float = 0.5,
+) -> dict[str, Any]:
+    """Pascal VOC AP per class and their mean: ``{"mAP": float, "per_class": {name: AP or None}}``.
+
+    See :func:`voc_match` for the matching rules and :func:`voc_ap` for the two AP definitions.
+    Classes without a non-difficult object get ``None`` and are left out of ``mAP`` (the devkit
+    would divide by zero); ``mAP`` is ``None`` when no class has one.
+    """
+    if not (0.0 < float(iou_threshold) <= 1.0):
+        raise ConfigError("IoU threshold out of range", field="iou_threshold", value=iou_threshold,
+                          expected="a number in (0, 1]")
+    m = voc_match(gt, dt, iou_threshold=float(iou_threshold))
+    per_class: dict[str, float | None] = {}
+    for k, name in enumerate(gt.categories):
+        if m["npos"][k] == 0:
+            per_class[name] = None
+            continue
+        rec, prec, _ = voc_pr(m, k)
+        per_class[name] = voc_ap(rec, prec, use_07_metric=use_07_metric)
+    aps = [v for v in per_class.values() if v is not None]
+    return {"mAP": float(np.mean(aps)) if aps else None, "per_class": per_class}
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate(): every metric asked for, through the metrics plugins
+# ---------------------------------------------------------------------------------------------
+
+
+def evaluate(
+    gt: Dataset,
+    dt: Dataset,
+    metrics: Sequence[str] | Mapping[str, Mapping[str, Any] | None] = ("coco",),
+    **options: Any,
+) -> dict[str, Any]:
+    """Evaluate detections ``dt`` against ground truth ``gt`` with each metric in ``metrics``.
+
+    Args:
+        gt: ground truth.
+        dt: detections (samples with ``scores``), matched to ``gt`` by image path or stem and
+            by category name (see :func:`align_detections`).
+        metrics: registered metric names (``coco``, ``voc07``, ``voc12`` or a plugin's), or a
+            mapping ``{name: {param: value}}`` giving each its own parameters.
+        **options: parameters handed to every metric whose factory accepts them, e.g.
+            ``engine="pycocotools"`` and ``iou_thresholds=[...]`` (coco), ``iou_threshold=0.7``
+            (voc07/voc12), ``difficult="drop"`` (coco). An option no metric accepts is a
+            :class:`~cvpipe.errors.ConfigError`.
+
+    Returns:
+        ``{name: result}``, e.g. ``{"coco": {"AP": ..., ..., "ARl": ..., "per_class": {...}},
+        "voc07": {"mAP": ..., "per_class": {name: AP}}}``; JSON-ready.
+    """
+    from .params import signature_params
+    from .plugins import get_registry
+    from .registry import call_plugin
+
+    fam = get_registry().metrics
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    items = list(metrics.items()) if isinstance(metrics, Mapping) else [(m, None) for m in metrics]
+    if not items:
+        raise ConfigError("no metric asked for", field="metrics", expected="at least one of: " + ", ".join(fam.names()))
+    dt = align_detections(gt, dt)
+    used: set[str] = set()
+    entries = []
+    for name, params in items:
+        entry = fam.get(name, field="metrics")
+        accepted = signature_params(entry.obj)
+        merged = {k: v for k, v in options.items() if k in accepted}
+        used.update(merged)
+        merged.update(params or {})
+        entries.append((name, entry, merged))
+    unused = sorted(set(options) - used)
+    if unused:
+        raise ConfigError("option accepted by none of the metrics", field=unused[0], value=options[unused[0]],
+                          expected="an option of " + ", ".join(n for n, _, _ in entries))
+    result: dict[str, Any] = {}
+    for name, entry, params in entries:
+        metric = fam.create(name, params, where=f"metrics.{name}")
+        result[name] = call_plugin(entry, metric.compute, gt, dt)
+    return result
+
+
+def format_report(result: Mapping[str, Any]) -> str:
+    """The result of :func:`evaluate` as tables for people: COCO's twelve numbers, then one
+    per-class AP table with a column per metric."""
+    from .console import format_table
+
+    blocks = []
+    if "coco" in result:
+        c = result["coco"]
+        rows = [[k, c[k]] for k in COCO_KEYS if k in c]
+        blocks.append("COCO (pycocotools' definitions; -1: no ground truth in that range)\n"
+                      + format_table(rows, ["metric", "value"]))
+    cols = [m for m, r in result.items() if isinstance(r, Mapping) and isinstance(r.get("per_class"), Mapping)]
+    if cols:
+        names: list[str] = []
+        for m in cols:
+            names += [n for n in result[m]["per_class"] if n not in names]
+        rows = [[n] + [_cell(result[m]["per_class"].get(n)) for m in cols] for n in names]
+        summary = []
+        for m in cols:
+            r = result[m]
+            summary.append(_cell(r.get("mAP", r.get("AP"))))
+        rows.append(["mean"] + summary)
+        heads = ["class"] + [f"{m} AP" if m != "coco" else "coco AP@[.5:.95]" for m in cols]
+        blocks.append("Per-class AP ('-': no ground truth of that class)\n" + format_table(rows, heads))
+    for m, r in result.items():
+        if m in cols or m == "coco" or not isinstance(r, Mapping):
+            continue
+        rows = [[k, v] for k, v in r.items() if isinstance(v, (int, float, str)) or v is None]
+        blocks.append(f"{m}\n" + format_table(rows, ["metric", "value"]))
+    return "\n\n".join(blocks)
+
+
+def _cell(v: Any) -> Any:
+    return "-" if v is None else v
