@@ -41,7 +41,12 @@ ENTRY_POINT_GROUP = "cvpipe"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "cvpipe.builtin.metrics",
     "cvpipe.builtin.coco",
+    "cvpipe.builtin.voc",
+    "cvpipe.builtin.yolo",
     "cvpipe.builtin.postprocess",
+    "cvpipe.builtin.steps",
+    "cvpipe.builtin.augment",
+    "cvpipe.builtin.synthetic",
 )
 
 _pm: pluggy.PluginManager | None = None

@@ -18,7 +18,6 @@ what cvpipe's VOC reader (and the VOC devkit) expects. OpenCV is imported inside
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -273,6 +272,7 @@ def synthesize_voc(
 
     from .data import Dataset, Sample
     from .formats import write_dataset
+    from .fsutil import atomic_write_text
 
     classes = list(DEFAULT_CLASSES if classes is None else classes)
     splits = dict(splits or {"train": 0.8, "val": 0.2})
@@ -319,9 +319,13 @@ def synthesize_voc(
             ))
         dataset = Dataset(classes, samples, root=staging, meta={"source": "cvpipe.synthetic", **settings})
         write_dataset(dataset, dst, "voc", images="link")
-        tmp_marker = dst / f".{MARKER}.tmp"
-        tmp_marker.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp_marker, dst / MARKER)
+        main = dst / "ImageSets" / "Main"
+        if "train" in splits and "val" in splits and not (main / "trainval.txt").exists():
+            # the VOC devkit also ships trainval.txt (train + val, sorted); the writer lists only
+            # the splits the samples carry
+            ids = sorted(s.id for s in samples if s.split in ("train", "val"))
+            atomic_write_text(main / "trainval.txt", "".join(f"{i}\n" for i in ids))
+        atomic_write_text(dst / MARKER, json.dumps(settings, indent=2) + "\n")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
