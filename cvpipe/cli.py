@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "run": "cvpipe.commands.run:run",
     "convert": "cvpipe.commands.convert:convert",
     "validate": "cvpipe.commands.convert:validate",
+    "evaluate": "cvpipe.commands.evaluate:evaluate",
 }
 
 _debug = False

@@ -9,8 +9,7 @@ Entry point::
 ``gt`` is a :class:`~cvpipe.data.Dataset` of ground truth, ``dt`` a Dataset of detections
 (samples with ``scores``). Detections are matched to ground-truth images by image path (relative
 to each dataset's root), falling back to the file stem when the stem is unique; categories are
-matched by name. Boxes are cvpipe's absolute pixel xyxy (pixel-edge coordinates: a box covering
-pixel columns 0..9 spans x 0.0 to 10.0).
+matched by name. Boxes are cvpipe's absolute pixel xyxy.
 
 Metrics (each also a ``cvpipe_register_metrics`` plugin in :mod:`cvpipe.builtin.metrics`):
 
@@ -25,7 +24,9 @@ Metrics (each also a ``cvpipe_register_metrics`` plugin in :mod:`cvpipe.builtin.
   pycocotools itself.
 * ``voc07`` / ``voc12`` (:func:`voc_eval`): the Pascal VOC devkit's rules: per class, detections
   sorted by descending score (stable), each matched to the ground truth of its image it overlaps
-  most (IoU on the devkit's inclusive pixel coordinates, i.e. the ``+1`` widths), a hit when
+  most (the devkit's IoU for inclusive pixel coordinates: widths ``x2 - x1 + 1``, applied to
+  the boxes as they are; the VOC reader keeps the XML's numbers, or shifts all four by one,
+  which leaves this IoU unchanged), a hit when
   ``IoU >= 0.5``; a hit on a ``difficult`` object counts neither way, a second hit on an object is
   a false positive. ``voc07``: 11-point interpolated AP; ``voc12``: all-point (VOC2010+) AP.
   ``mAP`` averages the classes that have at least one non-difficult object; ``per_class`` gives
@@ -53,7 +54,11 @@ __all__ = [
     "voc_eval",
     "voc_match",
     "voc_ap",
+    "voc_pr",
     "confusion_matrix",
+    "plot_pr_curves",
+    "plot_confusion_matrix",
+    "draw_samples",
     "save_pictures",
     "format_report",
 ]
@@ -205,14 +210,6 @@ def _pairwise_iou(a: np.ndarray, b: np.ndarray, *, inclusive: bool) -> np.ndarra
     return np.where((iw > 0) & (ih > 0), iou, -np.inf)
 
 
-def _devkit_coords(boxes: np.ndarray) -> np.ndarray:
-    """cvpipe pixel-edge xyxy -> the devkit's 1-based inclusive pixel coordinates
-    (``xmin = x1 + 1``, ``xmax = x2``), the numbers a VOC XML file holds."""
-    out = boxes.copy()
-    out[:, :2] += 1.0
-    return out
-
-
 def voc_match(gt: Dataset, dt: Dataset, *, iou_threshold: float = 0.5) -> dict[str, np.ndarray]:
     """Mark every detection as the VOC devkit does.
 
@@ -241,7 +238,7 @@ def voc_match(gt: Dataset, dt: Dataset, *, iou_threshold: float = 0.5) -> dict[s
         best = np.full(n, -np.inf)
         if len(g):
             order = np.argsort(-d.scores, kind="stable")
-            iou = _pairwise_iou(_devkit_coords(d.boxes[order]), _devkit_coords(g.boxes), inclusive=True)
+            iou = _pairwise_iou(d.boxes[order], g.boxes, inclusive=True)
             iou[d.labels[order][:, None] != g.labels[None, :]] = -np.inf
             jmax = np.argmax(iou, axis=1)  # first maximum, as the devkit's strict ``ov > ovmax``
             ovmax = iou[np.arange(n), jmax]
@@ -428,3 +425,199 @@ def format_report(result: Mapping[str, Any]) -> str:
 
 def _cell(v: Any) -> Any:
     return "-" if v is None else v
+
+
+# ---------------------------------------------------------------------------------------------
+# Pictures: precision-recall curves, confusion matrix, sample images
+# ---------------------------------------------------------------------------------------------
+
+
+def confusion_matrix(gt: Dataset, dt: Dataset, *, iou_threshold: float = 0.5,
+                     conf_threshold: float = 0.25) -> np.ndarray:
+    """``(K + 1, K + 1)`` int64 counts: row = true class, column = predicted class; the last row
+    counts detections that match no object (false positives, "background"), the last column
+    objects no detection matched ("missed").
+
+    Per image, detections scoring at least ``conf_threshold`` take, in descending score order,
+    the not yet matched object they overlap most with ``IoU >= iou_threshold`` whatever its class
+    (plain IoU of the xyxy boxes). Difficult objects are left out, and so are detections whose
+    best match is a difficult object.
+    """
+    dt = align_detections(gt, dt)
+    k = len(gt.categories)
+    cm = np.zeros((k + 1, k + 1), dtype=np.int64)
+    for g, d in zip(gt.samples, dt.samples):
+        keep = d.scores >= conf_threshold if len(d) else np.zeros(0, dtype=bool)
+        order = np.flatnonzero(keep)[np.argsort(-d.scores[keep], kind="stable")] if len(d) else np.zeros(0, np.int64)
+        taken = np.zeros(len(g), dtype=bool)
+        if len(g) and len(order):
+            iou = _pairwise_iou(d.boxes[order], g.boxes, inclusive=False)
+            for r, j in enumerate(order):
+                row = np.where(taken, -np.inf, iou[r])
+                best = int(np.argmax(row))
+                if row[best] >= iou_threshold:
+                    taken[best] = True
+                    if not g.difficult[best]:
+                        cm[g.labels[best], d.labels[j]] += 1
+                else:
+                    cm[k, d.labels[j]] += 1
+        else:
+            for j in order:
+                cm[k, d.labels[j]] += 1
+        for j in np.flatnonzero(~taken & ~g.difficult):
+            cm[g.labels[j], k] += 1
+    return cm
+
+
+def _save_figure(fig: Any, path: Path) -> Path:
+    """Render a matplotlib Figure (no pyplot, no global backend change) to ``path`` as PNG,
+    atomically."""
+    import os
+    import tempfile
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def plot_pr_curves(gt: Dataset, dt: Dataset, path: Path, *, iou_threshold: float = 0.5) -> Path:
+    """Per-class precision-recall curves (devkit matching at ``iou_threshold``, see
+    :func:`voc_match`) with each class's all-point AP in the legend, saved as a PNG."""
+    from matplotlib.figure import Figure
+
+    m = voc_match(gt, dt, iou_threshold=iou_threshold)
+    fig = Figure(figsize=(8, 6))
+    ax = fig.add_subplot(1, 1, 1)
+    classes = [k for k in range(len(gt.categories)) if m["npos"][k] > 0]
+    aps = []
+    grid = np.linspace(0, 1, 101)
+    envelope = []
+    for k in classes:
+        rec, prec, _ = voc_pr(m, k)
+        ap = voc_ap(rec, prec, use_07_metric=False)
+        aps.append(ap)
+        r = np.concatenate(([0.0], rec))
+        p = np.concatenate(([1.0 if len(prec) else 0.0], prec))
+        ax.plot(r, p, linewidth=1.0 if len(classes) > 10 else 1.5, alpha=0.8,
+                label=f"{gt.categories[k]} {ap:.3f}")
+        # interpolated precision at recall t: the best precision at recall >= t (0 past the end)
+        env = np.concatenate((np.maximum.accumulate(prec[::-1])[::-1], [0.0]))
+        envelope.append(env[np.searchsorted(rec, grid, side="left")])
+    if classes:
+        ax.plot(grid, np.mean(envelope, axis=0), color="black", linewidth=2.5,
+                label=f"all classes (mAP {np.mean(aps):.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(f"Precision-recall per class (IoU >= {iou_threshold:g}, VOC all-point AP)")
+    ax.grid(True, alpha=0.3)
+    if classes:
+        if len(classes) <= 25:
+            ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+        else:
+            ax.legend(handles=ax.get_lines()[-1:], loc="lower left", fontsize=9)
+    else:
+        ax.text(0.5, 0.5, "no ground-truth objects", ha="center", va="center")
+    return _save_figure(fig, Path(path))
+
+
+def plot_confusion_matrix(gt: Dataset, dt: Dataset, path: Path, *, iou_threshold: float = 0.5,
+                          conf_threshold: float = 0.25) -> Path:
+    """The :func:`confusion_matrix` as a PNG: colours normalised per true class (row), counts
+    written in the cells when there are at most 30 classes."""
+    from matplotlib.figure import Figure
+
+    cm = confusion_matrix(gt, dt, iou_threshold=iou_threshold, conf_threshold=conf_threshold)
+    names = list(gt.categories)
+    rows = names + ["background (FP)"]
+    cols = names + ["missed (FN)"]
+    n = len(rows)
+    size = min(4 + 0.45 * n, 24)
+    fig = Figure(figsize=(size, size * 0.85))
+    ax = fig.add_subplot(1, 1, 1)
+    sums = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, sums, out=np.zeros(cm.shape, dtype=np.float64), where=sums > 0)
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the row")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xticklabels(cols, rotation=90, fontsize=8)
+    ax.set_yticklabels(rows, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"Confusion matrix (IoU >= {iou_threshold:g}, score >= {conf_threshold:g})")
+    if n <= 31:
+        for i in range(n):
+            for j in range(n):
+                if cm[i, j]:
+                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                            color="white" if norm[i, j] > 0.5 else "black")
+    return _save_figure(fig, Path(path))
+
+
+def draw_samples(gt: Dataset, dt: Dataset, path: Path, *, count: int = 8, conf_threshold: float = 0.25,
+                 max_side: int = 512, cols: int = 4) -> Path | None:
+    """A grid of up to ``count`` images (spread evenly over ``gt``) with true boxes in green and
+    detections scoring at least ``conf_threshold`` coloured by class with their scores, drawn
+    with :mod:`cvpipe.draw`. Images that cannot be found are skipped; returns None when none
+    could be read."""
+    import cv2
+
+    from .draw import draw_boxes, image_grid, read_image, save_png
+
+    dt = align_detections(gt, dt)
+    n = len(gt.samples)
+    if n == 0 or count <= 0:
+        return None
+    picks = sorted(set(np.linspace(0, n - 1, min(count, n)).round().astype(int).tolist()))
+    tiles, titles = [], []
+    for i in picks:
+        g, d = gt.samples[i], dt.samples[i]
+        file = gt.image_path(g)
+        if not file.is_file():
+            continue
+        try:
+            img = read_image(file)
+        except InputError:
+            continue
+        scale = min(1.0, max_side / max(img.shape[:2]))
+        if scale < 1.0:
+            img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)),
+                             interpolation=cv2.INTER_AREA)
+        img = draw_boxes(img, g.boxes * scale, g.labels, gt.categories, color=(0, 200, 0), show_labels=False)
+        keep = d.scores >= conf_threshold if len(d) else np.zeros(0, dtype=bool)
+        img = draw_boxes(img, d.boxes[keep] * scale, d.labels[keep], gt.categories, d.scores[keep])
+        tiles.append(img)
+        titles.append(Path(g.image).name)
+    if not tiles:
+        return None
+    return save_png(path, image_grid(tiles, cols=min(cols, len(tiles)), titles=titles))
+
+
+def save_pictures(gt: Dataset, dt: Dataset, out_dir: Path, *, iou_threshold: float = 0.5,
+                  conf_threshold: float = 0.25, samples: int = 8) -> dict[str, str]:
+    """Write ``pr_curves.png``, ``confusion_matrix.png`` and (when images are found)
+    ``samples.png`` into ``out_dir``; returns ``{picture: path}`` for those written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dt = align_detections(gt, dt)
+    written = {
+        "pr_curves": str(plot_pr_curves(gt, dt, out_dir / "pr_curves.png", iou_threshold=iou_threshold)),
+        "confusion_matrix": str(plot_confusion_matrix(gt, dt, out_dir / "confusion_matrix.png",
+                                                      iou_threshold=iou_threshold, conf_threshold=conf_threshold)),
+    }
+    grid = draw_samples(gt, dt, out_dir / "samples.png", count=samples, conf_threshold=conf_threshold)
+    if grid is not None:
+        written["samples"] = str(grid)
+    return written

@@ -27,7 +27,7 @@ from typing import Any, Literal, Sequence
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 
-__all__ = ["CocoMetric", "VocMetric", "coco_eval", "coco_dicts", "voc07", "voc12"]
+__all__ = ["CocoMetric", "VocMetric", "EvaluateStep", "coco_eval", "coco_dicts", "voc07", "voc12"]
 
 Engine = Literal["faster", "pycocotools"]
 
@@ -265,6 +265,109 @@ def voc07(*, iou_threshold: float = 0.5) -> VocMetric:
 def voc12(*, iou_threshold: float = 0.5) -> VocMetric:
     """Pascal VOC2010+ all-point AP per class and mAP (devkit rules)."""
     return VocMetric(use_07_metric=False, iou_threshold=iou_threshold)
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluate step
+# ---------------------------------------------------------------------------------------------
+
+
+class EvaluateStep:
+    """Evaluate detections against ground truth: metrics table, metrics.json and pictures.
+
+    Settings:
+        gt: context name of the ground-truth dataset.
+        detections: context name of the detections dataset (samples with ``scores``).
+        metrics: metric names (``coco``, ``voc07``, ``voc12`` or a plugin's).
+        pictures: write ``pr_curves.png``, ``confusion_matrix.png`` and ``samples.png``.
+        output: context name the metrics dict is stored under.
+        engine: COCO engine, ``faster`` (faster-coco-eval) or ``pycocotools``.
+        iou_threshold: IoU of a hit for voc07/voc12 and the pictures.
+        conf_threshold: lowest score drawn and counted in the confusion matrix.
+        samples: how many images the sample grid shows.
+        run_metrics: also write ``RUN_DIR/metrics.json`` (the run's final metrics).
+
+    Writes ``metrics.json`` (the form of ``cvpipe evaluate --json``) and the PNGs into the
+    step's folder.
+    """
+
+    def __init__(
+        self,
+        *,
+        gt: str,
+        detections: str,
+        metrics: list[str] | None = None,
+        pictures: bool = True,
+        output: str = "metrics",
+        engine: Engine = "faster",
+        iou_threshold: float = 0.5,
+        conf_threshold: float = 0.25,
+        samples: int = 8,
+        run_metrics: bool = True,
+    ) -> None:
+        from ..plugins import get_registry
+
+        names = list(metrics) if metrics is not None else ["coco"]
+        if not names:
+            raise ConfigError("no metric asked for", field="metrics", expected="a list of metric names, e.g. [coco, voc07]")
+        fam = get_registry().metrics
+        for i, name in enumerate(names):
+            fam.get(name, field=f"metrics[{i}]")
+        if not (0.0 < iou_threshold <= 1.0):
+            raise ConfigError("IoU threshold out of range", field="iou_threshold", value=iou_threshold,
+                              expected="a number in (0, 1]")
+        if not (0.0 <= conf_threshold <= 1.0):
+            raise ConfigError("score threshold out of range", field="conf_threshold", value=conf_threshold,
+                              expected="a number in [0, 1]")
+        if samples < 0:
+            raise ConfigError("negative sample count", field="samples", value=samples, expected="0 or more")
+        self.gt, self.detections, self.metric_names = gt, detections, names
+        self.pictures, self.output, self.engine = pictures, output, engine
+        self.iou_threshold, self.conf_threshold, self.samples = iou_threshold, conf_threshold, samples
+        self.run_metrics = run_metrics
+        self.inputs = {"gt": gt, "detections": detections}
+        self.outputs = {"output": output}
+
+    def _metric_params(self) -> dict[str, dict[str, Any]]:
+        params: dict[str, dict[str, Any]] = {}
+        for name in self.metric_names:
+            if name == "coco":
+                params[name] = {"engine": self.engine}
+            elif name in ("voc07", "voc12"):
+                params[name] = {"iou_threshold": self.iou_threshold}
+            else:
+                params[name] = {}
+        return params
+
+    def run(self, ctx: Any) -> dict[str, Any]:
+        from ..data import Dataset
+        from ..errors import JobError
+        from ..evaluation import align_detections, evaluate, format_report, save_pictures
+        from ..fsutil import atomic_write_json
+
+        gt, dt = ctx[self.gt], ctx[self.detections]
+        for setting, obj in (("gt", gt), ("detections", dt)):
+            if not isinstance(obj, Dataset):
+                raise JobError(f"{setting} is not a dataset", field=setting, value=type(obj).__name__,
+                               expected="the name of a dataset produced by an earlier step")
+        dt = align_detections(gt, dt)
+        result = evaluate(gt, dt, self._metric_params())
+        atomic_write_json(ctx.step_dir / "metrics.json", result)
+        if self.run_metrics:
+            atomic_write_json(ctx.run_dir / "metrics.json", result)
+        pictures: dict[str, str] = {}
+        if self.pictures:
+            pictures = save_pictures(gt, dt, ctx.step_dir, iou_threshold=self.iou_threshold,
+                                     conf_threshold=self.conf_threshold, samples=self.samples)
+        ctx[self.output] = result
+        ctx.log(format_report(result))
+        return {"metrics": result, "pictures": pictures, "images": len(gt),
+                "objects": gt.num_boxes, "detections": dt.num_boxes}
+
+
+@hookimpl
+def cvpipe_register_steps(register) -> None:
+    register("evaluate", EvaluateStep, description="Evaluate detections against ground truth: metrics, metrics.json, pictures")
 
 
 @hookimpl

@@ -1,0 +1,162 @@
+"""``cvpipe evaluate``: detections against ground truth, COCO and/or VOC metrics.
+
+Ground truth is any dataset cvpipe reads (:func:`cvpipe.formats.read_dataset`). Detections may be
+in another format than the ground truth:
+
+* COCO results JSON (``[{image_id, category_id, bbox, score}]``, ids as in the ground truth when
+  it is COCO; :func:`cvpipe.builtin.coco.read_coco_results`), or a COCO instances JSON whose
+  annotations carry a ``score`` (matched to the ground truth by file name and category name);
+* a folder of YOLO prediction files named by image stem, lines ``cls cx cy w h conf`` (as
+  Ultralytics writes them, also its ``labels/`` sub-folder;
+  :func:`cvpipe.builtin.yolo.read_yolo_predictions`);
+* Pascal VOC XML with a ``<score>`` per object (the VOC reader);
+* any other registered format whose reader sets scores (``--dt-format NAME``).
+
+No torch on this path.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import InputError
+
+_PATH = click.Path(path_type=Path)
+
+#: --dt-format values with a meaning of their own (any registered format name is accepted too).
+DT_FORMATS = ("coco", "yolo", "voc")
+
+
+def _json_top(path: Path):
+    """The parsed JSON at ``path`` (None when it is not readable JSON: the reader reports it)."""
+    try:
+        with open(path, "rb") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def _guess_dt_format(path: Path) -> str:
+    if path.is_file():
+        if path.suffix.lower() == ".json":
+            return "coco"
+        if path.suffix.lower() == ".xml":
+            return "voc"
+    if path.is_dir():
+        if any(path.glob("*.txt")) or (path / "labels").is_dir():
+            return "yolo"
+        if any(path.glob("*.xml")) or (path / "Annotations").is_dir():
+            return "voc"
+    from ..formats import detect_format
+
+    return detect_format(path)
+
+
+def read_detections(path: Path, gt, fmt: str | None = None, *, images_dir: Path | None = None):
+    """Detections at ``path`` as a Dataset with scores, read against ground truth ``gt``
+    (``fmt``: ``coco``, ``yolo``, ``voc`` or a registered format name; guessed when None)."""
+    from ..formats import read_dataset
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file or directory", file=str(path), expected="detections file or folder")
+    fmt = fmt or _guess_dt_format(path)
+    if fmt == "coco":
+        from ..builtin.coco import read_coco_results
+
+        top = _json_top(path) if path.is_file() else None
+        if isinstance(top, dict) and isinstance(top.get("annotations"), list):
+            # a COCO instances file whose annotations carry scores (some tools write detections so)
+            dt = read_dataset(path, "coco", images_dir=images_dir)
+            return _scores_from_extra(dt, path)
+        return read_coco_results(path, gt)
+    if fmt == "yolo":
+        from ..builtin.yolo import read_yolo_predictions
+
+        folder = path
+        if path.is_dir() and not any(path.glob("*.txt")) and (path / "labels").is_dir():
+            folder = path / "labels"  # Ultralytics: runs/detect/predict/labels/*.txt
+        return read_yolo_predictions(folder, gt)
+    dt = read_dataset(path, fmt, images_dir=images_dir)
+    if dt.num_boxes and any(s.scores is None for s in dt.samples if len(s)):
+        raise InputError("detections have no scores", file=str(path),
+                         expected=f"a {fmt} file with a confidence score on every box")
+    return dt
+
+
+def _scores_from_extra(dt, path: Path):
+    """Move ``box_extra["score"]`` (COCO annotations with scores) into ``Sample.scores``."""
+    import numpy as np
+
+    missing = []
+    for s in dt.samples:
+        vals = [e.get("score") for e in s.box_extra]
+        if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in vals):
+            missing.append(s.image)
+            continue
+        s.scores = np.asarray(vals, dtype=np.float64).reshape(-1)
+    if missing:
+        raise InputError("annotations without a score", file=str(path), value=", ".join(missing[:5]),
+                         expected="a numeric 'score' on every annotation of a detections file")
+    return dt
+
+
+@click.command()
+@click.option("--gt", "gt_path", required=True, type=_PATH, metavar="GT", help="Ground-truth dataset (any readable format).")
+@click.option("--dt", "dt_path", required=True, type=_PATH, metavar="DT",
+              help="Detections: COCO results JSON, a folder of YOLO prediction txt files, or VOC XML with scores.")
+@click.option("--metric", "metrics", multiple=True, metavar="NAME",
+              help="coco, voc07, voc12 or a plugin's metric (repeatable; default: coco).")
+@click.option("--json", "json_out", type=_PATH, metavar="OUT", help="Write the metrics as JSON to OUT ('-': stdout).")
+@click.option("--gt-format", metavar="FORMAT", help="Ground-truth format (detected when omitted).")
+@click.option("--dt-format", metavar="FORMAT", help="Detections format: coco, yolo, voc or a registered format (guessed when omitted).")
+@click.option("--images-dir", type=_PATH, metavar="DIR", help="Where the ground truth's image files are.")
+@click.option("--plots", type=_PATH, metavar="DIR",
+              help="Write pr_curves.png, confusion_matrix.png and samples.png into DIR.")
+@click.option("--engine", type=click.Choice(["faster", "pycocotools"]), default="faster", show_default=True,
+              help="COCO engine: faster-coco-eval, or pycocotools itself (the reference; slower).")
+@click.option("--iou", "iou_threshold", type=float, default=0.5, show_default=True,
+              help="IoU of a hit for voc07/voc12 and the pictures.")
+@click.option("--conf", "conf_threshold", type=float, default=0.25, show_default=True,
+              help="Lowest score drawn and counted in the confusion matrix.")
+def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: Path | None, gt_format: str | None,
+             dt_format: str | None, images_dir: Path | None, plots: Path | None, engine: str,
+             iou_threshold: float, conf_threshold: float) -> None:
+    """Evaluate detections DT against ground truth GT.
+
+    Prints COCO's twelve numbers (as pycocotools computes them) and a per-class AP table; --json
+    writes {"coco": {"AP": ..., ...}, "voc07": {"mAP": ..., "per_class": {...}}} for machines.
+    Detections are matched to images by path or file stem and to classes by name.
+    """
+    from ..console import print_json
+    from ..errors import ConfigError
+    from ..evaluation import align_detections, evaluate as run_evaluation, format_report, save_pictures
+    from ..formats import read_dataset
+    from ..fsutil import atomic_write_json
+
+    names = list(dict.fromkeys(metrics)) or ["coco"]
+    if not (0.0 < iou_threshold <= 1.0):
+        raise ConfigError("IoU threshold out of range", field="--iou", value=iou_threshold, expected="a number in (0, 1]")
+    gt = read_dataset(gt_path, gt_format, images_dir=images_dir)
+    dt = read_detections(dt_path, gt, dt_format, images_dir=None)
+    dt = align_detections(gt, dt)
+    params = {}
+    for n in names:
+        params[n] = {"engine": engine} if n == "coco" else {"iou_threshold": iou_threshold} if n in ("voc07", "voc12") else {}
+    result = run_evaluation(gt, dt, params)
+    if json_out is not None and str(json_out) == "-":
+        print_json(result)
+    else:
+        click.echo(f"{gt_path} ({len(gt)} images, {gt.num_boxes} objects) <- {dt_path} ({dt.num_boxes} detections)\n")
+        click.echo(format_report(result))
+        if json_out is not None:
+            atomic_write_json(json_out, result)
+            click.echo(f"\nmetrics written to {json_out}")
+    if plots is not None:
+        written = save_pictures(gt, dt, plots, iou_threshold=iou_threshold, conf_threshold=conf_threshold)
+        stream = sys.stderr if json_out is not None and str(json_out) == "-" else sys.stdout
+        click.echo("pictures: " + ", ".join(written.values()), file=stream)
