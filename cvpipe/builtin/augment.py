@@ -558,6 +558,10 @@ class Augmenter:
 # ---------------------------------------------------------------------------------------------
 
 
+def _boxes(n: int) -> str:
+    return f"{n} box" if n == 1 else f"{n} boxes"
+
+
 class AugmentPreview:
     """Write a PNG grid of augmented samples, each next to its original, boxes and labels drawn.
 
@@ -619,7 +623,7 @@ class AugmentPreview:
             aug_img, aug = self.augmenter(img, s)
             tiles += [draw_boxes(img, s.boxes, s.labels, ds.categories),
                       draw_boxes(aug_img, aug.boxes, aug.labels, ds.categories)]
-            titles += [f"{s.stem} ({len(s)} boxes)", f"augmented ({len(aug)} boxes)"]
+            titles += [f"{s.stem} ({_boxes(len(s))})", f"augmented ({_boxes(len(aug))})"]
             before += len(s)
             after += len(aug)
         path = save_png(ctx.step_dir / self.file, image_grid(tiles, 2 * self.columns, titles=titles))
