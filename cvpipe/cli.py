@@ -21,6 +21,7 @@ from .errors import CvpipeError
 #: command name -> "module:attribute" of its click command (imported on use).
 COMMANDS: dict[str, str] = {
     "plugins": "cvpipe.commands.plugins:plugins",
+    "plugin": "cvpipe.commands.plugins:plugin",
     "run": "cvpipe.commands.run:run",
     "convert": "cvpipe.commands.convert:convert",
     "validate": "cvpipe.commands.convert:validate",

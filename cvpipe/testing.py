@@ -51,6 +51,7 @@ __all__ = [
     "check_format",
     "FORMAT_CHECKS",
     "plugin_registry",
+    "make_context",
 ]
 
 #: Built-in formats a format plugin is cross-checked against (those installed and registered).
@@ -189,6 +190,20 @@ def assert_same_dataset(
             diffs.append(f"{k}: boxes differ (atol {atol}):\n    expected {be.tolist()}\n    got      {ba.tolist()}")
     if diffs:
         raise AssertionError("datasets differ:\n  " + "\n  ".join(diffs))
+
+
+def make_context(tmp_path: Path, *, step_name: str = "step", pipeline: str = "test", hook: Any = None,
+                 **objects: Any):
+    """A :class:`cvpipe.pipeline.Context` for running one step in a test: run directory
+    ``tmp_path / "run"``, base directory ``tmp_path``, quiet, holding ``objects`` (as earlier
+    steps would have produced them: ``make_context(tmp_path, train=dataset)``)."""
+    from .pipeline import Context
+
+    ctx = Context(run_dir=Path(tmp_path) / "run", base_dir=Path(tmp_path), pipeline=pipeline, quiet=True, hook=hook)
+    ctx.step_name = step_name
+    for name, obj in objects.items():
+        ctx[name] = obj
+    return ctx
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,10 @@
-"""``cvpipe plugins``: what is installed and which plugin provides which names."""
+"""``cvpipe plugins``: what is installed and which plugin provides which names; with
+``--hooks``, the hook reference. ``cvpipe plugin new``: a plugin skeleton to start from."""
 
 from __future__ import annotations
+
+import inspect
+from pathlib import Path
 
 import click
 
@@ -28,10 +32,58 @@ def plugins_report() -> dict:
     return {"plugins": out}
 
 
+def hooks_reference() -> list[dict]:
+    """Every hook of the contract, in :mod:`cvpipe.hookspecs` order: ``name``, ``group``
+    (``registration`` or ``lifecycle``), ``signature``, ``doc`` (the spec's own docstring) and
+    ``implemented_by`` (the loaded plugins implementing it)."""
+    from .. import hookspecs
+    from ..plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    order = {info.name: i for i, info in enumerate(getattr(pm, "cvpipe_plugins", []))}
+    out = []
+    for name, func in vars(hookspecs).items():
+        if not (name.startswith("cvpipe_") and inspect.isfunction(func)):
+            continue
+        caller = getattr(pm.hook, name, None)
+        impls = [] if caller is None else [i.plugin_name for i in caller.get_hookimpls()]
+        impls.sort(key=lambda n: order.get(n, len(order)))  # load order: built-ins first
+        out.append({
+            "name": name,
+            "group": "registration" if name.startswith("cvpipe_register_") else "lifecycle",
+            "signature": f"{name}{inspect.signature(func)}",
+            "doc": inspect.getdoc(func) or "",
+            "implemented_by": impls,
+        })
+    return out
+
+
+def print_hooks(as_json: bool) -> None:
+    """The hook reference: signature and docstring of every hook, grouped."""
+    from .. import HOOK_API_VERSION, hookspecs
+
+    hooks = hooks_reference()
+    if as_json:
+        print_json({"hook_api_version": HOOK_API_VERSION, "hooks": hooks})
+        return
+    click.echo(f"cvpipe hook API version {HOOK_API_VERSION}\n\n{inspect.getdoc(hookspecs) or ''}\n")
+    for group, title in (("registration", "Registration hooks"), ("lifecycle", "Lifecycle hooks")):
+        click.echo(f"{title}\n{'=' * len(title)}\n")
+        for h in (h for h in hooks if h["group"] == group):
+            click.echo(f"@hookimpl\ndef {h['signature']}:")
+            click.echo("\n".join(("    " + line).rstrip() for line in h["doc"].splitlines()))
+            click.echo(f"    -- implemented by: {', '.join(h['implemented_by']) or '(none)'}\n")
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of a table.")
-def plugins(as_json: bool) -> None:
+@click.option("--hooks", "show_hooks", is_flag=True,
+              help="Print the hook reference (every hook's signature and documentation) instead.")
+def plugins(as_json: bool, show_hooks: bool) -> None:
     """List installed plugins and every name each registers, per hook family."""
+    if show_hooks:
+        print_hooks(as_json)
+        return
     report = plugins_report()
     if as_json:
         print_json(report)
@@ -46,3 +98,25 @@ def plugins(as_json: bool) -> None:
     print_table(rows, ["plugin", "version", "from", "registers"])
     total = {fam: sum(len(p["registers"][fam]) for p in report["plugins"]) for fam in FAMILIES}
     click.echo("\n" + ", ".join(f"{n} {fam}" for fam, n in total.items()))
+
+
+@click.group()
+def plugin() -> None:
+    """Write plugins: `cvpipe plugin new NAME` starts one."""
+
+
+@plugin.command("new")
+@click.argument("name")
+@click.option("--hook", type=click.Choice(["formats", "transforms", "models", "postprocessors", "steps"]),
+              default="formats", show_default=True, help="The hook family the plugin implements.")
+@click.option("--dir", "parent", type=click.Path(path_type=Path, file_okay=False), default=Path("."),
+              show_default=True, help="Folder to create the plugin in.")
+def new(name: str, hook: str, parent: Path) -> None:
+    """Write a working plugin skeleton cvpipe-NAME/ (package, pyproject with the entry point,
+    README, a test using cvpipe.testing). It installs and passes its test as generated."""
+    from ..skeleton import write_skeleton
+
+    dst = write_skeleton(name, hook, parent)
+    for f in sorted(p for p in dst.rglob("*") if p.is_file()):
+        click.echo(f"wrote {f}")
+    click.echo(f"\nnext: cd {dst} && pip install -e . && pytest")
