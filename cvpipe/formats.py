@@ -301,43 +301,68 @@ def check_dataset(
         seen_paths[key] = file
         if s.id is not None:
             seen_ids[(s.split, s.id)] = file
-        if len(s) == 0:
-            kept.append(s)
-            continue
-        b = s.boxes
-        finite = np.isfinite(b).all(axis=1)
-        with np.errstate(invalid="ignore"):
-            inverted = finite & ((b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1]))
-            empty = finite & ~inverted & ((b[:, 2] == b[:, 0]) | (b[:, 3] == b[:, 1]))
-            tx, ty = OUTSIDE_TOLERANCE * max(s.width, 1), OUTSIDE_TOLERANCE * max(s.height, 1)
-            outside = finite & ~inverted & ~empty & (
-                (b[:, 0] < -tx) | (b[:, 1] < -ty) | (b[:, 2] > s.width + tx) | (b[:, 3] > s.height + ty))
-        bad_label = (s.labels < 0) | (s.labels >= ncat)
-        bad = ~finite | inverted | empty | outside | bad_label
-        if bad.any():
-            for i in np.flatnonzero(bad):
-                box = tuple(float(v) for v in b[i])
-                shown = tuple(int(v) if math.isfinite(v) and v == int(v) else v for v in box)
-                if bad_label[i]:
-                    p = Problem("label out of range", **_box_where(dataset, s, i, ".label"), value=int(s.labels[i]),
-                                expected=f"0..{ncat - 1} (one of {ncat} categories)")
-                elif not finite[i]:
-                    p = Problem("box coordinate is not a finite number", **_box_where(dataset, s, i),
-                                value=shown, expected="finite numbers")
-                elif inverted[i]:
-                    p = Problem("box is inverted", **_box_where(dataset, s, i), value=shown,
-                                expected="x_min <= x_max and y_min <= y_max (xyxy)")
-                elif empty[i]:
-                    p = Problem("box has zero area", **_box_where(dataset, s, i), value=shown,
-                                expected="x_min < x_max and y_min < y_max (xyxy)")
-                else:
-                    p = Problem("box is outside the image", **_box_where(dataset, s, i), value=shown,
-                                expected=f"inside 0..{s.width} x 0..{s.height} (xyxy)")
-                problems.append(p)
-                skipped[problem_reason(p)] += 1
-            s = s.select(~bad)
         kept.append(s)
+    # boxes: one vectorised pass over all of them; the samples holding a bad box are then
+    # checked one by one to name each problem
+    withboxes = [i for i, s in enumerate(kept) if len(s)]
+    if withboxes:
+        lens = [len(kept[i]) for i in withboxes]
+        b = np.concatenate([kept[i].boxes for i in withboxes])
+        labels = np.concatenate([kept[i].labels for i in withboxes])
+        w = np.repeat(np.array([kept[i].width for i in withboxes], dtype=np.float64), lens)
+        h = np.repeat(np.array([kept[i].height for i in withboxes], dtype=np.float64), lens)
+        bad = _bad_boxes(b, labels, w, h, ncat)["bad"]
+        if bad.any():
+            owner = np.repeat(np.array(withboxes), lens)
+            for i in np.unique(owner[bad]).tolist():
+                kept[i] = _check_boxes(dataset, kept[i], ncat, problems, skipped)
     return dataset.subset(kept)
+
+
+def _bad_boxes(b, labels, w, h, ncat: int) -> dict:
+    """Masks of box problems for xyxy boxes ``b`` ``(N, 4)`` in images ``w`` x ``h`` ``(N,)``,
+    each box counted under its first problem: label, finite, inverted, empty, outside."""
+    import numpy as np
+
+    finite = np.isfinite(b).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        inverted = finite & ((b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1]))
+        empty = finite & ~inverted & ((b[:, 2] == b[:, 0]) | (b[:, 3] == b[:, 1]))
+        tx, ty = OUTSIDE_TOLERANCE * np.maximum(w, 1), OUTSIDE_TOLERANCE * np.maximum(h, 1)
+        outside = finite & ~inverted & ~empty & (
+            (b[:, 0] < -tx) | (b[:, 1] < -ty) | (b[:, 2] > w + tx) | (b[:, 3] > h + ty))
+    bad_label = (labels < 0) | (labels >= ncat)
+    bad = ~finite | inverted | empty | outside | bad_label
+    return {"bad": bad, "label": bad_label, "finite": finite, "inverted": inverted, "empty": empty}
+
+
+def _check_boxes(dataset, s, ncat: int, problems: list[Problem], skipped: Counter):
+    """Report each bad box of sample ``s``; return ``s`` without them."""
+    import numpy as np
+
+    b = s.boxes
+    m = _bad_boxes(b, s.labels, np.full(len(s), float(s.width)), np.full(len(s), float(s.height)), ncat)
+    for i in np.flatnonzero(m["bad"]):
+        box = tuple(float(v) for v in b[i])
+        shown = tuple(int(v) if math.isfinite(v) and v == int(v) else v for v in box)
+        if m["label"][i]:
+            p = Problem("label out of range", **_box_where(dataset, s, i, ".label"), value=int(s.labels[i]),
+                        expected=f"0..{ncat - 1} (one of {ncat} categories)")
+        elif not m["finite"][i]:
+            p = Problem("box coordinate is not a finite number", **_box_where(dataset, s, i),
+                        value=shown, expected="finite numbers")
+        elif m["inverted"][i]:
+            p = Problem("box is inverted", **_box_where(dataset, s, i), value=shown,
+                        expected="x_min <= x_max and y_min <= y_max (xyxy)")
+        elif m["empty"][i]:
+            p = Problem("box has zero area", **_box_where(dataset, s, i), value=shown,
+                        expected="x_min < x_max and y_min < y_max (xyxy)")
+        else:
+            p = Problem("box is outside the image", **_box_where(dataset, s, i), value=shown,
+                        expected=f"inside 0..{s.width} x 0..{s.height} (xyxy)")
+        problems.append(p)
+        skipped[problem_reason(p)] += 1
+    return s.select(~m["bad"])
 
 
 # ---------------------------------------------------------------------------------------------
