@@ -29,7 +29,7 @@ Interpolation (strings anywhere in the file, ``vars`` included):
   longer string the value's text is substituted. Environment values are read as YAML scalars
   when they are the whole value (``EPOCHS=3`` gives the integer 3).
 
-Overrides (``--set KEY=VALUE``, VALUE parsed as a YAML scalar): ``steps.2.epochs`` (0-based step
+Overrides (``--set KEY=VALUE``, VALUE read as YAML: a scalar, or a flow list/mapping): ``steps.2.epochs`` (0-based step
 index, optionally followed by the kind), ``train.epochs`` (by step name), ``vars.voc_root``,
 ``name``. They are applied before interpolation and validated like the file.
 
@@ -197,6 +197,9 @@ def _parent_fields(field_: str) -> Iterator[str]:
         field_ = field_[:cut] if cut > 0 else ""
 
 
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 def load_yaml_with_lines(text: str, file: str) -> tuple[Any, dict[str, int]]:
     """Parse ``text`` with YAML safe loading, returning the data and the 1-based line of every
     mapping key and sequence item, keyed by dotted path (``steps[2].train.epochs``).
@@ -223,6 +226,9 @@ def load_yaml_with_lines(text: str, file: str) -> tuple[Any, dict[str, int]]:
         def build(n: yaml.Node, path: tuple) -> Any:
             if id(n) in active:
                 raise ConfigError("recursive YAML alias", file=file, line=n.start_mark.line + 1, field=dotted(path))
+            if isinstance(n, (yaml.MappingNode, yaml.SequenceNode)) and n.tag not in _PLAIN_TAGS:
+                raise ConfigError("invalid YAML: unsupported tag", file=file, line=n.start_mark.line + 1,
+                                  field=dotted(path) or None, value=n.tag, expected="plain YAML (safe loading)")
             if isinstance(n, yaml.MappingNode):
                 active.add(id(n))
                 loader.flatten_mapping(n)
@@ -358,6 +364,7 @@ class _Interpolator:
         self.failed: set[str] = set()
         self.active: list[str] = []
         self.external: set[tuple] = set()  # paths whose value came from outside the file
+        self.failed_paths: set[str] = set()  # dotted paths whose interpolation failed (reported)
 
     # -- references ------------------------------------------------------------------------
     def var(self, name: str) -> tuple[Any, bool]:
@@ -480,6 +487,8 @@ class _Interpolator:
 
     # -- data ------------------------------------------------------------------------------
     def walk(self, value: Any, path: tuple) -> Any:
+        if isinstance(value, (dict, list)) and dotted(path) in self.source.origins:
+            self.external.add(path)
         if isinstance(value, dict):
             return {k: self.walk(v, path + (k,)) for k, v in value.items()}
         if isinstance(value, list):
@@ -488,8 +497,10 @@ class _Interpolator:
             try:
                 out, ext = self.string(value)
             except _BadVar:
+                self.failed_paths.add(dotted(path))
                 return value
             except _InterpError as exc:
+                self.failed_paths.add(dotted(path))
                 file, line = self.source.locate(dotted(path))
                 self.problems.append(Problem(exc.message, file=file, line=line, field=dotted(path),
                                              value=exc.value, expected=exc.expected, hint=exc.hint))
@@ -539,7 +550,10 @@ def _apply_override(data: dict[str, Any], text: str, source: _Source, cli_vars: 
     segs = [s for s in key.strip().split(".")]
     if not key.strip() or any(not s for s in segs):
         return Problem("bad key", file=where, value=key, expected="a dotted path such as train.epochs")
-    value = _scalar(raw)
+    try:  # a YAML scalar, or a flow list/mapping ("[a, b]", "{old: new}")
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
     steps = data.get("steps") if isinstance(data.get("steps"), list) else []
     names = _default_names(steps)
     head = segs[0]
@@ -1143,7 +1157,7 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_
         if step_name in seen_names:
             problem("two steps have the same name", f"{where}.name" if given else where, value=step_name,
                     expected="unique step names", hint=f"steps[{seen_names[step_name]}] is also {step_name!r}; "
-                    "give one a different name:")
+                    "give one a different name")
         seen_names.setdefault(step_name, i)
         skip = False
         for cond in ("when", "unless"):
@@ -1166,7 +1180,7 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_
         try:
             bound = bind(entry.obj, settings, where=where, file=file, base_dir=base_dir)
         except ConfigError as exc:
-            problems.extend(source.place(p) for p in exc.problems)
+            problems.extend(source.place(p) for p in exc.problems if p.field not in interp.failed_paths)
             continue
         try:
             obj = call_plugin(entry, entry.obj, **bound)
@@ -1210,6 +1224,8 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_
 
     if problems:
         unique = list({str(p): p for p in problems}.values())
+        # the file's problems in line order, then those of --set overrides
+        unique.sort(key=lambda p: (p.file != file, p.line or 0) if p.file == file else (True, 0))
         raise ConfigError.from_problems(unique)
     pipe = Pipeline(name=name, path=path.absolute(), base_dir=base_dir, config=config, steps=planned,
                     run_dir=run_dir, overrides=overrides, run_dir_given=run_dir_given)
