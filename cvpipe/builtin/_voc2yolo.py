@@ -134,6 +134,10 @@ def _pool_map(func, chunks: list, job: dict, workers: int, bar):
         return
     import multiprocessing as mp
 
+    from cvpipe.builtin import voc
+
+    voc._xml_parser()  # import lxml and build the parser once, before the workers fork
+
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     with ctx.Pool(workers, initializer=_init, initargs=(job,)) as pool:
         for c, res in zip(chunks, pool.imap(func, chunks)):

@@ -219,6 +219,12 @@ def _read_bytes(path: str) -> bytes:
     return b"".join(chunks)
 
 
+def _plain_name(name: str) -> bool:
+    """A bare file name that :func:`cvpipe.fsutil.safe_relpath` would return unchanged (checked
+    without pathlib: this runs once per file on the fast path)."""
+    return "/" not in name and "\\" not in name and ":" not in name and name not in (".", "..")
+
+
 def _text(el) -> str:
     return (el.text or "").strip()
 
@@ -357,7 +363,7 @@ def _parse_file(xml_path: str, image_root: Path, shift: float, full: bool,
     filename = None
     if "filename" in top:
         filename = _text(top["filename"]) or None
-        if filename is not None:
+        if filename is not None and not _plain_name(filename):
             from cvpipe.fsutil import safe_relpath
 
             try:
@@ -366,7 +372,7 @@ def _parse_file(xml_path: str, image_root: Path, shift: float, full: bool,
                 found.append(Problem(exc.problem.message, file=file, line=top["filename"].sourceline,
                                      field="filename", value=filename, expected=exc.problem.expected))
                 return None
-    stem = Path(xml_path).stem
+    stem = os.path.splitext(os.path.basename(xml_path))[0]
     if filename is None:
         filename = _guess_image(image_root, stem)
     w = h = None
