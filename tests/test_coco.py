@@ -1,0 +1,308 @@
+"""COCO reader, writer and results: checked against pycocotools and the real COCO files."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cvpipe.builtin.coco import detect, read_coco, read_coco_results, to_coco_dict, to_coco_results, write_coco
+from cvpipe.data import Dataset, Sample
+from cvpipe.errors import InputError, Problem
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+VAL2014 = FIXTURES / "coco-val2014" / "instances_val2014_100.json"
+VAL2014_RESULTS = FIXTURES / "coco-val2014" / "instances_val2014_fakebbox100_results.json"
+needs_val2014 = pytest.mark.skipif(not VAL2014.is_file(), reason=f"real COCO fixture absent: {VAL2014}")
+
+
+def _pycoco(path: Path):
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return COCO(str(path))
+
+
+def _write_json(path: Path, data) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+    return path
+
+
+def _tiny(**over) -> dict:
+    data = {
+        "images": [{"id": 7, "file_name": "a.jpg", "width": 100, "height": 80},
+                   {"id": 9, "file_name": "sub/b.jpg", "width": 50, "height": 40}],
+        "annotations": [
+            {"id": 1, "image_id": 7, "category_id": 18, "bbox": [10.5, 20.25, 30.1, 40.2], "area": 900.0,
+             "iscrowd": 0, "segmentation": [[10.5, 20.25, 40.6, 20.25, 40.6, 60.45]]},
+            {"id": 5, "image_id": 9, "category_id": 3, "bbox": [0, 0, 50, 40], "area": 2000, "iscrowd": 1,
+             "segmentation": {"counts": [0, 2000], "size": [40, 50]}},
+            {"id": 6, "image_id": 7, "category_id": 3, "bbox": [0.1, 0.2, 0.3, 0.7], "area": 0.21, "iscrowd": 0,
+             "segmentation": []},
+        ],
+        "categories": [{"id": 18, "name": "dog", "supercategory": "animal"},
+                       {"id": 3, "name": "car", "supercategory": "vehicle"}],
+        "info": {"year": 2024}, "licenses": [{"id": 1, "name": "x"}],
+    }
+    data.update(over)
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading, against pycocotools
+# ---------------------------------------------------------------------------------------------
+
+
+@needs_val2014
+def test_real_val2014_matches_pycocotools():
+    ds = read_coco(VAL2014)
+    coco = _pycoco(VAL2014)
+    assert len(ds) == len(coco.getImgIds()) == 100
+    assert ds.num_boxes == len(coco.getAnnIds()) == 839
+    # categories ordered by id like getCatIds, non-contiguous ids (up to 90) kept
+    assert ds.categories == [c["name"] for c in coco.loadCats(coco.getCatIds())]
+    assert [c["id"] for c in ds.meta["coco"]["categories"]] == coco.getCatIds()
+    crowd = 0
+    for s in ds.samples:
+        img = coco.loadImgs(s.id)[0]
+        assert (s.image, s.width, s.height) == (img["file_name"], img["width"], img["height"])
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=[s.id]))
+        ref = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
+        ref[:, 2:] += ref[:, :2]
+        assert np.array_equal(s.boxes, ref)
+        assert [ds.categories[k] for k in s.labels] == [coco.loadCats(a["category_id"])[0]["name"] for a in anns]
+        assert s.iscrowd.tolist() == [bool(a["iscrowd"]) for a in anns]
+        assert [e["id"] for e in s.box_extra] == [a["id"] for a in anns]
+        assert [e["area"] for e in s.box_extra] == [a["area"] for a in anns]
+        crowd += int(s.iscrowd.sum())
+    assert crowd == 9
+
+
+@needs_val2014
+def test_real_val2014_round_trip_is_lossless(tmp_path):
+    ds = read_coco(VAL2014)
+    report = write_coco(ds, tmp_path / "out", images="none")
+    assert report["images"] == 100 and report["boxes"] == 839 and report["skipped"] == {}
+    written = json.loads((tmp_path / "out" / "annotations" / "instances_val2014_100.json").read_text())
+    orig = json.loads(VAL2014.read_text())
+    assert written["images"] == orig["images"]
+    assert written["categories"] == orig["categories"]
+    assert written["info"] == orig["info"] and written["licenses"] == orig["licenses"]
+    by_id = {a["id"]: a for a in written["annotations"]}
+    assert by_id == {a["id"]: a for a in orig["annotations"]}  # RLE, polygons, float areas, ids
+    # and pycocotools reads our file to the same annotations
+    coco = _pycoco(tmp_path / "out" / "annotations" / "instances_val2014_100.json")
+    assert sorted(coco.getAnnIds()) == sorted(a["id"] for a in orig["annotations"])
+
+
+@needs_val2014
+def test_real_results_match_pycocotools_loadres():
+    gt = read_coco(VAL2014)
+    dt = read_coco_results(VAL2014_RESULTS, gt)
+    raw = json.loads(VAL2014_RESULTS.read_text())
+    assert dt.num_boxes == len(raw) == 734
+    assert dt.categories == gt.categories and len(dt) == len(gt)
+    res = _pycoco(VAL2014).loadRes(str(VAL2014_RESULTS))
+    for s in dt.samples:
+        anns = res.loadAnns(res.getAnnIds(imgIds=[s.id]))
+        ref = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
+        ref[:, 2:] += ref[:, :2]
+        assert np.allclose(s.boxes, ref, rtol=0, atol=1e-9)
+        assert s.scores.tolist() == [a["score"] for a in anns]
+        assert [dt.categories[k] for k in s.labels] == [res.loadCats(a["category_id"])[0]["name"] for a in anns]
+    # back to the results form: the same records (ids and numbers) as the file
+    back = to_coco_results(dt)
+    key = lambda d: (d["image_id"], d["category_id"], d["score"], tuple(d["bbox"]))  # noqa: E731
+    assert sorted(map(key, back)) == sorted(map(key, raw))
+
+
+def test_results_bad_records_named(tmp_path):
+    gt = read_coco(_write_json(tmp_path / "gt.json", _tiny()))
+    dets = _write_json(tmp_path / "dets.json", [
+        {"image_id": 7, "category_id": 18, "bbox": [1, 2, 3, 4], "score": 0.5},
+        {"image_id": 99, "category_id": 18, "bbox": [1, 2, 3, 4], "score": 0.5},
+        {"image_id": 7, "category_id": 4, "bbox": [1, 2, 3, 4], "score": 0.5},
+        {"image_id": 7, "category_id": 3, "bbox": [1, 2, 3], "score": 0.5},
+        {"image_id": 7, "category_id": 3, "bbox": [1, 2, 3, 4]},
+    ])
+    with pytest.raises(InputError) as err:
+        read_coco_results(dets, gt)
+    fields = [p.field for p in err.value.problems]
+    assert fields == ["[1].image_id", "[2].category_id", "[3].bbox", "[4].score"]
+    assert all(p.file == str(dets) for p in err.value.problems)
+    problems: list[Problem] = []
+    dt = read_coco_results(dets, gt, problems=problems)
+    assert len(problems) == 4 and dt.num_boxes == 1
+    s = next(s for s in dt.samples if s.id == 7)
+    assert s.boxes.tolist() == [[1, 2, 4, 6]] and s.scores.tolist() == [0.5]
+
+
+def test_tiny_read_fields(tmp_path):
+    ds = read_coco(_write_json(tmp_path / "instances_val.json", _tiny()))
+    assert ds.categories == ["car", "dog"]  # by category id: 3, 18
+    a, b = ds.samples
+    assert (a.id, a.image, a.split) == (7, "a.jpg", "val")
+    assert b.image == "sub/b.jpg"
+    assert a.labels.tolist() == [1, 0]
+    assert a.boxes[0].tolist() == [10.5, 20.25, 10.5 + 30.1, 20.25 + 40.2]
+    assert b.iscrowd.tolist() == [True]
+    assert b.box_extra[0]["segmentation"] == {"counts": [0, 2000], "size": [40, 50]}
+    assert ds.meta["coco"]["categories"][1]["supercategory"] == "animal"
+
+
+def test_exact_float_round_trip(tmp_path):
+    data = _tiny()
+    src = _write_json(tmp_path / "instances_train.json", data)
+    write_coco(read_coco(src), tmp_path / "out", images="none")
+    back = json.loads((tmp_path / "out" / "annotations" / "instances_train.json").read_text())
+    # 0.1 + 0.3 - 0.1 != 0.3 in floats: the original numbers must still come back bit for bit
+    assert {a["id"]: a["bbox"] for a in back["annotations"]} == {a["id"]: a["bbox"] for a in data["annotations"]}
+
+
+def test_writer_layout_and_reader_finds_images(tmp_path):
+    src_dir = tmp_path / "src"
+    data = _tiny()
+    _write_json(src_dir / "annotations" / "instances_val.json", data)
+    for name in ("a.jpg", "sub/b.jpg"):
+        (src_dir / "images" / "val" / name).parent.mkdir(parents=True, exist_ok=True)
+        (src_dir / "images" / "val" / name).write_bytes(b"img " + name.encode())
+    assert detect(src_dir) and detect(src_dir / "annotations" / "instances_val.json")
+    ds = read_coco(src_dir)
+    assert ds.root == src_dir / "images" / "val"
+    report = write_coco(ds, tmp_path / "dst", images="copy")
+    assert report["images"] == 2 and report["boxes"] == 3
+    assert (tmp_path / "dst" / "images" / "val" / "sub" / "b.jpg").read_bytes() == b"img sub/b.jpg"
+    assert (tmp_path / "dst" / "annotations" / "instances_val.json").is_file()
+    again = read_coco(tmp_path / "dst")
+    assert [s.image for s in again.samples] == ["a.jpg", "sub/b.jpg"]
+    assert again.root == tmp_path / "dst" / "images" / "val"
+
+
+def test_fresh_category_and_image_ids_for_other_sources(tmp_path):
+    ds = Dataset(["zebra", "ant"], [
+        Sample("x/one.png", 10, 10, [[1, 1, 5, 5]], [1], id="one"),
+        Sample("x/two.png", 10, 10, [[2, 2, 6, 6], [0, 0, 10, 10]], [0, 1], difficult=[False, True], id="two"),
+    ])
+    d = to_coco_dict(ds, keep_difficult=False)
+    assert [(c["id"], c["name"]) for c in d["categories"]] == [(1, "zebra"), (2, "ant")]
+    assert [(i["id"], i["file_name"]) for i in d["images"]] == [("one", "one.png"), ("two", "two.png")]
+    assert [(a["image_id"], a["category_id"], a["bbox"]) for a in d["annotations"]] == [
+        ("one", 2, [1.0, 1.0, 4.0, 4.0]), ("two", 1, [2.0, 2.0, 4.0, 4.0])]
+    kept = to_coco_dict(ds, keep_difficult=True)
+    assert kept["annotations"][-1]["attributes"] == {"difficult": True}
+    assert len({a["id"] for a in kept["annotations"]}) == 3
+
+
+def test_difficult_survives_coco_when_kept(tmp_path):
+    ds = Dataset(["a"], [Sample("p.png", 10, 10, [[1, 1, 5, 5], [2, 2, 3, 3]], [0, 0], difficult=[True, False])])
+    report = write_coco(ds, tmp_path / "o", images="none", keep_difficult=False)
+    assert report["boxes"] == 1 and report["skipped"] == {"difficult": 1}
+    write_coco(ds, tmp_path / "k", images="none", keep_difficult=True)
+    back = read_coco(tmp_path / "k")
+    assert back.samples[0].difficult.tolist() == [True, False]
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: every problem named, with the file
+# ---------------------------------------------------------------------------------------------
+
+
+def test_malformed_json_names_file_and_line(tmp_path):
+    bad = tmp_path / "instances_x.json"
+    bad.write_text('{\n  "images": [\n    {"id": 1,, "file_name": "a.jpg"}\n  ]\n}\n')
+    with pytest.raises(InputError) as err:
+        read_coco(bad)
+    p = err.value.problem
+    assert p.file == str(bad) and p.line == 3 and "malformed JSON" in p.message
+    assert f"{bad}:3:" in str(err.value)
+
+
+@pytest.mark.parametrize("mutate, field, message", [
+    (lambda d: d["annotations"][1].update(category_id=4), "annotations[1].category_id", "unknown category id"),
+    (lambda d: d["annotations"][2].update(image_id=8), "annotations[2].image_id", "unknown image id"),
+    (lambda d: d["annotations"][0].update(bbox=[1, 2, "3", 4]), "annotations[0].bbox", "bad bbox"),
+    (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), "annotations[0].bbox", "bad bbox"),
+    (lambda d: d["annotations"][0].update(iscrowd=2), "annotations[0].iscrowd", "bad iscrowd"),
+    (lambda d: d["annotations"][2].update(id=1), "annotations[2].id", "duplicate annotation id"),
+    (lambda d: d["images"][1].update(id=7), "images[1].id", "duplicate image id"),
+    (lambda d: d["images"][0].update(width=0), "images[0].width", "bad image width"),
+    (lambda d: d["images"][0].update(height="80"), "images[0].height", "bad image height"),
+    (lambda d: d["images"][0].update(file_name=""), "images[0].file_name", "bad file_name"),
+    (lambda d: d["categories"].append({"id": 3, "name": "bus"}), "categories[2].id", "duplicate category id"),
+    (lambda d: d["categories"].append({"id": 4, "name": "dog"}), "categories[2].name", "duplicate category name"),
+])
+def test_each_bad_field_is_named(tmp_path, mutate, field, message):
+    data = _tiny()
+    mutate(data)
+    src = _write_json(tmp_path / "instances_t.json", data)
+    with pytest.raises(InputError) as err:
+        read_coco(src)
+    first = err.value.problems[0]
+    assert (first.file, first.field, first.message) == (str(src), field, message)
+    assert f"{src}: {field}: {message}" in str(err.value)
+    problems: list[Problem] = []
+    ds = read_coco(src, problems=problems)  # collected instead, the rest kept
+    assert problems == err.value.problems and ds.num_boxes >= 1
+
+
+def test_all_problems_reported_at_once(tmp_path):
+    data = _tiny()
+    data["annotations"][0]["bbox"] = None
+    data["annotations"][1]["category_id"] = 77
+    data["annotations"][2]["image_id"] = "nope"
+    src = _write_json(tmp_path / "c.json", data)
+    with pytest.raises(InputError) as err:
+        read_coco(src)
+    assert [p.field for p in err.value.problems] == [
+        "annotations[0].bbox", "annotations[1].category_id", "annotations[2].image_id"]
+
+
+def test_not_coco(tmp_path):
+    src = _write_json(tmp_path / "list.json", [1, 2])
+    assert not detect(src)
+    with pytest.raises(InputError, match="not a COCO instances object"):
+        read_coco(src)
+    with pytest.raises(InputError, match="no COCO instances JSON found"):
+        read_coco(tmp_path / "empty_dir_missing")
+
+
+@pytest.mark.parametrize("name", ["../evil.jpg", "/etc/evil.jpg", "a/../../evil.jpg"])
+def test_writer_refuses_escaping_file_names(tmp_path, name):
+    data = _tiny()
+    data["images"][0]["file_name"] = name
+    ds = read_coco(_write_json(tmp_path / "in.json", data))
+    dst = tmp_path / "dst"
+    with pytest.raises(InputError, match="unsafe path") as err:
+        write_coco(ds, dst, images="none")
+    assert err.value.problem.value == name
+    assert not dst.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["in.json"]  # no temporary leftovers
+
+
+def test_interrupted_write_leaves_dst_untouched(tmp_path, monkeypatch):
+    ds = read_coco(_write_json(tmp_path / "in.json", _tiny()))
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    (dst / "keep.txt").write_text("old")
+    import cvpipe.builtin.coco as coco_mod
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(coco_mod.json, "dumps", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_coco(ds, dst, images="none")
+    assert sorted(p.name for p in dst.iterdir()) == ["keep.txt"] and (dst / "keep.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dst", "in.json"]
+
+
+def test_conformance_suite(tmp_path):
+    from cvpipe.testing import check_format
+
+    results = check_format("coco", workdir=tmp_path)
+    assert all(v.startswith(("ok", "skipped")) for v in results.values()), results
