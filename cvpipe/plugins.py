@@ -47,6 +47,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "cvpipe.builtin.steps",
     "cvpipe.builtin.augment",
     "cvpipe.builtin.synthetic",
+    "cvpipe.builtin.models",
 )
 
 _pm: pluggy.PluginManager | None = None

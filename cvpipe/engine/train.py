@@ -1,0 +1,372 @@
+"""The training loop: :func:`fit`.
+
+One epoch = one pass over the training images (shuffled, or class-balanced), batches of
+``batch_size`` per process. The learning rate rises linearly during ``warmup_epochs`` and then
+follows a cosine (to ``min_lr_ratio * lr``) or step schedule, updated every iteration. After
+every epoch (on rank 0): validation through :func:`cvpipe.evaluation.evaluate` when a validation
+set is given, a row in ``metrics.csv`` and ``metrics.jsonl``, ``last.pt`` (everything needed to
+resume: model, optimizer, scheduler, RNG states, history) and ``best.pt`` when the monitored
+validation figure improved, and the ``cvpipe_on_epoch_end`` hook.
+
+Reproducible on CPU: parameters are initialised from ``seed``, batches and augmentations are a
+function of ``(seed, epoch, image index)`` only, so an interrupted run resumed from ``last.pt``
+ends with exactly the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..data import Dataset
+from ..errors import ConfigError, InputError, JobError
+from ..fsutil import atomic_write_text
+from .predict import ModelBundle, model_input_size, predict_dataset
+
+__all__ = ["TrainConfig", "FitResult", "fit", "param_groups", "lr_factor"]
+
+
+@dataclass
+class TrainConfig:
+    """Training settings (the ``train`` step's YAML settings, see its docs)."""
+
+    model: str = "compact"
+    model_params: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 10
+    batch_size: int = 16
+    workers: int = 1
+    optimizer: str = "adamw"
+    lr: float = 0.002
+    momentum: float = 0.9
+    weight_decay: float = 0.0001
+    warmup_epochs: float = 1.0
+    schedule: str = "cosine"
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    min_lr_ratio: float = 0.05
+    grad_clip: float | None = 10.0
+    amp: bool = True
+    seed: int = 0
+    device: str = "auto"
+    freeze: list[str] = field(default_factory=list)
+    lr_groups: dict[str, float] = field(default_factory=dict)
+    class_balanced: bool = False
+    keep_difficult: bool = False
+    val_every: int = 1
+    val_metric: str = "coco"
+    monitor: str = "AP50"
+    val_batch_size: int = 16
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns."""
+
+    bundle: ModelBundle
+    history: list[dict[str, Any]]
+    best: float | None
+    best_epoch: int | None
+    epochs_run: int
+    checkpoint: Path | None
+
+
+def lr_factor(step: int, total: int, warmup: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
+    """Multiplier of the base learning rate at iteration ``step`` (0-based)."""
+    if warmup > 0 and step < warmup:
+        return 0.001 + (1 - 0.001) * step / warmup
+    if cfg.schedule == "cosine":
+        span = max(1, total - warmup)
+        t = min(1.0, (step - warmup) / span)
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+    if cfg.schedule == "step":
+        epoch = step // max(1, steps_per_epoch)
+        return cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+    return 1.0
+
+
+def _matches(name: str, prefix: str, strip: str) -> bool:
+    for n in (name, name[len(strip):] if strip and name.startswith(strip) else None):
+        if n is not None and (n == prefix or n.startswith(prefix + ".")):
+            return True
+    return False
+
+
+def param_groups(model: Any, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Freeze the parameters named by ``cfg.freeze`` (prefixes of parameter names, e.g.
+    ``backbone`` or ``backbone.stages.0``) and group the rest by learning rate (``cfg.lr_groups``:
+    prefix -> lr; first match wins) and weight decay (none for biases and norm weights).
+
+    Raises:
+        ConfigError: a prefix that names no parameter (at ``freeze[i]`` / ``lr_groups.<prefix>``).
+    """
+    strip = getattr(model, "param_prefix", "")
+    named = list(model.named_parameters())
+    for i, prefix in enumerate(cfg.freeze):
+        hits = [p for n, p in named if _matches(n, prefix, strip)]
+        if not hits:
+            raise ConfigError("names no parameter of the model", field=f"freeze[{i}]", value=prefix,
+                              expected="a prefix of the model's parameter names, e.g. 'backbone'")
+        for p in hits:
+            p.requires_grad_(False)
+    for prefix in cfg.lr_groups:
+        if not any(_matches(n, prefix, strip) for n, _ in named):
+            raise ConfigError("names no parameter of the model", field=f"lr_groups.{prefix}", value=prefix,
+                              expected="a prefix of the model's parameter names, e.g. 'backbone'")
+    groups: dict[tuple[float, float], list[Any]] = {}
+    for n, p in named:
+        if not p.requires_grad:
+            continue
+        lr = next((v for k, v in cfg.lr_groups.items() if _matches(n, k, strip)), cfg.lr)
+        wd = 0.0 if p.ndim <= 1 else cfg.weight_decay
+        groups.setdefault((lr, wd), []).append(p)
+    if not groups:
+        raise ConfigError("every parameter is frozen: nothing to train", field="freeze", value=cfg.freeze)
+    return [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
+
+
+def _rng_state() -> dict[str, Any]:
+    import torch
+
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), int(n[2]), int(n[3]), float(n[4])))
+    p = state["python"]
+    random.setstate((p[0], tuple(p[1]), p[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _write_metrics(out_dir: Path, history: list[dict[str, Any]]) -> None:
+    """``metrics.jsonl`` (one JSON object per epoch) and ``metrics.csv`` (the union of columns)."""
+    import csv
+    import io
+
+    atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+    cols: list[str] = []
+    for h in history:
+        cols += [k for k in h if k not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for h in history:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in h.items()})
+    atomic_write_text(out_dir / "metrics.csv", buf.getvalue())
+
+
+def validate(bundle: ModelBundle, val: Dataset, cfg: TrainConfig, *, workers: int, progress: bool) -> dict[str, float]:
+    """Predict ``val`` and evaluate with ``cfg.val_metric``; the metric's numbers, flattened."""
+    from ..evaluation import evaluate
+
+    dt = predict_dataset(bundle, val, batch_size=cfg.val_batch_size, workers=workers, progress=progress,
+                         desc="validate")
+    res = evaluate(val, dt, [cfg.val_metric])[cfg.val_metric]
+    return {k: float(v) for k, v in res.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def fit(
+    train: Dataset,
+    val: Dataset | None,
+    cfg: TrainConfig,
+    *,
+    out_dir: Path,
+    transform: Any = None,
+    resume: bool = False,
+    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> FitResult:
+    """Train ``cfg.model`` on ``train`` (validating on ``val``), writing logs and checkpoints
+    into ``out_dir``. With ``resume``, continue from ``out_dir/last.pt`` when it exists (and
+    extend a finished run when ``cfg.epochs`` is larger than its epochs).
+
+    Raises:
+        ConfigError: bad settings; InputError: an unreadable checkpoint; JobError: diverged.
+    """
+    import torch
+
+    from ..builtin.models import build_model
+    from . import distributed as D
+    from .checkpoint import load_checkpoint, plain, save_checkpoint
+    from .data import DetectionData, EpochSampler, class_balanced_weights, make_loader
+
+    if not train.samples:
+        raise JobError("the training set is empty", expected="at least one image")
+    out_dir = Path(out_dir)
+    info = D.setup(cfg.device)
+    dev = info.device
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    random.seed(cfg.seed)
+
+    categories = list(train.categories)
+    model = build_model(cfg.model, len(categories), cfg.model_params, where="model_params")
+    model.to(dev)
+    input_size = model_input_size(model)
+    groups = param_groups(model, cfg)
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+    else:
+        opt = torch.optim.AdamW(groups, lr=cfg.lr)
+
+    data = DetectionData(train, transform, input_size=input_size, seed=cfg.seed, keep_difficult=cfg.keep_difficult)
+    weights = class_balanced_weights(train) if cfg.class_balanced else None
+    sampler = EpochSampler(len(data), weights=weights, seed=cfg.seed, rank=info.rank, world_size=info.world_size)
+    per_process = max(1, cfg.batch_size)
+    loader = make_loader(data, batch_size=per_process, workers=cfg.workers, sampler=sampler, drop_last=len(sampler) > per_process)
+    steps_per_epoch = len(loader)
+    total = steps_per_epoch * cfg.epochs
+    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, warmup, cfg, steps_per_epoch))
+
+    history: list[dict[str, Any]] = []
+    best: float | None = None
+    best_epoch: int | None = None
+    start = 0
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    model_record = {"name": cfg.model, "params": plain(cfg.model_params), "num_classes": len(categories)}
+    if resume and last_path.is_file():
+        ckpt = load_checkpoint(last_path)
+        saved = ckpt["model"]
+        if saved["name"] != cfg.model or saved.get("params") != model_record["params"] or \
+                list(ckpt["categories"]) != categories:
+            raise ConfigError("cannot resume: the model settings or categories differ from the checkpoint's",
+                              file=str(last_path), field="model_params",
+                              hint="resume with the settings of the interrupted run, or start a new run")
+        if "train" not in ckpt:
+            raise InputError("checkpoint holds no training state to resume from", file=str(last_path))
+        model.load_state_dict(saved["state_dict"])
+        st = ckpt["train"]
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        history, best, best_epoch = list(st["history"]), st["best"], st["best_epoch"]
+        start = int(ckpt["epoch"])
+        _set_rng_state(st["rng"])
+        log(f"resuming from {last_path} after epoch {start} of {cfg.epochs}")
+    ddp_model = D.wrap(model, info)
+    use_amp = cfg.amp and dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    bundle = ModelBundle(model, cfg.model, plain(cfg.model_params), categories, input_size)
+    show = progress and info.is_main
+
+    def checkpoint(epoch: int, *, with_train: bool) -> dict[str, Any]:
+        ck = {
+            "model": dict(model_record, state_dict=model.state_dict()),
+            "categories": categories,
+            "inference": {"input_size": input_size},
+            "epoch": epoch,
+        }
+        if with_train:
+            ck["train"] = {
+                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
+                "history": history, "best": best, "best_epoch": best_epoch, "config": plain(asdict(cfg)),
+            }
+        return ck
+
+    for epoch in range(start, cfg.epochs):
+        ddp_model.train()
+        sampler.set_epoch(epoch)
+        sums: dict[str, float] = {}
+        n_images, t0 = 0, time.perf_counter()
+        bar = None
+        if show:
+            from tqdm import tqdm
+
+            bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="it",
+                       leave=False, dynamic_ncols=True)
+        for it, (images, targets) in enumerate(loader):
+            batch = [im.to(dev, non_blocking=True).float().div_(255) for im in images]
+            tg = [{"boxes": t["boxes"].to(dev), "labels": t["labels"].to(dev)} for t in targets]
+            with torch.autocast(dev.type, enabled=use_amp):
+                losses = ddp_model(batch, tg)
+                loss = sum(losses.values())
+            if not torch.isfinite(loss):
+                raise JobError(f"training diverged at epoch {epoch + 1}, iteration {it + 1}",
+                               value=float(loss), expected="a finite loss",
+                               hint="lower the learning rate ('lr') or raise 'warmup_epochs'")
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.grad_clip:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            n_images += len(images)
+            sums["loss"] = sums.get("loss", 0.0) + float(loss)
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            if bar is not None:
+                bar.update(1)
+                if it % 5 == 0 or it == steps_per_epoch - 1:
+                    rate = n_images / max(1e-9, time.perf_counter() - t0)
+                    bar.set_postfix(loss=f"{sums['loss'] / (it + 1):.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}",
+                                    img_s=f"{rate * info.world_size:.1f}")
+        seconds = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+        steps = max(1, steps_per_epoch)
+        row: dict[str, Any] = {"epoch": epoch + 1}
+        row.update({k: v / steps for k, v in sums.items()})
+        row.update(lr=opt.param_groups[0]["lr"], images_per_s=n_images * info.world_size / max(seconds, 1e-9),
+                   seconds=seconds)
+        is_last = epoch + 1 == cfg.epochs
+        improved = False
+        if info.is_main:
+            if val is not None and val.samples and ((epoch + 1) % max(1, cfg.val_every) == 0 or is_last):
+                model.eval()
+                figures = validate(bundle, val, cfg, workers=cfg.workers, progress=show)
+                row.update(figures)
+                if cfg.monitor not in figures:
+                    raise ConfigError("the validation metric has no such figure", field="monitor",
+                                      value=cfg.monitor, expected="one of: " + ", ".join(figures))
+                score = figures[cfg.monitor]
+                if best is None or score > best:
+                    best, best_epoch, improved = score, epoch + 1, True
+            history.append(row)
+            _write_metrics(out_dir, history)
+            save_checkpoint(last_path, checkpoint(epoch + 1, with_train=True))
+            if improved or (val is None and is_last):
+                save_checkpoint(best_path, checkpoint(epoch + 1, with_train=False))
+            summary = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch",) and isinstance(v, float)
+                                and k in ("loss", "lr", "images_per_s", cfg.monitor))
+            log(f"epoch {epoch + 1}/{cfg.epochs}: {summary}")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, row)
+        else:
+            history.append(row)
+        D.barrier(info)
+
+    # the model handed on: the best validated weights, else the last
+    chosen = last_path
+    if info.is_main and best_path.is_file() and val is not None:
+        model.load_state_dict(load_checkpoint(best_path)["model"]["state_dict"])
+        chosen = best_path
+    if info.distributed:  # every process continues with rank 0's choice
+        import torch.distributed as dist
+
+        for t in model.state_dict().values():
+            dist.broadcast(t, src=0)
+    model.eval()
+    bundle.checkpoint = chosen if chosen.is_file() else None
+    return FitResult(bundle, history, best, best_epoch, cfg.epochs - start, bundle.checkpoint)
