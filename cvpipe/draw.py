@@ -120,7 +120,7 @@ def draw_boxes(
         p2 = (int(np.clip(np.ceil(x2) - 1, 0, w - 1)), int(np.clip(np.ceil(y2) - 1, 0, h - 1)))
         key = int(labs[i]) if (labs is not None and color_by == "label") else i
         rgb = tuple(int(c) for c in color) if color is not None else color_for(key)
-        cv2.rectangle(out, p1, p2, rgb, lw, lineType=cv2.LINE_AA)
+        cv2.rectangle(out, p1, p2, rgb, lw, lineType=cv2.LINE_8)  # axis-aligned: crisp, exact colour
         if not show_labels or (labs is None and scs is None):
             continue
         parts = []
@@ -139,7 +139,7 @@ def draw_boxes(
         if top < 0:  # no room above the box: put the tag inside it
             top = min(y, max(0, h - th - base - 2 * pad))
         left = min(max(0, x), max(0, w - tw - 2 * pad))
-        cv2.rectangle(out, (left, top), (left + tw + 2 * pad, top + th + base + 2 * pad), rgb, -1)
+        cv2.rectangle(out, (left, top), (left + tw + 2 * pad - 1, top + th + base + 2 * pad - 1), rgb, -1)
         cv2.putText(out, text, (left + pad, top + pad + th), font, fs, _text_color(rgb), font_th, cv2.LINE_AA)
     return out
 
