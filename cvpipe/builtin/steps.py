@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ReadStep", "WriteStep", "ValidateStep", "FilterStep", "RemapStep", "SplitStep", "MergeStep", "StatsStep",
-    "split_indices", "approximate_mode",
+    "split_indices", "controlled_rounding", "rarest_class_strata", "dataset_stats",
 ]
 
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -422,35 +422,6 @@ class RemapStep:
 # =============================================================================================
 
 
-def approximate_mode(counts: "np.ndarray", n_draws: int, rng: "np.random.Generator") -> "np.ndarray":
-    """How many of ``n_draws`` to take from each class with ``counts`` members so the draw is as
-    close as possible to proportional: floors of the proportional share, then the remaining
-    draws to the largest fractional parts (ties broken at random by ``rng``).
-
-    The same rule as scikit-learn's ``sklearn.utils._approximate_mode``, which its
-    ``StratifiedShuffleSplit`` uses; written here so scikit-learn is not a dependency.
-    """
-    import numpy as np
-
-    counts = np.asarray(counts, dtype=np.int64)
-    total = int(counts.sum())
-    if total == 0 or n_draws <= 0:
-        return np.zeros_like(counts)
-    continuous = counts / total * n_draws
-    floored = np.floor(continuous)
-    need = int(n_draws - floored.sum())
-    if need > 0:
-        remainder = continuous - floored
-        for value in np.sort(np.unique(remainder))[::-1]:
-            (inds,) = np.where(remainder == value)
-            take = min(len(inds), need)
-            floored[rng.choice(inds, size=take, replace=False)] += 1
-            need -= take
-            if need == 0:
-                break
-    return floored.astype(np.int64)
-
-
 def _split_sizes(n: int, fractions: list[float]) -> list[int]:
     """Images per split: floors of ``n * fraction``, leftovers to the largest remainders
     (earlier splits first on ties); sums to ``n``."""
@@ -463,16 +434,77 @@ def _split_sizes(n: int, fractions: list[float]) -> list[int]:
     return [int(v) for v in sizes]
 
 
+def controlled_rounding(target: "np.ndarray", rows: "np.ndarray", cols: "np.ndarray",
+                        rng: "np.random.Generator") -> "np.ndarray":
+    """Round the non-negative ``(S, K)`` matrix ``target`` to integers so that every cell is its
+    floor or its ceiling while row sums equal ``rows`` and column sums equal ``cols`` (integers
+    that ``target``'s rows and columns sum to).
+
+    Such a rounding always exists (controlled rounding, Bacharach 1966: the fractional parts
+    form a feasible flow, so an integral one exists). Found here by hand because no library we
+    depend on does it: cells with the largest fractional parts are rounded up first (ties in a
+    random order from ``rng``), then augmenting paths settle the rest (a bipartite b-matching;
+    the matrices are tiny: strata x splits).
+    """
+    import numpy as np
+
+    base = np.floor(target + 1e-9).astype(np.int64)
+    frac = target - base
+    allowed = frac > 1e-9
+    need_row = np.asarray(rows, dtype=np.int64) - base.sum(axis=1)
+    need_col = np.asarray(cols, dtype=np.int64) - base.sum(axis=0)
+    up = np.zeros_like(base)
+    cells = np.argwhere(allowed)
+    order = np.lexsort((rng.permutation(len(cells)), -frac[allowed]))
+    for s, j in cells[order]:
+        if need_row[s] > 0 and need_col[j] > 0:
+            up[s, j] = 1
+            need_row[s] -= 1
+            need_col[j] -= 1
+    n_rows, n_cols = target.shape
+    for s0 in range(n_rows):
+        while need_row[s0] > 0:
+            via_row: dict[int, int] = {}  # split -> the stratum that reached it
+            via_col: dict[int, int | None] = {s0: None}  # stratum -> the split it gives up
+            queue, end = [s0], None
+            while queue and end is None:
+                s = queue.pop(0)
+                for j in range(n_cols):
+                    if allowed[s, j] and not up[s, j] and j not in via_row:
+                        via_row[j] = s
+                        if need_col[j] > 0:
+                            end = j
+                            break
+                        for s2 in range(n_rows):
+                            if up[s2, j] and s2 not in via_col:
+                                via_col[s2] = j
+                                queue.append(s2)
+            if end is None:  # pragma: no cover - impossible for consistent inputs
+                raise ValueError("no controlled rounding: row and column sums do not match the matrix")
+            j = end
+            while True:
+                s = via_row[j]
+                up[s, j] = 1
+                back = via_col[s]
+                if back is None:
+                    break
+                up[s, back] = 0
+                j = back
+            need_row[s0] -= 1
+            need_col[end] -= 1
+    return base + up
+
+
 def split_indices(
     strata: "np.ndarray | None", n: int, fractions: list[float], seed: int
 ) -> list["np.ndarray"]:
     """Indices (sorted) of each split for ``n`` items.
 
-    ``strata`` None: a seeded random permutation cut at the split sizes. Otherwise a stratified
-    split as scikit-learn's ``StratifiedShuffleSplit`` makes it, generalised to any number of
-    splits: split ``k`` draws ``approximate_mode(remaining per-stratum counts, size_k)`` from
-    the strata, members of each stratum are taken in a seeded random order. Split sizes are
-    exact; each stratum's share of a split is within one item of proportional.
+    ``strata`` None: a seeded random permutation cut at the split sizes. Otherwise stratified
+    like scikit-learn's ``StratifiedShuffleSplit``, generalised to any number of splits: split
+    sizes are exact (largest remainders), each stratum's count in each split is the floor or
+    the ceiling of its proportional share (:func:`controlled_rounding`), and the members of each
+    stratum are dealt to the splits in a seeded random order. The same seed gives the same split.
     """
     import numpy as np
 
@@ -485,15 +517,14 @@ def split_indices(
     strata = np.asarray(strata)
     values, codes = np.unique(strata, return_inverse=True)
     members = [rng.permutation(np.flatnonzero(codes == c)) for c in range(len(values))]
-    remaining = np.array([len(m) for m in members], dtype=np.int64)
-    taken = np.zeros_like(remaining)
+    counts = np.array([len(m) for m in members], dtype=np.int64)
+    target = counts[:, None] * (np.asarray(sizes, dtype=np.float64)[None, :] / max(n, 1))
+    alloc = controlled_rounding(target, counts, np.asarray(sizes), rng)
+    bounds = np.concatenate([np.zeros((len(values), 1), np.int64), np.cumsum(alloc, axis=1)], axis=1)
     out = []
-    for k, size in enumerate(sizes):
-        draw = remaining.copy() if k == len(sizes) - 1 else approximate_mode(remaining, size, rng)
-        idx = [members[c][taken[c]:taken[c] + draw[c]] for c in range(len(values))]
-        taken += draw
-        remaining -= draw
-        out.append(np.sort(np.concatenate(idx)) if idx else np.zeros(0, np.int64))
+    for k in range(len(sizes)):
+        idx = [members[c][bounds[c, k]:bounds[c, k + 1]] for c in range(len(values))]
+        out.append(np.sort(np.concatenate(idx)).astype(np.int64) if idx else np.zeros(0, np.int64))
     return out
 
 
