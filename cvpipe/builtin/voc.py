@@ -74,7 +74,7 @@ _COORDS = ("xmin", "ymin", "xmax", "ymax")
 _IMAGE_TAGS = ("folder", "filename", "source", "owner", "size", "segmented")
 _OBJECT_TAGS = ("name", "pose", "truncated", "difficult", "occluded", "bndbox", "part", "score", "iscrowd")
 _TRUE = {"1": True, "0": False, "true": True, "false": False, "1.0": True, "0.0": False}
-_REFUSED = (b"<!DOCTYPE", b"<!ENTITY")
+_REFUSED = tuple(t.encode(enc) for t in ("<!DOCTYPE", "<!ENTITY") for enc in ("ascii", "utf-16-le", "utf-16-be"))
 
 
 def voc_categories(names) -> list[str]:
@@ -328,7 +328,7 @@ def _parse_file(xml_path: str, image_root: Path, shift: float, full: bool,
     except OSError as exc:
         found.append(Problem("cannot read file", file=file, value=str(exc), expected="a readable XML file"))
         return None
-    if _REFUSED[0] in data or _REFUSED[1] in data:
+    if any(t in data for t in _REFUSED):
         found.append(Problem("XML with a DOCTYPE or ENTITY declaration refused", file=file,
                              expected="a VOC annotation without DTD (entity expansion and external "
                                       "entities are not allowed)"))
@@ -721,8 +721,13 @@ def write_voc(
 
         raise ConfigError("unknown pixel convention", field="pixel_convention", value=pixel_convention,
                           expected="raw or one_based")
-    names = [safe_relpath(n, file=str(dataset.image_path(s)), field="image")
-             for n, s in zip(image_names(dataset.samples), dataset.samples)]
+    groups: dict[Any, list[int]] = {}  # image names per split: drops a shared images/<split>/ folder
+    for k, s in enumerate(dataset.samples):
+        groups.setdefault(s.split, []).append(k)
+    names = [""] * len(dataset)
+    for idx in groups.values():
+        for k, n in zip(idx, image_names([dataset.samples[k] for k in idx])):
+            names[k] = safe_relpath(n, file=str(dataset.image_path(dataset.samples[k])), field="image")
     ids = [n.rsplit(".", 1)[0] if "." in n.rsplit("/", 1)[-1] else n for n in names]
     seen: dict[str, str] = {}
     for s, i in zip(dataset.samples, ids):
