@@ -32,7 +32,6 @@ unless ``keep_difficult`` / ``keep_crowd``. Coordinates are written with ``decim
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path, PurePosixPath
@@ -86,9 +85,22 @@ def output_split(split: str | None, any_split: bool) -> str:
 
 
 def _yaml_str(s: str) -> str:
+    """``s`` as a YAML scalar: plain when that reads back as the same string, else double-quoted
+    with YAML escapes (non-printable characters as ``\\uXXXX``/``\\UXXXXXXXX``; PyYAML neither
+    joins JSON's surrogate pairs nor accepts raw non-printable characters)."""
     if _PLAIN.match(s) and s.lower() not in _YAML_WORDS:
         return s
-    return json.dumps(s)  # a JSON string is a YAML double-quoted scalar
+    out = []
+    for c in s:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif c.isprintable() and c != "\ufeff":
+            out.append(c)
+        elif ord(c) < 0x10000:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(f"\\U{ord(c):08x}")
+    return '"' + "".join(out) + '"'
 
 
 def _split_order(names) -> list[str]:
@@ -100,7 +112,7 @@ def _split_order(names) -> list[str]:
 def data_yaml_text(root: Path, splits: Sequence[str], names: Sequence[str]) -> str:
     """The ``data.yaml`` cvpipe writes: absolute ``path``, ``<split>: images/<split>``, ``nc``
     and ``names`` as an ``{id: name}`` map."""
-    lines = ["# YOLO dataset written by cvpipe (Ultralytics layout)", f"path: {json.dumps(str(root))}"]
+    lines = ["# YOLO dataset written by cvpipe (Ultralytics layout)", f"path: {_yaml_str(str(root))}"]
     for s in _split_order(splits):
         lines.append(f"{_yaml_str(s)}: {_yaml_str('images/' + s)}")
     lines.append(f"nc: {len(names)}")
