@@ -297,6 +297,8 @@ def check_dataset(
         if img_problems:
             problems.extend(img_problems)
             skipped[problem_reason(img_problems[0]) + " (whole image)"] += len(s)
+            if len(s) and s.width > 0 and s.height > 0 and not any(p.message.startswith("duplicate") for p in img_problems):
+                _check_boxes(dataset, s, ncat, problems, Counter())  # report its boxes' problems too
             continue
         seen_paths[key] = file
         if s.id is not None:

@@ -53,7 +53,7 @@ def convert(src: Path, dst: Path, to: str, from_format: str | None, keep_difficu
 def summary_table(report: dict) -> str:
     """The end-of-conversion summary: images, boxes written, boxes skipped by reason."""
     rows = [["images written", report.get("images", 0)], ["boxes written", report.get("boxes", 0)]]
-    skipped = report.get("skipped") or {}
+    skipped = {k: v for k, v in (report.get("skipped") or {}).items() if v}
     for reason, n in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])):
         rows.append([f"skipped: {reason}", n])
     if not skipped:
