@@ -29,9 +29,13 @@ def run(pipeline: str, overrides: tuple[str, ...], dry_run: bool, out: str | Non
     directory. Exit code 1 when a step fails.
     """
     from ..console import print_json
-    from ..pipeline import load_pipeline
+    from ..pipeline import find_latest_run, load_pipeline
 
     pipe = load_pipeline(pipeline, overrides, run_dir=out)
+    if dry_run and resume and out is None:
+        latest = find_latest_run(pipe.name)
+        if latest is not None:  # show ${run_dir} as the run that would be resumed
+            pipe = load_pipeline(pipeline, overrides, run_dir=latest)
     if dry_run:
         click.echo("# resolved pipeline")
         click.echo(pipe.resolved_yaml().rstrip())
