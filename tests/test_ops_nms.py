@@ -135,3 +135,18 @@ def test_soft_nms_matches_ensemble_boxes(method, code):
     got = got[np.lexsort(got.T[::-1])]
     ref = ref[np.lexsort(ref.T[::-1])]
     np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-9)
+
+
+def test_soft_nms_table_and_on_the_fly_paths_agree(monkeypatch):
+    import importlib
+
+    nms_module = importlib.import_module("cvpipe.ops.nms")
+    boxes, scores, labels = detections(400, 3, seed=30, scale=80.0)
+    for method in ("gaussian", "linear"):
+        monkeypatch.setattr(nms_module, "_SOFT_NMS_TABLE_LIMIT", 10**9)
+        monkeypatch.setattr(nms_module, "_SOFT_NMS_TABLE_MAX_ROWS", 10**9)
+        k1, s1 = ops.soft_nms(boxes, scores, labels, method=method)
+        monkeypatch.setattr(nms_module, "_SOFT_NMS_TABLE_LIMIT", 0)
+        k2, s2 = ops.soft_nms(boxes, scores, labels, method=method)
+        assert torch.equal(k1, k2)
+        torch.testing.assert_close(s1, s2)
