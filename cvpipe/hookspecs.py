@@ -81,7 +81,11 @@ def cvpipe_register_transforms(register):
     ``OneOf``), so it composes with every albumentations transform and receives
     ``image`` (H, W, C uint8 numpy), ``bboxes`` (absolute pixel xyxy, the ``pascal_voc`` format)
     and the per-box label fields. Every albumentations transform is registered by cvpipe under its
-    own class name; plugin names must not clash with them.
+    own class name (except the few needing inputs a box pipeline lacks, listed with the reason in
+    ``cvpipe.builtin.augment.NOT_REGISTERED``), as are the compositions ``OneOf``, ``SomeOf``,
+    ``Sequential`` and ``RandomOrder``; plugin names must not clash with them. A factory raising
+    :class:`cvpipe.errors.ConfigError` names the parameter in ``field`` (``"p"``); cvpipe
+    prefixes the list position and name (``transforms[2].MyBlur.p``).
 
     Args:
         register: the registration function described above.
