@@ -36,6 +36,28 @@ def test_startup_does_not_import_heavy_libraries(args):
     assert heavy_modules_after(*args) == []
 
 
+VOC_XML = """<annotation><filename>{name}.jpg</filename>
+<size><width>40</width><height>30</height><depth>3</depth></size>
+<object><name>dog</name><difficult>0</difficult>
+<bndbox><xmin>4</xmin><ymin>5</ymin><xmax>20</xmax><ymax>25</ymax></bndbox></object></annotation>"""
+
+
+def test_format_commands_do_not_import_heavy_libraries(tmp_path):
+    import cv2
+    import numpy as np
+
+    voc = tmp_path / "voc"
+    (voc / "Annotations").mkdir(parents=True)
+    (voc / "JPEGImages").mkdir()
+    for name in ("a", "b"):
+        (voc / "Annotations" / f"{name}.xml").write_text(VOC_XML.format(name=name))
+        cv2.imwrite(str(voc / "JPEGImages" / f"{name}.jpg"), np.zeros((30, 40, 3), np.uint8))
+    assert heavy_modules_after("validate", str(voc), "-q") == []
+    assert heavy_modules_after("convert", str(voc), str(tmp_path / "yolo"), "--to", "yolo", "-q") == []
+    assert heavy_modules_after("convert", str(voc), str(tmp_path / "coco"), "--to", "coco", "-q") == []
+    assert (tmp_path / "yolo" / "data.yaml").is_file() and (tmp_path / "coco").is_dir()
+
+
 def test_version_and_help(capsys):
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"cvpipe, version {cvpipe.__version__}"
