@@ -594,10 +594,12 @@ def convert_dataset(
                                   "splits": list(splits) if splits else None, "progress": progress,
                                   "images_dir": images_dir, "skip_invalid": skip_invalid}
         kwargs = {k: v for k, v in kwargs.items() if _accepts(fast, k)}
-        report = dict(fast(src, dst, **kwargs))
-        report.setdefault("skipped", {})
-        report.update({"source": str(src), "dst": str(dst), "from": fmt, "to": to})
-        return report
+        report = fast(src, dst, **kwargs)
+        if report is not None:  # None: the fast path declined (nothing written); go the general way
+            report = dict(report)
+            report.setdefault("skipped", {})
+            report.update({"source": str(src), "dst": str(dst), "from": fmt, "to": to})
+            return report
 
     problems: list[Problem] = []
     dataset = read_dataset(src, fmt, images_dir=images_dir, splits=splits, problems=problems)
@@ -626,23 +628,30 @@ def convert_dataset(
     return report
 
 
+#: Direct converters of the built-in formats: (from, to) -> (module, function). They write
+#: exactly what the general path (read, check, order categories, write) writes, only faster;
+#: a converter may return None to decline (then the general path runs).
+FAST_CONVERTERS: dict[tuple[str, str], tuple[str, str]] = {
+    ("voc", "yolo"): ("cvpipe.builtin.voc", "convert_voc_to_yolo"),
+    ("coco", "yolo"): ("cvpipe.builtin.coco", "convert_coco_to_yolo"),
+}
+
+
 def _fast_converter(fmt: str, to: str, *, images_dir: Path | None, skip_invalid: bool):
-    """The VOC plugin's streaming VOC -> YOLO converter, when both formats are the built-in
-    ones and the options need nothing it lacks; else None (the generic path)."""
-    if (fmt, to) != ("voc", "yolo"):
+    """The built-in direct converter for ``fmt -> to`` when both formats are the built-in ones
+    and the options need nothing it lacks; else None (the general path)."""
+    import importlib
+
+    if (fmt, to) not in FAST_CONVERTERS:
         return None
     reg = _formats()
-    if not (reg.get("voc").plugin.startswith("cvpipe.builtin") and reg.get("yolo").plugin.startswith("cvpipe.builtin")):
+    if not all(reg.get(f).plugin.startswith("cvpipe.builtin") for f in (fmt, to)):
         return None
-    func = None
-    for modname in ("voc", "yolo"):
-        try:
-            mod = __import__(f"cvpipe.builtin.{modname}", fromlist=["convert_voc_to_yolo"])
-        except ImportError:
-            continue
-        func = getattr(mod, "convert_voc_to_yolo", None)
-        if func is not None:
-            break
+    modname, attr = FAST_CONVERTERS[(fmt, to)]
+    try:
+        func = getattr(importlib.import_module(modname), attr, None)
+    except ImportError:
+        return None
     if func is None:
         return None
     if images_dir is not None and not _accepts(func, "images_dir"):

@@ -306,3 +306,70 @@ def test_conformance_suite(tmp_path):
 
     results = check_format("coco", workdir=tmp_path)
     assert all(v.startswith(("ok", "skipped")) for v in results.values()), results
+
+
+# ---------------------------------------------------------------------------------------------
+# The direct COCO -> YOLO path writes exactly what the general path writes
+# ---------------------------------------------------------------------------------------------
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            data = p.read_bytes()
+            if p.name == "data.yaml":  # holds the absolute output path
+                data = data.replace(str(folder).encode(), b"<dst>")
+            out[str(p.relative_to(folder))] = data
+    return out
+
+
+def _general(src: Path, dst: Path, classes=None, **options) -> dict:
+    from cvpipe.builtin.yolo import write_yolo
+    from cvpipe.formats import check_dataset, order_categories
+
+    problems: list[Problem] = []
+    ds = check_dataset(read_coco(src), problems, check_images=False)
+    assert problems == []
+    return write_yolo(order_categories(ds, classes), dst, images="none", **options)
+
+
+@pytest.mark.parametrize("case", ["val2014", "tiny", "tiny-classes", "keep", "voc-names"])
+def test_fast_coco_to_yolo_is_byte_identical(tmp_path, case):
+    from cvpipe.builtin.coco import convert_coco_to_yolo
+
+    options: dict = {}
+    classes = None
+    if case == "val2014":
+        if not VAL2014.is_file():
+            pytest.skip(f"real COCO fixture absent: {VAL2014}")
+        src = VAL2014
+    else:
+        data = _tiny()
+        data["images"].append({"id": 11, "file_name": "sub/deeper/c.d.jpg", "width": 30, "height": 20})
+        data["annotations"].append({"id": 8, "image_id": 11, "category_id": 18, "bbox": [1, 2, 3, 4],
+                                    "attributes": {"difficult": True, "occluded": False}})
+        if case == "tiny-classes":
+            classes = ["bus", "dog", "car"]
+        if case == "keep":
+            options = {"keep_difficult": True, "keep_crowd": True, "decimals": 9}
+        if case == "voc-names":
+            data["categories"] = [{"id": 18, "name": "person"}, {"id": 3, "name": "aeroplane"}]
+        src = _write_json(tmp_path / "in" / "instances_x.json", data)
+    fast = convert_coco_to_yolo(src, tmp_path / "fast", classes=classes, **options)
+    general = _general(src, tmp_path / "general", classes=classes, **options)
+    assert fast == general
+    assert _tree(tmp_path / "fast") == _tree(tmp_path / "general")
+
+
+def test_fast_coco_to_yolo_declines_what_it_cannot_do(tmp_path):
+    from cvpipe.builtin.coco import convert_coco_to_yolo
+
+    bad = _tiny()
+    bad["annotations"][0]["bbox"] = [10, 10, -5, 4]  # inverted: the general path names it
+    src = _write_json(tmp_path / "bad.json", bad)
+    assert convert_coco_to_yolo(src, tmp_path / "o1") is None
+    good = _write_json(tmp_path / "good.json", _tiny())
+    assert convert_coco_to_yolo(good, tmp_path / "o2", images="copy") is None
+    assert convert_coco_to_yolo(good, tmp_path / "o3", classes=["car"]) is None  # dog not listed
+    assert not any((tmp_path / f"o{i}").exists() for i in (1, 2, 3))

@@ -398,16 +398,26 @@ def test_convert_interrupted_leaves_dst_untouched(tmp_path, capsys, monkeypatch)
     dst.mkdir()
     (dst / "old.txt").write_text("keep me")
     before = snapshot(tmp_path)
-    calls = []
-    real = Path.write_text
+    import builtins
 
-    def interrupted(self, *a, **k):  # Ctrl-C after the first label file
+    calls = []
+    real_write_text, real_open = Path.write_text, builtins.open
+
+    def write_text(self, *a, **k):  # Ctrl-C after the first file written, whichever way
         calls.append(self)
         if len(calls) > 1:
             raise KeyboardInterrupt
-        return real(self, *a, **k)
+        return real_write_text(self, *a, **k)
 
-    monkeypatch.setattr(Path, "write_text", interrupted)
+    def open_(file, mode="r", *a, **k):
+        if "w" in mode and str(file).startswith(str(tmp_path)):
+            calls.append(file)
+            if len(calls) > 1:
+                raise KeyboardInterrupt
+        return real_open(file, mode, *a, **k)
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+    monkeypatch.setattr(builtins, "open", open_)
     rc, out, err = run_cli("convert", src, dst, "--to", "yolo", "--images", "none", "--quiet", capsys=capsys)
     monkeypatch.undo()
     assert rc == 130 and len(calls) == 2
