@@ -161,6 +161,13 @@ def cvpipe_register_steps(register):
     run directory. The step reads what earlier steps produced from ``context`` (see
     :mod:`cvpipe.pipeline`) and stores what it produces there under the names its settings give.
 
+    The factory must be cheap (no I/O, no work: every step of a pipeline is built when the file is
+    validated, before anything runs) and raises :class:`cvpipe.errors.ConfigError` for bad values
+    with ``field`` relative to the step's settings (the runner adds the YAML path and line). The
+    step object declares ``inputs`` and ``outputs``: ``dict[str, str]`` of setting name -> context
+    name it reads / produces; the runner checks every input is produced by an earlier step.
+    Runner-level settings ``name``, ``when`` and ``unless`` never reach the factory.
+
     Args:
         register: the registration function described above.
 
