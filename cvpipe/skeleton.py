@@ -38,7 +38,7 @@ def normalize_name(name: str) -> str:
 
 _PYPROJECT = '''\
 [build-system]
-requires = ["setuptools>=68"]
+requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
 
 [project]
@@ -266,7 +266,7 @@ def test_transform_keeps_boxes(cvpipe_registry):
     from cvpipe.errors import ConfigError
 
     t = cvpipe_registry.transforms.create("{name}", {{"p": 1.0}})
-    pipe = A.Compose([t], bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"]))
+    pipe = A.Compose([t, A.NoOp()], bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"]))
     image = np.arange(48 * 64 * 3, dtype=np.uint8).reshape(48, 64, 3)
     out = pipe(image=image, bboxes=[[4, 5, 30, 40]], labels=[1])
     assert (out["image"] == 255 - image).all()
