@@ -2,16 +2,16 @@
 
 Matches ``ensemble_boxes.weighted_boxes_fusion`` (the reference implementation, used by the
 tests and the benchmark; not a runtime dependency). Written here because torchvision has no box
-fusion, and so that it runs on tensors on any device: all labels are clustered at once (one
-``(labels, boxes per label)`` grid, one Python step per box rank rather than per box).
+fusion: tensors (any device) or numpy in, tensors out; all labels are clustered at once (one
+``(labels, boxes per label)`` grid, one Python step per box rank rather than one per box).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, Sequence
 
+import numpy as np
 import torch
-import torchvision.ops as tvops
 from torch import Tensor
 
 from ._tensors import as_boxes, as_labels, as_scores, as_tensor, check_range, check_same_length
@@ -100,60 +100,104 @@ def weighted_boxes_fusion(
     order = torch.argsort(conf, descending=True, stable=True)
     boxes, conf, labels, models = boxes[order], conf[order], labels[order], models[order]
     grid, valid = _group_grid(labels, n, device)  # (G, K)
+    counts = valid.sum(1)
+    by_size = torch.argsort(counts, descending=True, stable=True)  # live labels form a prefix
+    grid, valid, counts = grid[by_size], valid[by_size], counts[by_size]
+    gb = boxes[grid].detach().cpu().double().numpy()
+    gc = conf[grid].detach().cpu().double().numpy()
+    assign, fused = _cluster(gb, gc, counts.cpu().numpy(), iou)
+
+    # cluster statistics from the assignments (box k of label g went to cluster assign[g, k])
     G, K = grid.shape
-    gb, gc, gm = boxes[grid], conf[grid], models[grid]
+    ok = valid.cpu().numpy()
+    gi, ki = np.nonzero(ok)
+    ci = assign[gi, ki]
+    flat = gi * K + ci
+    gm = models[grid].cpu().numpy()
+    wn = w.detach().cpu().double().numpy()
+    count = np.bincount(flat, minlength=G * K).reshape(G, K)
+    sum_conf = np.bincount(flat, weights=gc[gi, ki], minlength=G * K).reshape(G, K)
+    sum_w = np.bincount(flat, weights=wn[gm[gi, ki]], minlength=G * K).reshape(G, K)
+    max_conf = np.zeros(G * K)
+    np.maximum.at(max_conf, flat, gc[gi, ki])
+    max_conf = max_conf.reshape(G, K)
+    member = np.zeros((G, K, n_models), dtype=bool)
+    member[gi, ci, gm[gi, ki]] = True
 
-    # cluster state, per label: up to K clusters each
-    fused = boxes.new_zeros(G, K, 4)
-    sum_cbox = boxes.new_zeros(G, K, 4)  # sum of conf * box
-    sum_conf = boxes.new_zeros(G, K)
-    max_conf = boxes.new_zeros(G, K)
-    count = boxes.new_zeros(G, K)
-    sum_w = boxes.new_zeros(G, K)
-    member = torch.zeros(G, K, n_models, dtype=torch.bool, device=device)
-    n_clusters = torch.zeros(G, dtype=torch.int64, device=device)
-    slots = torch.arange(K, device=device)
-    for k in range(K):
-        g = valid[:, k].nonzero().squeeze(1)
-        if g.numel() == 0:
-            break
-        box, c, m = gb[g, k], gc[g, k], gm[g, k]
-        ious = tvops.box_iou(box[:, None, :], fused[g]).squeeze(1)  # (n, K)
-        ious = ious.masked_fill(slots[None, :] >= n_clusters[g][:, None], -1.0).nan_to_num(-1.0)
-        best, best_j = ious.max(dim=1)
-        matched = best > iou
-        target = torch.where(matched, best_j, n_clusters[g])
-        n_clusters[g] += (~matched).long()
-        sum_cbox[g, target] += c[:, None] * box
-        sum_conf[g, target] += c
-        max_conf[g, target] = torch.maximum(max_conf[g, target], c)
-        count[g, target] += 1
-        sum_w[g, target] += w[m]
-        member[g, target, m] = True
-        # a new cluster's fused box is the box itself (also when its confidence is 0)
-        fused[g, target] = torch.where(
-            (matched & (sum_conf[g, target] > 0))[:, None],
-            sum_cbox[g, target] / sum_conf[g, target].clamp(min=torch.finfo(dtype).tiny)[:, None],
-            torch.where(matched[:, None], fused[g, target], box),
-        )
-
-    used = slots[None, :] < n_clusters[:, None]  # (G, K)
-    mean_conf = sum_conf / count.clamp(min=1)
-    w_total = w.sum()
+    used = count > 0
+    mean_conf = sum_conf / np.maximum(count, 1)
+    w_total = wn.sum()
     if conf_type == "avg":
-        factor = count if allows_overflow else count.clamp(max=n_models)
+        factor = count if allows_overflow else np.minimum(count, n_models)
         out_scores = mean_conf * factor / w_total
     elif conf_type == "max":
-        out_scores = max_conf / w.max()
+        out_scores = max_conf / wn.max()
     else:
-        w_present = (member.to(dtype) * w).sum(-1)
+        w_present = (member * wn).sum(-1)
         if conf_type == "box_and_model_avg":
-            out_scores = mean_conf * count / sum_w.clamp(min=torch.finfo(dtype).tiny) * w_present / w_total
+            out_scores = mean_conf * count / np.where(sum_w > 0, sum_w, 1) * w_present / w_total
         else:  # absent_model_aware_avg
             out_scores = mean_conf * count / (sum_w + (w_total - w_present))
-    label_of_group = labels[grid[:, 0]]
-    out_boxes = fused[used]
-    out_scores = out_scores[used]
-    out_labels = label_of_group[:, None].expand(G, K)[used]
-    order = torch.argsort(out_scores, descending=True, stable=True)
-    return out_boxes[order], out_scores[order], out_labels[order]
+    group_labels = labels[grid[:, 0]].cpu().numpy()
+    out_boxes = torch.from_numpy(fused[used]).to(device=device, dtype=dtype)
+    out_scores_t = torch.from_numpy(out_scores[used]).to(device=device, dtype=dtype)
+    out_labels = torch.from_numpy(np.broadcast_to(group_labels[:, None], (G, K))[used].copy()).to(device)
+    order = torch.argsort(out_scores_t, descending=True, stable=True)
+    return out_boxes[order], out_scores_t[order], out_labels[order]
+
+
+def _cluster(gb: np.ndarray, gc: np.ndarray, counts: np.ndarray, iou: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster each label's boxes in order of decreasing confidence, all labels at once.
+
+    ``gb`` ``(G, K, 4)`` boxes and ``gc`` ``(G, K)`` confidences laid out by label, labels sorted
+    by decreasing ``counts`` (so the labels that still have a k-th box are a prefix). A box joins
+    the cluster whose current fused box (confidence-weighted mean of its members) it overlaps
+    most, if that IoU is > ``iou``; otherwise it starts a new cluster (ensemble-boxes' rule).
+
+    The loop is sequential by nature (each step reads the fused boxes the previous ones made) and
+    made of many tiny array operations, where numpy's per-call cost is several times lower than
+    torch's; so it runs in numpy on the CPU whatever the input device (measured in
+    bench/bench_nms.py). Returns ``(assign (G, K) cluster index per box, fused (G, K, 4))``.
+    """
+    G, K = gc.shape
+    fused = np.zeros((G, K, 4))
+    fused_area = np.zeros((G, K))
+    sum_cbox = np.zeros((G, K, 4))
+    sum_conf = np.zeros((G, K))
+    n_clusters = np.zeros(G, dtype=np.int64)
+    assign = np.full((G, K), -1, dtype=np.int64)
+    box_area = (gb[..., 2] - gb[..., 0]) * (gb[..., 3] - gb[..., 1])
+    live = (counts[None, :] > np.arange(K)[:, None]).sum(1)  # labels with more than k boxes
+    slots = np.arange(K)
+    for k in range(K):
+        m = int(live[k])
+        if m == 0:
+            break
+        r = np.arange(m)
+        box, c = gb[:m, k], gc[:m, k]
+        if k == 0:
+            matched = np.zeros(m, dtype=bool)
+            target = n_clusters[:m].copy()
+        else:
+            fb = fused[:m, :k]
+            iw = np.minimum(fb[..., 2], box[:, None, 2]) - np.maximum(fb[..., 0], box[:, None, 0])
+            ih = np.minimum(fb[..., 3], box[:, None, 3]) - np.maximum(fb[..., 1], box[:, None, 1])
+            inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+            ious = inter / (fused_area[:m, :k] + box_area[:m, k, None] - inter)  # box area > 0
+            ious[slots[None, :k] >= n_clusters[:m, None]] = -1.0
+            best_j = ious.argmax(1)
+            matched = ious[r, best_j] > iou
+            target = np.where(matched, best_j, n_clusters[:m])
+        n_clusters[:m] += ~matched
+        assign[:m, k] = target
+        sum_cbox[r, target] += c[:, None] * box
+        sum_conf[r, target] += c
+        total = sum_conf[r, target]
+        # a new cluster's fused box is its box (also with confidence 0)
+        new = np.where(
+            (total > 0)[:, None], sum_cbox[r, target] / np.where(total > 0, total, 1.0)[:, None],
+            np.where(matched[:, None], fused[r, target], box),
+        )
+        fused[r, target] = new
+        fused_area[r, target] = (new[:, 2] - new[:, 0]) * (new[:, 3] - new[:, 1])
+    return assign, fused

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torchvision.ops as tvops
 from torch import Tensor
@@ -124,54 +125,20 @@ def soft_nms(
     grid_idx, valid = _group_grid(lab, n, b.device)  # (G, K), (G, K)
     G, K = grid_idx.shape
     gb = b[grid_idx]  # (G, K, 4); padding slots hold box 0 and are never valid
-    neg_inf = torch.tensor(-math.inf, dtype=s.dtype, device=s.device)
-    gs = torch.where(valid & (s[grid_idx] > score_threshold), s[grid_idx], neg_inf)  # dead: -inf
-    rows = torch.arange(G, device=b.device)
-
-    def decay(ov: Tensor) -> Tensor:
-        if method == "gaussian":
-            return torch.exp(-(ov * ov) / sigma)
-        return torch.where(ov > iou, 1 - ov, torch.ones_like(ov))
-
-    x1, y1, x2, y2 = (c.contiguous() for c in gb.unbind(-1))
-    area = (x2 - x1) * (y2 - y1)
-
-    def overlaps(j: Tensor) -> Tensor:
-        # IoU of each group's pick with its group's boxes, as torchvision's box_iou computes it
-        # (0 where the union is empty), by hand so the (G, K) areas are computed once, not per step
-        p = gb[rows, j]  # (G, 4)
-        iw = (torch.min(x2, p[:, 2:3]) - torch.max(x1, p[:, 0:1])).clamp(min=0)
-        ih = (torch.min(y2, p[:, 3:4]) - torch.max(y1, p[:, 1:2])).clamp(min=0)
-        inter = iw * ih
-        union = area + area[rows, j][:, None] - inter
-        return torch.where(union > 0, inter / union, torch.zeros_like(inter))
-
-    # the decay factor depends only on the pair's IoU: tabulate it per group when that is cheap
-    # (few boxes per label: the table costs G*K*K, the steps K * a fixed per-step overhead)
+    gs = torch.where(valid & (s[grid_idx] > score_threshold), s[grid_idx], -math.inf)  # dead: -inf
+    # the decay factor depends only on the pair's IoU: tabulate it per label when that is cheap
+    # (few boxes per label: the table costs G*K*K, the steps K times a fixed per-step overhead)
     table = None
     if G * K <= _SOFT_NMS_TABLE_MAX_ROWS and G * K * K <= _SOFT_NMS_TABLE_LIMIT:
-        table = decay(tvops.box_iou(gb, gb).nan_to_num(0.0))  # (G, K, K)
-    picked_j: list[Tensor] = []
-    picked_s: list[Tensor] = []
-    for _ in range(K):
-        best, j = gs.max(dim=1)
-        live = best > score_threshold
-        if not bool(live.any()):
-            break
-        picked_j.append(torch.where(live, j, -1))
-        picked_s.append(best)
-        gs[rows, j] = neg_inf
-        w = table[rows, j] if table is not None else decay(overlaps(j))
-        # rows of finished groups hold only -inf and stay so
-        gs = torch.where(gs > score_threshold, gs * w, neg_inf)
-    if picked_j:
-        js = torch.stack(picked_j, 1)  # (G, steps), -1 where a group had nothing left
-        ss = torch.stack(picked_s, 1)
-        ok = js >= 0
-        picked_idx = [grid_idx.gather(1, js.clamp(min=0))[ok]]
-        picked_scores = [ss[ok]]
-    else:
-        picked_idx, picked_scores = [], []
+        table = _decay(tvops.box_iou(gb, gb).nan_to_num(0.0).detach().cpu().numpy(), method, sigma, iou)
+    js, ss = _soft_nms_steps(gb.detach().cpu().numpy(), gs.detach().cpu().numpy(), table, method, sigma, iou,
+                             score_threshold)
+    picked_idx, picked_scores = [], []
+    if js.size:
+        ok = torch.from_numpy(js >= 0).to(b.device)
+        jt = torch.from_numpy(js.clip(min=0)).to(b.device)
+        picked_idx = [grid_idx.gather(1, jt)[ok]]
+        picked_scores = [torch.from_numpy(ss).to(device=b.device, dtype=s.dtype)[ok]]
     if not picked_idx:
         return torch.zeros(0, dtype=torch.int64, device=b.device), s.new_zeros(0)
     keep = torch.cat(picked_idx)
@@ -181,6 +148,53 @@ def soft_nms(
     if max_det is not None:
         keep, new_scores = keep[:max_det], new_scores[:max_det]
     return keep, new_scores
+
+
+def _decay(ov: np.ndarray, method: str, sigma: float, iou: float) -> np.ndarray:
+    if method == "gaussian":
+        return np.exp(-(ov * ov) / sigma)
+    return np.where(ov > iou, 1 - ov, 1.0).astype(ov.dtype)
+
+
+def _soft_nms_steps(gb: np.ndarray, gs: np.ndarray, table: np.ndarray | None, method: str, sigma: float,
+                    iou: float, score_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The Soft-NMS loop over a ``(G, K)`` label grid: each step picks every label's best box and
+    decays the rest of its label. ``gs`` holds scores, -inf for dead or padding slots.
+
+    The loop is sequential and made of tiny array operations, where numpy's per-call cost is
+    several times below torch's, so it runs in numpy on the CPU whatever the input device.
+    Returns ``(picked slot (G, steps), -1 once a label is done; picked score (G, steps))``.
+    """
+    G, K = gs.shape
+    rows = np.arange(G)
+    x1, y1, x2, y2 = (np.ascontiguousarray(gb[..., i]) for i in range(4))
+    area = (x2 - x1) * (y2 - y1)
+    picked_j, picked_s = [], []
+    for _ in range(K):
+        j = gs.argmax(1)
+        best = gs[rows, j]
+        live = best > score_threshold
+        if not live.any():
+            break
+        picked_j.append(np.where(live, j, -1))
+        picked_s.append(best)
+        gs[rows, j] = -np.inf
+        if table is not None:
+            w = table[rows, j]
+        else:
+            # IoU of each label's pick with its label's boxes, as torchvision's box_iou computes
+            # it (0 where the union is empty), with the areas computed once
+            px1, py1, px2, py2 = (c[rows, j][:, None] for c in (x1, y1, x2, y2))
+            inter = (np.minimum(x2, px2) - np.maximum(x1, px1)).clip(min=0) * (
+                np.minimum(y2, py2) - np.maximum(y1, py1)).clip(min=0)
+            union = area + area[rows, j][:, None] - inter
+            w = _decay(np.divide(inter, union, out=np.zeros_like(inter), where=union > 0), method, sigma, iou)
+        alive = gs > score_threshold  # finished labels hold only -inf and stay so
+        np.multiply(gs, w, out=gs, where=alive)
+        gs[~(gs > score_threshold)] = -np.inf
+    if not picked_j:
+        return np.zeros((G, 0), dtype=np.int64), np.zeros((G, 0), dtype=gs.dtype)
+    return np.stack(picked_j, 1), np.stack(picked_s, 1)
 
 
 def _group_grid(labels: Tensor | None, n: int, device: torch.device) -> tuple[Tensor, Tensor]:
