@@ -475,3 +475,11 @@ def test_cli_help_lists_run():
 
     res = CliRunner().invoke(cli, ["run", "--help"])
     assert res.exit_code == 0 and "--dry-run" in res.output and "--resume" in res.output
+
+
+def test_no_reference_noise_after_a_step_that_could_not_be_built(recorder, tmp_path):
+    f = write(tmp_path / "g.yaml", GOOD)
+    with pytest.raises(ConfigError) as info:
+        load_pipeline(f, ["make.count=ten"])
+    # the make step (which would produce 'things') failed; its readers are not reported too
+    assert len(info.value.problems) == 1 and "steps[0].make.count: wrong type" in str(info.value)

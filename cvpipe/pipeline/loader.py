@@ -236,8 +236,12 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_
             problem(f"step kind {kind!r} (plugin {entry.plugin!r}) declares malformed inputs/outputs", where,
                     expected="dicts of setting name -> context name (strings)")
             continue
+        # an earlier step that could not be built may produce what this one reads: a name among
+        # its settings' text values or its factory's string defaults is not reported
+        built = {p.index for p in planned}
+        maybe = set().union(*(_guess_outputs(registry, steps_raw[j]) for j in range(i) if j not in built))
         for setting, ctx_name in inputs.items():
-            if ctx_name in produced:
+            if ctx_name in produced or (ctx_name in maybe and ctx_name not in skipped_outputs):
                 continue
             field_ = f"{where}.{setting}"
             if ctx_name in skipped_outputs:
@@ -271,6 +275,28 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_
                     run_dir=run_dir, overrides=overrides, run_dir_given=run_dir_given)
     pipe._source = source  # type: ignore[attr-defined]  # to place run-time ConfigErrors
     return pipe
+
+
+def _guess_outputs(registry: Any, item: Any) -> set[str]:
+    """Names a step that could not be built might have produced: the strings among its
+    settings and its factory's string defaults."""
+    from ..params import signature_params
+
+    kind = step_kind(item)
+    if kind is None:
+        return set()
+    settings = item[kind] if isinstance(item[kind], dict) else {}
+    out = {v for v in settings.values() if isinstance(v, str)}
+    for v in settings.values():
+        if isinstance(v, list):
+            out |= {x for x in v if isinstance(x, str)}
+    if kind in registry.steps:
+        try:
+            out |= {p.default for p in signature_params(registry.steps.get(kind).obj).values()
+                    if isinstance(p.default, str)}
+        except (TypeError, ValueError):  # pragma: no cover - an uninspectable factory
+            pass
+    return out
 
 
 def _safe_name(text: str) -> str:
