@@ -98,15 +98,16 @@ def coco_dicts(gt, dt, *, difficult: Literal["count", "drop"] = "count") -> tupl
 
 
 def results_dict(gt_dict: dict, results: list[dict]) -> dict:
-    """What ``COCO.loadRes`` makes of bbox ``results`` (ids from 1 in list order,
-    ``area = w * h``, ``iscrowd = 0``), built directly so an empty list works with either
-    engine."""
-    anns = []
+    """What ``COCO.loadRes`` makes of bbox ``results``: it sets, in place as loadRes does,
+    ``id`` (from 1 in list order), ``area = w * h`` and ``iscrowd = 0`` on each result; built
+    directly so that an empty list works with either engine."""
     for k, r in enumerate(results, start=1):
         b = r["bbox"]
-        anns.append({**r, "area": b[2] * b[3], "id": k, "iscrowd": 0})
+        r["area"] = b[2] * b[3]
+        r["id"] = k
+        r["iscrowd"] = 0
     return {"images": list(gt_dict["images"]), "categories": [dict(c) for c in gt_dict["categories"]],
-            "annotations": anns}
+            "annotations": results}
 
 
 def run_cocoeval(gt_dict: dict, results: list[dict], *, engine: Engine = "faster",
@@ -192,20 +193,21 @@ def coco_eval(
     """
     import numpy as np
 
-    from ..evaluation import COCO_KEYS
+    from ..evaluation import COCO_KEYS, gc_paused
 
     if engine not in ("faster", "pycocotools"):
         raise ConfigError("unknown COCO engine", field="engine", value=engine, expected="'faster' or 'pycocotools'")
     if difficult not in ("count", "drop"):
         raise ConfigError("bad value", field="difficult", value=difficult, expected="'count' or 'drop'")
     thr = check_iou_thresholds(iou_thresholds)
-    gt_dict, results = coco_dicts(gt, dt, difficult=difficult)
     if engine == "faster":
         try:
             import faster_coco_eval  # noqa: F401
         except ImportError:
             engine = "pycocotools"
-    ev = run_cocoeval(gt_dict, results, engine=engine, iou_thresholds=thr)
+    with gc_paused():
+        gt_dict, results = coco_dicts(gt, dt, difficult=difficult)
+        ev = run_cocoeval(gt_dict, results, engine=engine, iou_thresholds=thr)
     out: dict[str, Any] = {k: float(v) for k, v in zip(COCO_KEYS, ev.stats[:12])}
     name_of = {c["id"]: c["name"] for c in gt_dict["categories"]}
     precision = ev.eval["precision"]

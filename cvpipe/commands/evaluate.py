@@ -134,20 +134,22 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
     """
     from ..console import print_json
     from ..errors import ConfigError
-    from ..evaluation import align_detections, evaluate as run_evaluation, format_report, save_pictures
+    from ..evaluation import align_detections, format_report, gc_paused, save_pictures
+    from ..evaluation import evaluate as run_evaluation
     from ..formats import read_dataset
     from ..fsutil import atomic_write_json
 
     names = list(dict.fromkeys(metrics)) or ["coco"]
     if not (0.0 < iou_threshold <= 1.0):
         raise ConfigError("IoU threshold out of range", field="--iou", value=iou_threshold, expected="a number in (0, 1]")
-    gt = read_dataset(gt_path, gt_format, images_dir=images_dir)
-    dt = read_detections(dt_path, gt, dt_format, images_dir=None)
-    dt = align_detections(gt, dt)
     params = {}
     for n in names:
         params[n] = {"engine": engine} if n == "coco" else {"iou_threshold": iou_threshold} if n in ("voc07", "voc12") else {}
-    result = run_evaluation(gt, dt, params)
+    with gc_paused():  # see gc_paused: reading and evaluating build many small objects
+        gt = read_dataset(gt_path, gt_format, images_dir=images_dir)
+        dt = read_detections(dt_path, gt, dt_format)
+        dt = align_detections(gt, dt)
+        result = run_evaluation(gt, dt, params)
     if json_out is not None and str(json_out) == "-":
         print_json(result)
     else:
