@@ -17,7 +17,7 @@ def as_tensor(x: Any, *, dtype: torch.dtype | None = None, device: torch.device 
         t = torch.from_numpy(np.ascontiguousarray(x))
     else:
         t = torch.as_tensor(x)
-    if dtype is not None or device is not None:
+    if (dtype is not None and t.dtype != dtype) or (device is not None and t.device != device):
         t = t.to(dtype=dtype or t.dtype, device=device or t.device)
     return t
 

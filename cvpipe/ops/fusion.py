@@ -162,42 +162,51 @@ def _cluster(gb: np.ndarray, gc: np.ndarray, counts: np.ndarray, iou: float) -> 
     G, K = gc.shape
     fused = np.zeros((G, K, 4))
     fused_area = np.zeros((G, K))
-    sum_cbox = np.zeros((G, K, 4))
-    sum_conf = np.zeros((G, K))
+    sum_cbox = np.zeros((G * K, 4))  # flat (label * K + cluster) views keep the indexing cheap
+    sum_conf = np.zeros(G * K)
+    fused_flat = fused.reshape(G * K, 4)
+    area_flat = fused_area.reshape(G * K)
     n_clusters = np.zeros(G, dtype=np.int64)
     assign = np.full((G, K), -1, dtype=np.int64)
     box_area = (gb[..., 2] - gb[..., 0]) * (gb[..., 3] - gb[..., 1])
     live = (counts[None, :] > np.arange(K)[:, None]).sum(1)  # labels with more than k boxes
+    rows = np.arange(G)
     slots = np.arange(K)
     for k in range(K):
         m = int(live[k])
         if m == 0:
             break
-        r = np.arange(m)
+        r = rows[:m]
         box, c = gb[:m, k], gc[:m, k]
+        ncl = n_clusters[:m]
         if k == 0:
             matched = np.zeros(m, dtype=bool)
-            target = n_clusters[:m].copy()
+            target = ncl.copy()
         else:
             fb = fused[:m, :k]
-            iw = np.minimum(fb[..., 2], box[:, None, 2]) - np.maximum(fb[..., 0], box[:, None, 0])
-            ih = np.minimum(fb[..., 3], box[:, None, 3]) - np.maximum(fb[..., 1], box[:, None, 1])
-            inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-            ious = inter / (fused_area[:m, :k] + box_area[:m, k, None] - inter)  # box area > 0
-            ious[slots[None, :k] >= n_clusters[:m, None]] = -1.0
+            iw = np.minimum(fb[..., 2], box[:, 2:3])
+            iw -= np.maximum(fb[..., 0], box[:, 0:1])
+            np.maximum(iw, 0.0, out=iw)
+            ih = np.minimum(fb[..., 3], box[:, 3:4])
+            ih -= np.maximum(fb[..., 1], box[:, 1:2])
+            np.maximum(ih, 0.0, out=ih)
+            iw *= ih  # intersection
+            ious = iw / (fused_area[:m, :k] + box_area[:m, k, None] - iw)  # box area > 0
+            ious[slots[:k] >= ncl[:, None]] = -1.0
             best_j = ious.argmax(1)
             matched = ious[r, best_j] > iou
-            target = np.where(matched, best_j, n_clusters[:m])
-        n_clusters[:m] += ~matched
+            target = np.where(matched, best_j, ncl)
+        ncl += ~matched
         assign[:m, k] = target
-        sum_cbox[r, target] += c[:, None] * box
-        sum_conf[r, target] += c
-        total = sum_conf[r, target]
-        # a new cluster's fused box is its box (also with confidence 0)
-        new = np.where(
-            (total > 0)[:, None], sum_cbox[r, target] / np.where(total > 0, total, 1.0)[:, None],
-            np.where(matched[:, None], fused[r, target], box),
-        )
-        fused[r, target] = new
-        fused_area[r, target] = (new[:, 2] - new[:, 0]) * (new[:, 3] - new[:, 1])
+        flat = r * K + target
+        sum_cbox[flat] += c[:, None] * box
+        sum_conf[flat] += c
+        total = sum_conf[flat]
+        if total.min() > 0:
+            new = sum_cbox[flat] / total[:, None]
+        else:  # a cluster of zero confidence keeps its first box
+            new = np.where((total > 0)[:, None], sum_cbox[flat] / np.where(total > 0, total, 1.0)[:, None],
+                           np.where(matched[:, None], fused_flat[flat], box))
+        fused_flat[flat] = new
+        area_flat[flat] = (new[:, 2] - new[:, 0]) * (new[:, 3] - new[:, 1])
     return assign, fused
