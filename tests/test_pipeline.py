@@ -483,3 +483,30 @@ def test_no_reference_noise_after_a_step_that_could_not_be_built(recorder, tmp_p
         load_pipeline(f, ["make.count=ten"])
     # the make step (which would produce 'things') failed; its readers are not reported too
     assert len(info.value.problems) == 1 and "steps[0].make.count: wrong type" in str(info.value)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from cvpipe.pipeline.resolve import Interpolator  # noqa: E402
+from cvpipe.pipeline.source import Source  # noqa: E402
+
+scalars = st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(), st.none(),
+                    st.text(alphabet=st.characters(blacklist_characters="${}"), max_size=12))
+
+
+@settings(max_examples=200, deadline=None)
+@given(scalars, st.text(alphabet="ab/ -", max_size=5), st.text(alphabet="ab/ -", max_size=5))
+def test_interpolation_law(value, before, after):
+    """``${vars.x}`` alone is the value itself (type kept); inside text it is its text."""
+    problems: list = []
+    interp = Interpolator({"x": value}, set(), Path("/run"), Source("f.yaml", {}), problems, {})
+    assert interp.walk("${vars.x}", ("k",)) == value or (value != value)
+    if before or after:
+        if value is None:
+            interp.walk(f"{before}${{vars.x}}{after}", ("k",))
+            assert problems and "cannot insert a null" in problems[-1].message
+        else:
+            text = {True: "true", False: "false"}.get(value, str(value)) if isinstance(value, bool) else str(value)
+            assert interp.walk(f"{before}${{vars.x}}{after}", ("k",)) == before + text + after
+            assert not problems

@@ -276,3 +276,19 @@ def test_read_and_write_check_format_names_when_built():
         WriteStep(path=Path("x"), format="yolo", options={"decimal": 3})
     assert info.value.problem.field == "options.decimal"
     assert WriteStep(path=Path("x"), format="voc").inputs == {"dataset": "dataset"}
+
+
+def test_read_skips_bad_annotations_on_request(tmp_path):
+    from cvpipe.synthetic import synthesize_voc
+
+    voc = tmp_path / "VOC"
+    synthesize_voc(voc, images=3, seed=2)
+    bad = voc / "Annotations" / "000001.xml"
+    bad.write_text(bad.read_text().replace("<xmin>", "<xmin>x", 1))
+    with pytest.raises(InputError):
+        ReadStep(path=voc, format="voc").run(ctx_for(tmp_path))
+    ctx = ctx_for(tmp_path)
+    res = ReadStep(path=voc, format="voc", on_problem="skip", output="voc").run(ctx)
+    assert res["problems"] >= 1 and "000001.xml" in (tmp_path / "run" / "step" / "problems.json").read_text()
+    total = sum(f.read_text().count("<object>") for f in (voc / "Annotations").glob("*.xml"))
+    assert ctx["voc"].num_boxes == total - 1 and len(ctx["voc"]) == 3  # only the bad box left out
