@@ -116,6 +116,14 @@ def load_yaml_with_lines(text: str, file: str) -> tuple[Any, dict[str, int]]:
 
 @dataclass
 class Source:
+    """Where the values of one pipeline came from.
+
+    Attributes:
+        file: the pipeline file, as the user named it.
+        lines: dotted path (``steps[2].train.epochs``) -> 1-based line in ``file``.
+        origins: dotted path -> ``"--set KEY=VALUE"`` for values given on the command line.
+    """
+
     file: str
     lines: dict[str, int]
     origins: dict[str, str] = field(default_factory=dict)  # dotted path -> "--set K=V"
@@ -135,7 +143,7 @@ class Source:
         f = p.field
         if prefix:
             f = prefix if not f else (f"{prefix}{f}" if f.startswith("[") else f"{prefix}.{f}")
-        if p.file is not None and p.file not in (self.file,) and p.line is not None:
+        if p.file is not None and p.file != self.file:  # about another file: keep its place
             return dataclasses.replace(p, field=f)
         file, line = self.locate(f)
         return dataclasses.replace(p, field=f, file=file, line=line if line is not None else
