@@ -435,3 +435,45 @@ def test_augment_preview_pipeline_writes_png(tmp_path):
     again = load_pipeline(pipeline, ["synthesize.images=6", "augment_preview.images=3"], run_dir=tmp_path / "r2").run(
         out=tmp_path / "r2", quiet=True)
     assert np.array_equal(read_image(Path(again["steps"]["augment_preview"]["result"]["png"])), pic)
+
+
+# --------------------------------------------------------------------------------------------
+# Real data: the 100 Pascal VOC photos of ../shared/fixtures/review-odm
+# --------------------------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+ODM = FIXTURES / "review-odm" / "data" / "database"
+
+
+@pytest.mark.skipif(not (ODM / "gts" / "pascalvoc_format").is_dir(), reason="../shared/fixtures/review-odm is absent")
+@pytest.mark.skipif(not voc_available(), reason="the voc format plugin is not registered")
+def test_real_voc_photos_through_augment_preview(tmp_path):
+    from cvpipe.builtin.augment import AugmentPreview
+    from cvpipe.draw import read_image
+    from cvpipe.formats import read_dataset
+    from cvpipe.pipeline import Context
+
+    ds = read_dataset(ODM / "gts" / "pascalvoc_format", "voc", images_dir=ODM / "images")
+    assert ds.num_boxes > 200 and any(s.difficult.any() for s in ds)
+    aug = build_transforms(POOL[:6] + [{"OneOf": {"transforms": ["ColorJitter", "GaussNoise"], "p": 0.5}}],
+                           seed=0, min_visibility=0.2)
+    for s in ds.samples[:25]:
+        s = s.select(np.arange(len(s)))  # a copy: per-box tags to check alignment on
+        for i, e in enumerate(s.box_extra):
+            e["tag"] = (i, int(s.labels[i]), bool(s.difficult[i]), bool(s.truncated[i]))
+        img = read_image(ds.image_path(s))
+        out_img, out = aug(img, s)
+        assert out_img.shape[:2] == (out.height, out.width)
+        assert np.all(out.boxes >= 0) and np.all(out.boxes[:, [0, 2]] <= out.width + 1e-6)
+        assert np.all(out.boxes[:, [1, 3]] <= out.height + 1e-6)
+        for j, e in enumerate(out.box_extra):
+            assert e["tag"][1:] == (int(out.labels[j]), bool(out.difficult[j]), bool(out.truncated[j]))
+
+    ctx = Context(run_dir=tmp_path, base_dir=tmp_path, pipeline="t", quiet=True)
+    ctx["voc"] = ds
+    ctx.step_name = "augment_preview"
+    step = AugmentPreview(dataset="voc", transforms=[{"HorizontalFlip": {"p": 1.0}}], images=4, seed=1, columns=1)
+    res = step.run(ctx)
+    pic = read_image(Path(res["png"]))
+    assert res["images"] == 4 and res["boxes_after"] == res["boxes_before"]  # a flip drops nothing
+    assert pic.shape[0] > 4 * 300 and pic.shape[1] >= 2 * 300
