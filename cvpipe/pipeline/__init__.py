@@ -29,9 +29,10 @@ Interpolation (strings anywhere in the file, ``vars`` included):
   longer string the value's text is substituted. Environment values are read as YAML scalars
   when they are the whole value (``EPOCHS=3`` gives the integer 3).
 
-Overrides (``--set KEY=VALUE``, VALUE read as YAML: a scalar, or a flow list/mapping): ``steps.2.epochs`` (0-based step
-index, optionally followed by the kind), ``train.epochs`` (by step name), ``vars.voc_root``,
-``name``. They are applied before interpolation and validated like the file.
+Overrides (``--set KEY=VALUE``, VALUE read as YAML: a scalar, or a flow list/mapping):
+``steps.2.epochs`` (0-based step index, optionally followed by the kind), ``train.epochs`` (by
+step name), ``vars.voc_root``, ``name``. They are applied before interpolation and validated
+like the file; a problem in one names the ``--set`` it came from.
 
 Relative paths: in Path-typed settings, a relative path written in the YAML file resolves
 against the YAML file's folder; a relative path that comes from outside the file (a ``--set``
@@ -40,7 +41,22 @@ resolves against the current directory, as on any command line.
 
 A run writes ``runs/<pipeline>/<timestamp>/`` (relative to the current directory; ``out`` /
 ``--out`` to choose): ``pipeline.yaml`` (the resolved pipeline), ``run.log``,
-``steps/<index>_<name>.json`` (each step's result) and ``results.json`` (everything).
+``steps/<index>_<name>.json`` (each step's result) and ``results.json`` (everything). Steps
+write their files into ``<run dir>/<step name>/`` (:attr:`Context.step_dir`). ``resume`` /
+``--resume`` re-runs the pipeline in an existing run directory (``--out``, or the latest under
+``runs/<pipeline>/``) with ``ctx.resume = True``. The lifecycle hooks (``cvpipe_on_pipeline_start``,
+``cvpipe_on_step_start``, ``cvpipe_on_step_end``, ``cvpipe_on_pipeline_end``) fire through the
+plugin manager. A step that raises stops the run with :class:`StepFailed` naming it (exit code
+1, or 2 when it was bad input data or a bad setting found while running).
+
+Python API::
+
+    pipe = load_pipeline("pipelines/voc_to_yolo.yaml", ["vars.voc_root=/data/VOC2007"])
+    print(pipe.describe())            # the plan
+    results = pipe.run(out="runs/x")  # == results.json
+
+Modules: :mod:`.source` (YAML with lines), :mod:`.resolve` (interpolation, overrides),
+:mod:`.loader` (validation), :mod:`.runner` (runs and run directories), :mod:`.context`.
 """
 
 from __future__ import annotations
