@@ -9,10 +9,12 @@ realistic length and a few crowd RLEs. Then times, in this one run, each as its 
   write one normalised ``cls cx cy w h`` txt per image, as common tutorials do);
 * ``cvpipe``: ``cvpipe convert SRC DST --from coco --to yolo --images none --quiet``;
 
-and prints the times and the ratio (reference / cvpipe; higher is better, target >= 2).
+and the same two in this process (``reference()`` against :func:`cvpipe.formats.convert_dataset`,
+start-up excluded), and prints the times and the ratios (reference / cvpipe; higher is better,
+target >= 2).
 Both outputs are compared line by line afterwards (same labels, boxes to 1e-6).
 
-    python bench/bench_convert_coco.py [--images 5000] [--boxes 36000] [--repeat 3]
+    python bench/bench_convert_coco.py [--images 5000] [--boxes 36000] [--repeat 3] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -31,28 +33,34 @@ from pathlib import Path
 REFERENCE = r'''
 import json, os, sys
 from collections import defaultdict
-src, dst = sys.argv[1], sys.argv[2]
-with open(src) as fh:
+
+
+def reference(src, dst):
+  with open(src) as fh:
     data = json.load(fh)
-cats = sorted(c["id"] for c in data["categories"])
-cls = {cid: i for i, cid in enumerate(cats)}
-images = {im["id"]: im for im in data["images"]}
-anns = defaultdict(list)
-for a in data["annotations"]:
+  cats = sorted(c["id"] for c in data["categories"])
+  cls = {cid: i for i, cid in enumerate(cats)}
+  images = {im["id"]: im for im in data["images"]}
+  anns = defaultdict(list)
+  for a in data["annotations"]:
     anns[a["image_id"]].append(a)
-out = os.path.join(dst, "labels")
-os.makedirs(out, exist_ok=True)
-for iid, im in images.items():
+  out = os.path.join(dst, "labels")
+  os.makedirs(out, exist_ok=True)
+  for iid, im in images.items():
     w, h = im["width"], im["height"]
     lines = []
     for a in anns.get(iid, []):
-        if a.get("iscrowd", 0):
-            continue
-        x, y, bw, bh = a["bbox"]
-        lines.append(f"{cls[a['category_id']]} {(x + bw / 2) / w:.6f} {(y + bh / 2) / h:.6f} {bw / w:.6f} {bh / h:.6f}")
+      if a.get("iscrowd", 0):
+        continue
+      x, y, bw, bh = a["bbox"]
+      lines.append(f"{cls[a['category_id']]} {(x + bw / 2) / w:.6f} {(y + bh / 2) / h:.6f} {bw / w:.6f} {bh / h:.6f}")
     stem = os.path.splitext(os.path.basename(im["file_name"]))[0]
     with open(os.path.join(out, stem + ".txt"), "w") as fh:
-        fh.write("\n".join(lines) + ("\n" if lines else ""))
+      fh.write("\n".join(lines) + ("\n" if lines else ""))
+
+
+if __name__ == "__main__":
+  reference(sys.argv[1], sys.argv[2])
 '''
 
 COCO_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
@@ -102,31 +110,52 @@ def read_labels(folder: Path) -> dict[str, list[list[float]]]:
     return out
 
 
+def in_process(func) -> float:
+    t = time.perf_counter()
+    func()
+    return time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--boxes", type=int, default=36000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--dir", type=Path, default=None, help="where to write (default: a temporary folder)")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench_coco_"))
+    tmp = Path(tempfile.mkdtemp(prefix="bench_coco_", dir=args.dir))
     try:
         src = tmp / "instances_val2017.json"
         make_coco(src, args.images, args.boxes)
-        print(f"COCO JSON: {args.images} images, {args.boxes} boxes, {src.stat().st_size / 1e6:.1f} MB")
+        print(f"COCO JSON: {args.images} images, {args.boxes} boxes, {src.stat().st_size / 1e6:.1f} MB; "
+              f"best of {args.repeat}, alternating")
+        namespace: dict = {}
+        exec(REFERENCE.replace('if __name__ == "__main__":', "if False:"), namespace)
+        reference = namespace["reference"]
+        from cvpipe.formats import convert_dataset
+
         cvpipe = [sys.executable, "-m", "cvpipe", "convert", str(src), "", "--from", "coco", "--to", "yolo",
                   "--images", "none", "--quiet"]
-        times: dict[str, list[float]] = {"reference": [], "cvpipe": []}
+        times: dict[str, list[float]] = {k: [] for k in ("ref_proc", "cv_proc", "ref_in", "cv_in", "startup")}
         for r in range(args.repeat):
-            ref_dst, cv_dst = tmp / f"ref{r}", tmp / f"cv{r}"
-            times["reference"].append(run([sys.executable, "-c", REFERENCE, str(src), str(ref_dst)]))
+            times["ref_in"].append(in_process(lambda: reference(str(src), str(tmp / f"ri{r}"))))
+            times["cv_in"].append(in_process(lambda: convert_dataset(src, tmp / f"ci{r}", "yolo", from_format="coco",
+                                                                     images="none")))
+            times["ref_proc"].append(run([sys.executable, "-c", REFERENCE, str(src), str(tmp / f"rp{r}")]))
             cmd = list(cvpipe)
-            cmd[5] = str(cv_dst)
-            times["cvpipe"].append(run(cmd))
-        ref, ours = min(times["reference"]), min(times["cvpipe"])
-        print(f"reference (json + dict-of-lists, own process): {ref * 1e3:8.1f} ms")
-        print(f"cvpipe convert --to yolo (own process):        {ours * 1e3:8.1f} ms")
-        print(f"ratio reference / cvpipe: {ref / ours:.2f}x (target >= 2x); best of {args.repeat}")
-        a, b = read_labels(tmp / "ref0" / "labels"), read_labels(tmp / "cv0")
+            cmd[5] = str(tmp / f"cp{r}")
+            times["cv_proc"].append(run(cmd))
+            times["startup"].append(run([sys.executable, "-c", "from cvpipe.plugins import get_registry; "
+                                         "import cvpipe.commands.convert; get_registry()"]))
+        best = {k: min(v) for k, v in times.items()}
+        print(f"in process  reference (json + dict-of-lists): {best['ref_in'] * 1e3:8.1f} ms")
+        print(f"in process  cvpipe convert_dataset:           {best['cv_in'] * 1e3:8.1f} ms"
+              f"   ratio {best['ref_in'] / best['cv_in']:.2f}x (target >= 2x)")
+        print(f"own process reference:                        {best['ref_proc'] * 1e3:8.1f} ms")
+        print(f"own process cvpipe convert --to yolo:         {best['cv_proc'] * 1e3:8.1f} ms"
+              f"   ratio {best['ref_proc'] / best['cv_proc']:.2f}x "
+              f"(cvpipe start-up alone: {best['startup'] * 1e3:.0f} ms)")
+        a, b = read_labels(tmp / "ri0" / "labels"), read_labels(tmp / "ci0")
         same = a.keys() == b.keys() and all(
             len(a[k]) == len(b[k]) and all(x[0] == y[0] and max(abs(p - q) for p, q in zip(x[1:], y[1:])) <= 1.5e-6
                                            for x, y in zip(a[k], b[k])) for k in a)
