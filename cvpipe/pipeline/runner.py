@@ -261,6 +261,9 @@ class Pipeline:
                                                                  else "failed")
                 results["error"] = None if error is None else str(error) or type(error).__name__
                 results["seconds"] = round(time.perf_counter() - t_start, 3)
+                for entry_ in results["steps"].values():
+                    if entry_["status"] == "running":  # stopped by Ctrl-C or a failing hook
+                        entry_["status"] = results["status"]
                 atomic_write_json(run_dir / "results.json", results)
                 try:
                     _fire(hook.cvpipe_on_pipeline_end, pipeline=self.name, run_dir=run_dir, results=finished,
