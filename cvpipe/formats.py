@@ -143,6 +143,14 @@ def read_dataset(
     if splits:
         kwargs["splits"] = list(splits)
     if problems is not None:
+        if not _accepts(reader, "problems"):  # a reader without the option: all or nothing
+            try:
+                return call_plugin(entry, reader, path, **kwargs)
+            except InputError as exc:
+                problems.extend(exc.problems)
+                from .data import Dataset
+
+                return Dataset([])
         kwargs["problems"] = problems
     return call_plugin(entry, reader, path, **kwargs)
 

@@ -55,7 +55,12 @@ def cvpipe_register_formats(register):
       ``splits: list[str] | None`` (the splits to read; None reads all). Further keyword-only
       options are the format's own and are validated against the reader's signature. Boxes come
       back as absolute pixel xyxy; problems raise :class:`cvpipe.errors.InputError` naming the
-      file and line.
+      file and line. A reader may also accept ``problems: list[Problem] | None``: given a list,
+      it appends every problem there, skips the bad items and returns the rest (``validate``
+      and ``convert --skip-invalid`` use it); None raises one InputError listing them all.
+      Checks common to all formats (missing images, sizes, bad boxes, duplicates) are run by
+      :func:`cvpipe.formats.check_dataset`; private ``extra`` keys ``_file``/``_line``/``_field``
+      tell it where each sample and box came from.
     * ``writer(dataset: Dataset, dst: Path, **options) -> dict`` writes ``dataset`` into the
       folder or file ``dst`` and returns a JSON-ready report (at least ``images`` and ``boxes``
       written and ``skipped``: ``{reason: count}``). Option every writer accepts:

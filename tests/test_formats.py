@@ -487,3 +487,23 @@ def test_convert_path_does_not_import_torch(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr + proc.stdout
+
+
+def test_plugin_reader_without_problems_option(tmp_path, cvpipe_plugin):
+    import cvpipe
+
+    class Plugin:
+        @staticmethod
+        @cvpipe.hookimpl
+        def cvpipe_register_formats(register):
+            def read(path: Path, *, images_dir: Path | None = None, splits: list[str] | None = None):
+                raise InputError("broken record", file=str(path), line=4)
+
+            register("fake", reader=read, detect=lambda p: Path(p).suffix == ".fake")
+
+    cvpipe_plugin(Plugin(), name="fake")
+    src = tmp_path / "a.fake"
+    src.write_text("x")
+    result = validate_dataset(src)
+    assert result["format"] == "fake" and not result["ok"]
+    assert [str(p) for p in result["problems"]] == [f"{src}:4: broken record"]
