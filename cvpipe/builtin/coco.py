@@ -610,11 +610,14 @@ def write_coco(
     keep_difficult: bool = False,
     keep_crowd: bool = True,
     indent: int | None = None,
+    progress: bool = False,
 ) -> dict:
     """Write ``dataset`` as ``dst/annotations/instances_<split>.json`` plus
     ``dst/images/<split>/<file_name>`` (``images``: copy, hard ``link`` (copy across devices) or
     ``none``). Samples without a split go to split ``default``. ``dst`` appears whole or not at
-    all. Returns ``{"images", "boxes", "skipped": {reason: n}, "splits": {split: {...}}}``."""
+    all; ``progress`` shows a bar (stderr) while images are placed.
+
+    Returns ``{"images", "boxes", "skipped": {reason: n}, "splits": {split: {...}}}``."""
     from ..fsutil import atomic_dir, place_file, safe_join, safe_relpath
     from ..formats import image_names
 
@@ -647,7 +650,13 @@ def write_coco(
                               separators=None if indent is not None else (",", ":"))
             (tmp / "annotations" / f"instances_{split}.json").write_text(text + "\n", encoding="utf-8")
             if images != "none":
-                for s, rel in zip(samples, safe):
+                pairs = zip(samples, safe)
+                if progress:
+                    from tqdm import tqdm
+
+                    pairs = tqdm(pairs, total=len(samples), desc=f"{images} images ({split})", unit="img",
+                                 leave=False)
+                for s, rel in pairs:
                     src = dataset.image_path(s)
                     if not src.is_file():
                         raise InputError("image file not found", file=str(src), expected="an existing image file",
