@@ -226,6 +226,22 @@ def test_bad_input_names_file_and_field(tmp_path, name):
     assert all(p.file == str(f) for p in err.value.problems)
 
 
+def test_embedded_size_found_behind_a_long_header(tmp_path):
+    """A JPEG whose frame header sits behind 10 KB of EXIF-like data: the size is still read
+    (the reader decodes the rest of imageData when the first 4 KiB do not hold it)."""
+    import cv2
+
+    ok, jpg = cv2.imencode(".jpg", np.zeros((30, 50, 3), np.uint8))
+    jpg = jpg.tobytes()
+    app1 = b"\xff\xe1" + (10002).to_bytes(2, "big") + b"Exif\x00\x00" + bytes(9994)
+    data = base64.b64encode(jpg[:2] + app1 + jpg[2:]).decode()
+    _write(tmp_path / "ok" / "a.json", _doc([], w=50, h=30, imageData=data))
+    assert read_dataset(tmp_path / "ok", "labelme").samples[0].extra["labelme_image_data"] == data
+    _write(tmp_path / "bad" / "a.json", _doc([], w=60, h=30, imageData=data))
+    with pytest.raises(InputError, match="got '60x30'; expected 50x30"):
+        read_dataset(tmp_path / "bad", "labelme")
+
+
 def test_lenient_read_collects_every_problem_and_keeps_the_rest(tmp_path):
     _write(tmp_path / "ds" / "a.json", _doc([_rect("cat", [1, 1], [5, 5]), _rect("", [1, 1], [5, 5]),
                                             {"label": "dog", "points": [[1, 1]], "shape_type": "polygon"}]))
