@@ -23,6 +23,7 @@ TOP_LEVEL_KEYS = ("name", "vars", "steps")
 #: Step settings the runner consumes itself.
 RUNNER_KEYS = ("name", "when", "unless")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_STEP_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # no '.': --set NAME.key must split
 
 
 def _is_path_hint(tp: Any) -> bool:
@@ -188,10 +189,10 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_
         settings = dict(settings)
         step_name = names[i]
         given = settings.pop("name", None)
-        if given is not None and (not isinstance(given, str) or not _NAME_RE.match(given)
+        if given is not None and (not isinstance(given, str) or not _STEP_NAME_RE.match(given)
                                   or given in ("vars", "steps", "name")):
             problem("bad step name", f"{where}.name", value=given,
-                    expected="letters, digits, '_', '-', '.' (not vars, steps or name)")
+                    expected="letters, digits, '_' and '-' (not vars, steps or name)")
         if step_name in seen_names:
             problem("two steps have the same name", f"{where}.name" if given else where, value=step_name,
                     expected="unique step names", hint=f"steps[{seen_names[step_name]}] is also {step_name!r}; "
