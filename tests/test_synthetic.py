@@ -188,3 +188,14 @@ def test_step_validates_at_construction():
     with pytest.raises(ConfigError) as err:
         Synthesize(jpeg_quality=0)
     assert err.value.problem.field == "jpeg_quality"
+
+
+def test_step_keeps_category_order_when_reused(tmp_path):
+    from cvpipe.builtin.synthetic import Synthesize
+
+    ctx = make_ctx(tmp_path)
+    ctx.step_name = "synthesize"
+    step = Synthesize(path=tmp_path / "voc", images=4, classes=["triangle", "circle"], skip_if_exists=True,
+                      output="data")
+    assert step.run(ctx)["skipped"] is False and ctx["data"].categories == ["triangle", "circle"]
+    assert step.run(ctx)["skipped"] is True and ctx["data"].categories == ["triangle", "circle"]

@@ -109,7 +109,9 @@ class Synthesize:
             result["skipped"] = False
             ctx.log(f"synthesize: wrote {result['images']} images, {result['boxes']} boxes to {path}")
         if "output" in self.outputs:
-            ds = read_dataset(path, "voc", classes=self.options["classes"]) if not reason else read_dataset(path, "voc")
+            marker = read_marker(path)  # ours: keep the generated category order (the reader's
+            # default is alphabetical for names outside VOC's twenty)
+            ds = read_dataset(path, "voc", **({"classes": marker["classes"]} if marker else {}))
             ctx[self.outputs["output"]] = ds
             result.setdefault("images", len(ds))
             result.setdefault("boxes", ds.num_boxes)
