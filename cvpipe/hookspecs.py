@@ -129,7 +129,9 @@ def cvpipe_register_postprocessors(register):
     callable. A *decoder* turns raw model head outputs (batched tensors) into detections; every
     other postprocessor maps detections to detections. Detections are a list with one dict per
     image: ``boxes`` ``(N, 4)`` float xyxy, ``scores`` ``(N,)``, ``labels`` ``(N,)`` int64, as
-    torchvision detectors return them. Postprocessors work on any device.
+    torchvision detectors return them. Postprocessors work on any device. A decoder's callable
+    sets ``is_decoder = True``, so that chains (``cvpipe.builtin.postprocess.build_postprocess``)
+    can check it comes first.
 
     Args:
         register: the registration function described above.
