@@ -373,3 +373,24 @@ def test_fast_coco_to_yolo_declines_what_it_cannot_do(tmp_path):
     assert convert_coco_to_yolo(good, tmp_path / "o2", images="copy") is None
     assert convert_coco_to_yolo(good, tmp_path / "o3", classes=["car"]) is None  # dog not listed
     assert not any((tmp_path / f"o{i}").exists() for i in (1, 2, 3))
+
+
+TOY = FIXTURES / "review-odm" / "toyexample"
+
+
+@pytest.mark.skipif(not TOY.is_dir(), reason=f"review-odm toy example absent: {TOY}")
+def test_toy_example_detections_in_instances_form():
+    from cvpipe.formats import read_dataset
+
+    voc = read_dataset(TOY / "gts_vocpascal_format", images_dir=TOY / "images")
+    gt = read_dataset(TOY / "gts_coco_format" / "toy_example_coco.JSON", images_dir=TOY / "images")
+    assert sorted(s.image for s in gt.samples) == sorted(s.image for s in voc.samples)
+    raw = json.loads((TOY / "dets_coco_format" / "coco_dets.json").read_text())
+    names = {im["id"]: im["file_name"] for im in raw["images"]}
+    for ref in (gt, voc):  # ids of the detection file mean images by file name, whatever the reference
+        dt = read_coco_results(TOY / "dets_coco_format" / "coco_dets.json", ref)
+        assert dt.num_boxes == len(raw["annotations"])
+        got = sorted((s.image, *s.boxes[i].tolist(), float(s.scores[i])) for s in dt.samples for i in range(len(s)))
+        want = sorted((names[a["image_id"]], a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
+                       a["bbox"][1] + a["bbox"][3], a["score"]) for a in raw["annotations"])
+        assert got == want

@@ -680,13 +680,41 @@ def _category_ids(reference) -> list[Any]:
     return [c["id"] for c in _category_entries(reference)]
 
 
+def _match_by_names(data: dict, reference, index: dict, label_of: dict) -> tuple[dict, dict]:
+    """Image and category id maps for a detections file in instances form: its images matched
+    to the reference's by file name (then base name), its categories by name; ids the file
+    does not describe keep the plain id matching."""
+    from pathlib import PurePosixPath
+
+    by_name: dict[str, int] = {}
+    for i, s in enumerate(reference.samples):
+        for key in (s.extra.get("file_name"), s.image, PurePosixPath(str(s.image)).name):
+            if isinstance(key, str):
+                by_name.setdefault(key, i)
+    img_map: dict[Any, int] = {}
+    for im in data.get("images") or []:
+        if isinstance(im, dict) and _hashable(im.get("id")) and isinstance(im.get("file_name"), str):
+            fn = im["file_name"]
+            i = by_name.get(fn, by_name.get(PurePosixPath(fn).name))
+            if i is not None:
+                img_map[im["id"]] = i
+    cat_map: dict[Any, int] = {}
+    names = {n: k for k, n in enumerate(reference.categories)}
+    for c in data.get("categories") or []:
+        if isinstance(c, dict) and _hashable(c.get("id")) and c.get("name") in names:
+            cat_map[c["id"]] = names[c["name"]]
+    return ({**index, **img_map} if img_map else index), ({**label_of, **cat_map} if cat_map else label_of)
+
+
 def read_coco_results(path: Path, reference, *, problems: list[Problem] | None = None):
     """Read COCO detections (``[{image_id, category_id, bbox: [x, y, w, h], score}, ...]``)
     against the ground truth ``reference``.
 
     Image ids are matched to ``reference`` samples' ids (``Sample.id``; string and integer
     forms of one id match), category ids to the reference's COCO category ids (original ids when
-    it was read from COCO, else 1..N in category order). Returns a Dataset with the reference's
+    it was read from COCO, else 1..N in category order). An instances-form file whose
+    annotations carry scores is accepted too: its ``images`` and ``categories`` then map its ids
+    to the reference's images by file name and categories by name. Returns a Dataset with the reference's
     categories and one sample per reference image (no detections -> empty), ``scores`` set.
     Unknown image or category ids, bad boxes and missing scores are problems (skipped when
     ``problems`` is given, else raised together).
@@ -701,10 +729,7 @@ def read_coco_results(path: Path, reference, *, problems: list[Problem] | None =
     fname = str(path)
     found: list[Problem] = []
     data = load_json(path, found)
-    if data is not None and not isinstance(data, list):
-        found.append(Problem("not a COCO results list", file=fname, field="(top level)", value=type(data).__name__,
-                             expected="a JSON list of {image_id, category_id, bbox, score}"))
-        data = None
+    prefix = ""
     index: dict[Any, int] = {}
     for i, s in enumerate(reference.samples):
         if s.id is not None:
@@ -712,9 +737,19 @@ def read_coco_results(path: Path, reference, *, problems: list[Problem] | None =
             index.setdefault(str(s.id), i)
     label_of = {cid: k for k, cid in enumerate(_category_ids(reference))}
     label_of.update({str(cid): k for cid, k in list(label_of.items())})
+    if isinstance(data, dict) and isinstance(data.get("annotations"), list):
+        # an instances file whose annotations carry scores: its own images and categories say
+        # which ground-truth image (by file name) and category (by name) each id means
+        prefix = "annotations"
+        index, label_of = _match_by_names(data, reference, index, label_of)
+        data = data["annotations"]
+    elif data is not None and not isinstance(data, list):
+        found.append(Problem("not a COCO results list", file=fname, field="(top level)", value=type(data).__name__,
+                             expected="a JSON list of {image_id, category_id, bbox, score}"))
+        data = None
     per_image: list[list[tuple[list, int, float, int]]] = [[] for _ in reference.samples]
     for k, d in enumerate(data or []):
-        where = f"[{k}]"
+        where = f"{prefix}[{k}]"
         if not isinstance(d, dict):
             found.append(Problem("not an object", file=fname, field=where, value=type(d).__name__,
                                  expected="{image_id, category_id, bbox, score}"))
