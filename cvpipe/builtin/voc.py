@@ -74,7 +74,10 @@ _COORDS = ("xmin", "ymin", "xmax", "ymax")
 _IMAGE_TAGS = ("folder", "filename", "source", "owner", "size", "segmented")
 _OBJECT_TAGS = ("name", "pose", "truncated", "difficult", "occluded", "bndbox", "part", "score", "iscrowd")
 _TRUE = {"1": True, "0": False, "true": True, "false": False, "1.0": True, "0.0": False}
-_REFUSED = tuple(t.encode(enc) for t in ("<!DOCTYPE", "<!ENTITY") for enc in ("ascii", "utf-16-le", "utf-16-be"))
+#: "<!DOCTYPE" and "<!ENTITY" in UTF-8/ASCII and in UTF-16 (LE, BE), refused before parsing.
+_REFUSED = (b"<!DOCTYPE", b"<!ENTITY", b"<\x00!\x00D\x00O\x00C\x00T\x00Y\x00P\x00E\x00",
+            b"<\x00!\x00E\x00N\x00T\x00I\x00T\x00Y\x00", b"\x00<\x00!\x00D\x00O\x00C\x00T\x00Y\x00P\x00E",
+            b"\x00<\x00!\x00E\x00N\x00T\x00I\x00T\x00Y")
 
 
 def voc_categories(names) -> list[str]:
@@ -208,9 +211,12 @@ def _xml_parser():
 def _read_bytes(path: str) -> bytes:
     fd = os.open(path, os.O_RDONLY)
     try:
-        chunks = []
+        data = os.read(fd, 1 << 16)  # VOC files are ~1 kB: one read, one syscall
+        if len(data) < 1 << 16:
+            return data
+        chunks = [data]
         while True:
-            b = os.read(fd, 1 << 16)
+            b = os.read(fd, 1 << 20)
             if not b:
                 break
             chunks.append(b)
@@ -225,6 +231,11 @@ def _plain_name(name: str) -> bool:
     return "/" not in name and "\\" not in name and ":" not in name and name not in (".", "..")
 
 
+def _line(el) -> int | None:
+    """``el``'s line (lxml elements know it; the standard library's do not)."""
+    return getattr(el, "sourceline", None)
+
+
 def _text(el) -> str:
     return (el.text or "").strip()
 
@@ -235,24 +246,31 @@ def _value(el) -> Any:
     return _text(el) if len(el) == 0 else _fields(el)
 
 
-def _number(el, file: str, fld: str, found: list[Problem]) -> float | None:
-    text = _text(el)
+def _field(fld) -> str:
+    """A field path given as a string or, built only when a problem needs it, a tuple of parts."""
+    return fld if isinstance(fld, str) else ".".join(fld)
+
+
+def _number(el, file: str, fld, found: list[Problem]) -> float | None:
+    text = el.text
     try:
-        v = float(text)
-    except ValueError:
+        v = float(text)  # float() itself ignores surrounding whitespace
+    except (TypeError, ValueError):
         v = None
     if v is None or not math.isfinite(v) or "_" in text:
-        found.append(Problem("not a number", file=file, line=el.sourceline, field=fld, value=text,
+        found.append(Problem("not a number", file=file, line=_line(el), field=_field(fld), value=_text(el),
                              expected="a finite number"))
         return None
     return v
 
 
-def _flag(el, file: str, fld: str, found: list[Problem]) -> bool | None:
-    v = _TRUE.get(_text(el).lower())
+def _flag(el, file: str, fld, found: list[Problem]) -> bool | None:
+    v = _TRUE.get(el.text)  # the common case, "0" or "1", without stripping
     if v is None:
-        found.append(Problem("not a flag", file=file, line=el.sourceline, field=fld, value=_text(el),
-                             expected="0 or 1"))
+        v = _TRUE.get(_text(el).lower())
+        if v is None:
+            found.append(Problem("not a flag", file=file, line=_line(el), field=_field(fld), value=_text(el),
+                                 expected="0 or 1"))
     return v
 
 
@@ -265,7 +283,7 @@ def _size(el, file: str, found: list[Problem]) -> tuple[int | None, int | None, 
             v = _number(ch, file, f"size.{tag}", found)
             if v is not None:
                 if v != int(v) or v < 0:
-                    found.append(Problem("not a pixel count", file=file, line=ch.sourceline, field=f"size.{tag}",
+                    found.append(Problem("not a pixel count", file=file, line=_line(ch), field=f"size.{tag}",
                                          value=_text(ch), expected="a non-negative integer"))
                 elif tag == "width":
                     w = int(v)
@@ -277,39 +295,51 @@ def _size(el, file: str, found: list[Problem]) -> tuple[int | None, int | None, 
     return w or None, h or None, depth
 
 
+_COORD_INDEX = {c: i for i, c in enumerate(_COORDS)}
+
+
 def _bndbox(el, file: str, fld: str, shift: float, found: list[Problem]) -> list[float] | None:
-    vals: dict[str, float | None] = {}
+    vals: list[Any] = [_COORDS, _COORDS, _COORDS, _COORDS]  # _COORDS marks "not seen"
+    bad = False
     for ch in el:
-        if ch.tag in _COORDS and ch.tag not in vals:
-            vals[ch.tag] = _number(ch, file, f"{fld}.{ch.tag}", found)
-    missing = [c for c in _COORDS if c not in vals]
-    if missing:
-        found.append(Problem("missing coordinate", file=file, line=el.sourceline, field=f"{fld}.{missing[0]}",
+        k = _COORD_INDEX.get(ch.tag)
+        if k is not None and vals[k] is _COORDS:
+            v = vals[k] = _number(ch, file, (fld, _COORDS[k]), found)
+            bad = bad or v is None
+    if _COORDS in vals:
+        missing = _COORDS[vals.index(_COORDS)]
+        found.append(Problem("missing coordinate", file=file, line=_line(el), field=f"{fld}.{missing}",
                              expected="xmin, ymin, xmax and ymax"))
         return None
-    if any(v is None for v in vals.values()):
+    if bad:
         return None
-    return [vals[c] - shift for c in _COORDS]  # type: ignore[operator]
+    if shift:
+        return [v - shift for v in vals]
+    return vals
 
 
-def _check_box(b: list[float], w: int | None, h: int | None, file: str, line: int, fld: str,
+def _shown(b: list[float]) -> tuple:
+    return tuple(int(v) if v == int(v) else v for v in b)
+
+
+def _check_box(b: list[float], w: int | None, h: int | None, file: str, el, fld: str,
                found: list[Problem]) -> bool:
-    """Geometry checks, worded and toleranced like :func:`cvpipe.formats.check_dataset`."""
+    """Geometry checks, worded and toleranced like :func:`cvpipe.formats.check_dataset`
+    (``el``: the ``bndbox`` element, for the line number)."""
     x1, y1, x2, y2 = b
-    shown = tuple(int(v) if v == int(v) else v for v in b)
     if x2 < x1 or y2 < y1:
-        found.append(Problem("box is inverted", file=file, line=line, field=fld, value=shown,
+        found.append(Problem("box is inverted", file=file, line=_line(el), field=fld, value=_shown(b),
                              expected="x_min <= x_max and y_min <= y_max (xyxy)"))
         return False
     if x2 == x1 or y2 == y1:
-        found.append(Problem("box has zero area", file=file, line=line, field=fld, value=shown,
+        found.append(Problem("box has zero area", file=file, line=_line(el), field=fld, value=_shown(b),
                              expected="x_min < x_max and y_min < y_max (xyxy)"))
         return False
     if w is not None and h is not None:
         tx, ty = 1e-6 * w, 1e-6 * h  # cvpipe.formats.OUTSIDE_TOLERANCE
         if x1 < -tx or y1 < -ty or x2 > w + tx or y2 > h + ty:
-            found.append(Problem("box is outside the image", file=file, line=line, field=fld, value=shown,
-                                 expected=f"inside 0..{w} x 0..{h} (xyxy)"))
+            found.append(Problem("box is outside the image", file=file, line=_line(el), field=fld,
+                                 value=_shown(b), expected=f"inside 0..{w} x 0..{h} (xyxy)"))
             return False
     return True
 
@@ -344,8 +374,14 @@ def _parse_file(xml_path: str, image_root: Path, shift: float, full: bool,
         found.append(Problem("XML with a DOCTYPE declaration refused", file=file,
                              expected="a VOC annotation without DTD"))
         return None
+    return _extract(root, file, image_root, shift, full, classes, found)
+
+
+def _extract(root, file: str, image_root: Path, shift: float, full: bool, classes: dict[str, int] | None,
+             found: list[Problem]) -> dict | None:
+    """The record of a parsed annotation (lxml or standard-library elements)."""
     if root.tag != "annotation":
-        found.append(Problem("not a VOC annotation", file=file, line=root.sourceline, field="root",
+        found.append(Problem("not a VOC annotation", file=file, line=_line(root), field="root",
                              value=str(root.tag), expected="root element <annotation>"))
         return None
     n0 = len(found)
@@ -369,10 +405,10 @@ def _parse_file(xml_path: str, image_root: Path, shift: float, full: bool,
             try:
                 filename = safe_relpath(filename, file=file, field="filename")
             except InputError as exc:
-                found.append(Problem(exc.problem.message, file=file, line=top["filename"].sourceline,
+                found.append(Problem(exc.problem.message, file=file, line=_line(top["filename"]),
                                      field="filename", value=filename, expected=exc.problem.expected))
                 return None
-    stem = os.path.splitext(os.path.basename(xml_path))[0]
+    stem = os.path.splitext(os.path.basename(file))[0]
     if filename is None:
         filename = _guess_image(image_root, stem)
     w = h = None
@@ -388,7 +424,7 @@ def _parse_file(xml_path: str, image_root: Path, shift: float, full: bool,
             w, h = image_size(image_root / filename)
         except InputError:
             found.append(Problem("image size unknown", file=file, field="size",
-                                 line=top["size"].sourceline if "size" in top else root.sourceline,
+                                 line=_line(top["size"] if "size" in top else root),
                                  expected=f"<size> with width and height, or a readable image {image_root / filename}"))
             return None
     objects = []
@@ -448,15 +484,15 @@ def _parse_object(o, i: int, file: str, w: int, h: int, shift: float, full: bool
         elif tag == "bndbox" and bnd_el is None:
             bnd_el = ch
         elif tag == "difficult":
-            difficult = _flag(ch, file, f"{fld}.difficult", found)
+            difficult = _flag(ch, file, (fld, "difficult"), found)
         elif tag == "truncated":
-            truncated = _flag(ch, file, f"{fld}.truncated", found)
+            truncated = _flag(ch, file, (fld, "truncated"), found)
         elif tag == "iscrowd":
-            crowd = _flag(ch, file, f"{fld}.iscrowd", found)
+            crowd = _flag(ch, file, (fld, "iscrowd"), found)
         elif tag == "score":
-            score = _number(ch, file, f"{fld}.score", found)
+            score = _number(ch, file, (fld, "score"), found)
         elif tag == "occluded":
-            occ = _flag(ch, file, f"{fld}.occluded", found)
+            occ = _flag(ch, file, (fld, "occluded"), found)
             occluded = None if occ is None else int(occ)
         elif tag == "part":
             parts.append(ch)
@@ -466,19 +502,19 @@ def _parse_object(o, i: int, file: str, w: int, h: int, shift: float, full: bool
             others.append(ch)
     name = _text(name_el) if name_el is not None else ""
     if not name:
-        found.append(Problem("object has no name", file=file, line=(name_el if name_el is not None else o).sourceline,
+        found.append(Problem("object has no name", file=file, line=_line(name_el if name_el is not None else o),
                              field=f"{fld}.name", expected="a class name"))
     elif classes is not None and name not in classes:
-        found.append(Problem("unknown class", file=file, line=name_el.sourceline, field=f"{fld}.name", value=name,
+        found.append(Problem("unknown class", file=file, line=_line(name_el), field=f"{fld}.name", value=name,
                              expected="one of the given classes: " + ", ".join(classes)))
     if bnd_el is None:
-        found.append(Problem("object has no bndbox", file=file, line=o.sourceline, field=f"{fld}.bndbox",
+        found.append(Problem("object has no bndbox", file=file, line=_line(o), field=f"{fld}.bndbox",
                              expected="<bndbox> with xmin, ymin, xmax, ymax"))
         return None
     box = _bndbox(bnd_el, file, f"{fld}.bndbox", shift, found)
     if len(found) > n0 or box is None:
         return None
-    if not _check_box(box, w, h, file, bnd_el.sourceline, f"{fld}.bndbox", found):
+    if not _check_box(box, w, h, file, bnd_el, f"{fld}.bndbox", found):
         return None
     plist = []
     for j, p in enumerate(parts):  # person layout: the part's box is its own, never the object's
@@ -507,7 +543,7 @@ def _parse_object(o, i: int, file: str, w: int, h: int, shift: float, full: bool
             extra["parts"] = plist
         if others:
             extra["voc_fields"] = _fields(others)
-        extra["_line"] = bnd_el.sourceline
+        extra["_line"] = _line(bnd_el)
         extra["_field"] = f"{fld}.bndbox"
     return (name, box, bool(difficult), bool(truncated), bool(crowd), score, extra)
 
