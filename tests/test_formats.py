@@ -507,3 +507,24 @@ def test_plugin_reader_without_problems_option(tmp_path, cvpipe_plugin):
     result = validate_dataset(src)
     assert result["format"] == "fake" and not result["ok"]
     assert [str(p) for p in result["problems"]] == [f"{src}:4: broken record"]
+
+
+@HYPO
+@given(ds=datasets(), crowd=st.lists(st.booleans(), min_size=4, max_size=4))
+def test_coco_to_yolo_direct_path_equals_general_path(tmp_path, ds, crowd):
+    from cvpipe.builtin.coco import convert_coco_to_yolo
+    from cvpipe.builtin.yolo import write_yolo
+
+    work = _fresh(tmp_path, "fast")
+    for s in ds.samples:  # some crowd boxes, which YOLO leaves out and counts
+        s.iscrowd[:] = crowd[: len(s)]
+    write_dataset(ds, work / "coco", "coco", images="none")
+    src = work / "coco" / "annotations" / "instances_train.json"
+    fast = convert_coco_to_yolo(src, work / "a")
+    assert fast is not None
+    general = write_yolo(order_categories(read_dataset(src)), work / "b", images="none")
+    assert fast == general
+    a, b = snapshot(work / "a"), snapshot(work / "b")
+    a["data.yaml"] = a["data.yaml"].replace(str(work / "a").encode(), b"")
+    b["data.yaml"] = b["data.yaml"].replace(str(work / "b").encode(), b"")
+    assert a == b
