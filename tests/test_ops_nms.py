@@ -150,3 +150,30 @@ def test_soft_nms_table_and_on_the_fly_paths_agree(monkeypatch):
         k2, s2 = ops.soft_nms(boxes, scores, labels, method=method)
         assert torch.equal(k1, k2)
         torch.testing.assert_close(s1, s2)
+
+
+def _nms_law_holds(boxes, scores, labels, keep, iou):
+    kept = set(keep.tolist())
+    ov = tvops.box_iou(boxes, boxes).nan_to_num(0.0)
+    same = labels[:, None] == labels[None, :]
+    k = keep
+    # kept boxes of one label overlap each other by at most iou
+    pair = ov[k][:, k] * same[k][:, k]
+    pair.fill_diagonal_(0)
+    assert (pair <= iou).all()
+    # every dropped box overlaps a kept box of its label with a higher score by more than iou
+    for i in range(len(boxes)):
+        if i not in kept:
+            assert ((ov[i, k] > iou) & same[i, k] & (scores[k] >= scores[i])).any()
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 4), st.floats(0.1, 0.9), st.integers(0, 10_000))
+def test_nms_law(n, classes, iou, seed):
+    boxes, scores, labels = detections(n, classes, seed, scale=40.0)
+    _nms_law_holds(boxes, scores, labels, ops.nms(boxes, scores, labels, iou=iou), iou)
+    _nms_law_holds(boxes, scores, torch.zeros_like(labels), ops.nms(boxes, scores, iou=iou), iou)
