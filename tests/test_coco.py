@@ -394,3 +394,13 @@ def test_toy_example_detections_in_instances_form():
         want = sorted((names[a["image_id"]], a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
                        a["bbox"][1] + a["bbox"][3], a["score"]) for a in raw["annotations"])
         assert got == want
+
+
+def test_images_dir_with_split_subfolder(tmp_path):
+    src = _write_json(tmp_path / "ann" / "instances_val.json", _tiny())
+    for name in ("a.jpg", "sub/b.jpg"):
+        (tmp_path / "pics" / "val" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "pics" / "val" / name).write_bytes(b"x")
+    assert read_coco(src, images_dir=tmp_path / "pics").root == tmp_path / "pics" / "val"
+    assert read_coco(src, images_dir=tmp_path / "pics" / "val").root == tmp_path / "pics" / "val"
+    assert read_coco(src, images_dir=tmp_path / "nowhere").root == tmp_path / "nowhere"

@@ -8,7 +8,7 @@ On disk (what the reader accepts and the writer produces)::
 The reader also takes a single JSON file, or a folder holding ``instances_*.json`` directly.
 Images are looked up under ``images/<split>/``, ``<split>/``, ``images/`` (beside the
 ``annotations`` folder) or the JSON file's folder, the first that holds them; ``images_dir``
-overrides.
+overrides (the folder itself, or its ``<split>/`` sub-folder when that is where they are).
 
 Boxes: COCO ``bbox`` is float ``[x, y, w, h]`` in pixels; cvpipe's xyxy is
 ``x1 = x, y1 = y, x2 = x + w, y2 = y + h`` (no pixel shift). The original ``bbox`` list is kept in
@@ -422,8 +422,10 @@ def _read_coco(path: Path, images_dir: Path | None, splits: list[str] | None, pr
     dirs: list[Path] = []
     for p in parsed:
         probe = p.images[0]["file_name"] if p.images else None
-        if images_dir is not None:
-            dirs.append(Path(images_dir))
+        if images_dir is not None:  # the folder itself, or its <split>/ sub-folder if that holds them
+            cands = [Path(images_dir)] + ([Path(images_dir) / p.split] if p.split else [])
+            d = find_images_dir(cands, probe) if probe and not (Path(images_dir) / probe).is_file() else None
+            dirs.append(d if d is not None else Path(images_dir))
         else:
             d = find_images_dir(_image_candidates(p.file, p.split), probe)
             dirs.append(d if d is not None else _dataset_base(p.file))
