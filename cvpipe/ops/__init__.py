@@ -7,9 +7,16 @@ lifting is torchvision's (``torchvision.ops`` and the detection ``BoxCoder`` /
 ``AnchorGenerator``); what torchvision lacks (element-wise IoU/CIoU without NaN, Soft-NMS,
 weighted box fusion, YOLO decoding) is written here and says so.
 
-    >>> from cvpipe import ops
-    >>> ops.pairwise_iou([[0, 0, 2, 2]], [[1, 1, 3, 3]], kind="giou")   # (1, 1) tensor
-    >>> keep = ops.nms(boxes, scores, labels, iou=0.5, max_det=100)      # indices into boxes
+Example::
+
+    from cvpipe import ops
+    ops.pairwise_iou([[0, 0, 2, 2]], [[1, 1, 3, 3]], kind="giou")  # tensor([[-0.0794]])
+    keep = ops.nms(boxes, scores, labels, iou=0.5, max_det=100)    # int64 indices into boxes
+    boxes, scores, labels = ops.weighted_boxes_fusion([b1, b2], [s1, s2], [l1, l2], iou=0.55)
+
+Soft-NMS and box fusion are sequential loops of tiny steps; they run that loop in numpy on the
+CPU (several times cheaper per step than torch, on CPU or GPU alike) and return tensors on the
+inputs' device.
 
 Importing this package imports torch.
 """
