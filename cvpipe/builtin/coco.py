@@ -462,9 +462,8 @@ def _read_coco(path: Path, images_dir: Path | None, splits: list[str] | None, pr
         # the annotation dicts become box_extra: the modelled keys move out, the place is noted
         pos = p.ann_pos
         for a, k in zip(anns, order.tolist()):
-            a.pop("image_id", None)
-            a.pop("category_id", None)
-            a.pop("iscrowd", None)
+            for key in _ANN_CORE:
+                a.pop(key, None)
             a["_field"] = f"annotations[{pos[k]}]"
         ann_keys.update(*anns)
         for im, field, (a0, a1) in zip(p.images, p.image_fields, bounds):
