@@ -5,10 +5,12 @@ each embedding its JPEG as base64 ``imageData``, 13 MB in all) in this one proce
 round by round, timed with ``time.process_time`` (CPU time, so other work on a shared machine
 does not blur the comparison):
 
-* ``reference``: what a tutorial does: ``json.load`` each file, take min/max of each
-  rectangle's or polygon's points, collect (file, label, box); no checks;
-* ``cvpipe``: ``read_labelme(folder)``: the same boxes plus every check the plugin makes
-  (fields, shapes, the embedded image's size from its decoded header against
+* ``reference``: what a tutorial converter does: ``json.load`` each file, take min/max of each
+  rectangle's or polygon's points, collect (file, label, box), and write the embedded image
+  (``base64.b64decode(imageData)``) to a file when it is not beside the JSON, as LabelMe's own
+  ``labelme_json_to_dataset`` does; no checks;
+* ``cvpipe``: ``read_labelme(folder)``: the same boxes and image files plus every check the
+  plugin makes (fields, shapes, the embedded image's size from its header against
   ``imageWidth``/``imageHeight``), into a :class:`cvpipe.data.Dataset`.
 
 Prints ms per round and µs per file of each and the ratio, and checks both found the same boxes.
@@ -19,7 +21,10 @@ Prints ms per round and µs per file of each and the ratio, and checks both foun
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import shutil
+import tempfile
 import statistics
 import time
 from pathlib import Path
@@ -30,15 +35,19 @@ FIXTURE = (Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / 
 
 def reference(folder: Path) -> list[tuple[str, str, tuple[float, float, float, float]]]:
     out = []
+    images = Path(tempfile.mkdtemp(prefix="bench-labelme-"))
     for f in sorted(folder.glob("*.json")):
         with open(f, encoding="utf-8") as fh:
             data = json.load(fh)
+        if data.get("imageData") and not (f.parent / data["imagePath"]).is_file():
+            (images / data["imagePath"]).write_bytes(base64.b64decode(data["imageData"]))
         for shape in data["shapes"]:
             if (shape.get("shape_type") or "polygon") not in ("rectangle", "polygon"):
                 continue
             xs = [p[0] for p in shape["points"]]
             ys = [p[1] for p in shape["points"]]
             out.append((data["imagePath"], shape["label"], (min(xs), min(ys), max(xs), max(ys))))
+    shutil.rmtree(images)
     return out
 
 
@@ -46,6 +55,8 @@ def with_cvpipe(folder: Path) -> list[tuple[str, str, tuple[float, float, float,
     from cvpipe_labelme import read_labelme
 
     ds = read_labelme(folder)
+    if ds.root.name.startswith("cvpipe-labelme-images-"):  # extracted images: clean up like the reference
+        shutil.rmtree(ds.root)
     return [(s.image, ds.categories[int(lab)], tuple(float(v) for v in box))
             for s in ds.samples for box, lab in zip(s.boxes, s.labels)]
 

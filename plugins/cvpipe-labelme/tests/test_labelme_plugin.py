@@ -78,22 +78,26 @@ def test_real_labelme_files_equal_the_voc_files():
 
 
 @needs_fixtures
-def test_embedded_images_are_kept_and_written_back(tmp_path):
+def test_embedded_images_are_usable_and_written_back(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     for f in sorted((GTS / "labelme_format").glob("*.json"))[:4]:
         shutil.copy(f, src)
-    ds = read_dataset(src, "labelme")
-    assert all("labelme_image_data" in s.extra for s in ds.samples)  # no image file beside them
+    ds = read_dataset(src, "labelme")  # no image file beside them: only imageData
+    assert all(s.extra.get("labelme_embedded") for s in ds.samples)
+    for s in ds.samples:  # extracted, byte for byte the original JPEGs
+        assert ds.image_path(s).read_bytes() == (IMAGES / s.image).read_bytes()
     report = write_dataset(ds, tmp_path / "out", "labelme", images="copy")
     assert report["images"] == 4 and report["embedded"] == 4
-    for s in ds.samples:  # the image files written from imageData are the original JPEGs
+    for s in ds.samples:
         assert (tmp_path / "out" / s.image).read_bytes() == (IMAGES / s.image).read_bytes()
+        doc = json.loads((tmp_path / "out" / s.image).with_suffix(".json").read_text())
+        assert base64.b64decode(doc["imageData"]) == (IMAGES / s.image).read_bytes()
     back = read_dataset(tmp_path / "out", "labelme")
-    assert all("labelme_image_data" not in s.extra for s in back.samples)  # files exist now
+    assert not any(s.extra.get("labelme_embedded") for s in back.samples)  # the files are there now
+    assert back.root == tmp_path / "out"
     assert_same_dataset(ds, back, atol=0)
-    # with the image files on disk, embedding is a choice
-    plain = write_dataset(back, tmp_path / "plain", "labelme", images="none", image_data="none")
+    plain = write_dataset(back, tmp_path / "plain", "labelme", images="none", image_data="keep")
     assert plain["embedded"] == 0
     assert json.loads(next((tmp_path / "plain").glob("*.json")).read_text())["imageData"] is None
 
@@ -102,12 +106,14 @@ def test_embedded_images_are_kept_and_written_back(tmp_path):
 def test_cli_converts_labelme_to_voc_and_back(tmp_path):
     from cvpipe.cli import main
 
-    assert main(["convert", str(GTS / "labelme_format"), str(tmp_path / "voc"), "--to", "voc",
-                 "--images-dir", str(IMAGES), "--images", "none", "-q"]) == 0  # --from detected
-    voc = read_dataset(tmp_path / "voc", "voc", images_dir=IMAGES)
+    assert main(["validate", str(GTS / "labelme_format")]) == 0  # embedded images count as images
+    assert main(["convert", str(GTS / "labelme_format"), str(tmp_path / "voc"), "--to", "voc", "-q"]) == 0
+    voc = read_dataset(tmp_path / "voc", "voc")  # --from detected; images copied from imageData
     assert_same_dataset(read_dataset(GTS / "pascalvoc_format", "voc", images_dir=IMAGES), voc, atol=0)
-    assert main(["convert", str(tmp_path / "voc"), str(tmp_path / "lm"), "--to", "labelme",
-                 "--images-dir", str(IMAGES), "--images", "copy", "-q"]) == 0
+    jpeg = "JPEGImages/2007_000027.jpg"
+    assert (tmp_path / "voc" / jpeg).read_bytes() == (IMAGES / "2007_000027.jpg").read_bytes()
+    assert main(["convert", str(tmp_path / "voc"), str(tmp_path / "lm"), "--to", "labelme", "--images", "link",
+                 "-q"]) == 0
     lm = read_dataset(tmp_path / "lm")
     assert_same_dataset(voc, lm, atol=0)
     assert (tmp_path / "lm" / "2007_000027.jpg").read_bytes() == (IMAGES / "2007_000027.jpg").read_bytes()
@@ -236,7 +242,8 @@ def test_embedded_size_found_behind_a_long_header(tmp_path):
     app1 = b"\xff\xe1" + (10002).to_bytes(2, "big") + b"Exif\x00\x00" + bytes(9994)
     data = base64.b64encode(jpg[:2] + app1 + jpg[2:]).decode()
     _write(tmp_path / "ok" / "a.json", _doc([], w=50, h=30, imageData=data))
-    assert read_dataset(tmp_path / "ok", "labelme").samples[0].extra["labelme_image_data"] == data
+    ok_ds = read_dataset(tmp_path / "ok", "labelme")
+    assert ok_ds.image_path(ok_ds.samples[0]).read_bytes() == base64.b64decode(data)
     _write(tmp_path / "bad" / "a.json", _doc([], w=60, h=30, imageData=data))
     with pytest.raises(InputError, match="got '60x30'; expected 50x30"):
         read_dataset(tmp_path / "bad", "labelme")

@@ -29,10 +29,12 @@ Images
     folder of the one file), widened to hold every image when an ``imagePath`` points outside it
     (``../images/x.jpg``); with ``images_dir`` the images are looked up there instead (by their
     ``imagePath``, else by file name). Image sizes are ``imageWidth``/``imageHeight``; when the
-    file embeds the image (``imageData``, base64), its header must agree. An embedded image whose
-    file is not on disk is kept (``Sample.extra["labelme_image_data"]``, base64) so that writing LabelMe again,
-    with ``images="copy"``, writes the image file from it. LabelMe has no splits: samples are
-    read with ``split=None`` and the writer puts every image in one folder.
+    file embeds the image (``imageData``, base64), its header must agree. Images found only
+    embedded (no file at ``imagePath``) are written once into a temporary folder of the process
+    (removed at exit; the dataset root when every image is embedded), so that every writer,
+    check and step uses them like any image file; such samples are marked
+    ``Sample.extra["labelme_embedded"]`` and the LabelMe writer embeds them again. LabelMe has
+    no splits: samples are read with ``split=None`` and the writer puts every image in one folder.
 
 Writing
     ``dst/<image name>.json`` beside ``dst/<image name>`` (copied, hard-linked or left out),
@@ -132,6 +134,25 @@ def _load(file: Path, found: list[Problem]) -> Any:
     return None
 
 
+def _b64(text: str) -> bytes:
+    """Strict base64 decoding (ValueError on any character outside the alphabet)."""
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)  # Python >= 3.11: strict, in C
+    except TypeError:  # pragma: no cover - Python 3.10
+        return base64.b64decode(text, validate=True)
+
+
+def _embedded_dir() -> Path:
+    """A folder for images found only embedded in LabelMe files, removed when the process exits."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="cvpipe-labelme-images-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
 def _image_header_size(data: bytes) -> tuple[int, int] | None:
     import imagesize
 
@@ -186,7 +207,7 @@ def _parse(data: Any, file: Path, found: list[Problem]) -> _Parsed | None:
             # the size is in the header: decode the first 4 KiB of base64 (EXIF thumbnails
             # can push a JPEG frame header further: then all of it); decoding all
             # of every image cost 3/4 of the reading time (bench/bench_labelme.py)
-            head = base64.b64decode(raw[:_B64_HEAD], validate=True)
+            head = _b64(raw[:_B64_HEAD])
             out.image_data_b64 = raw
         except (ValueError, binascii.Error):
             found.append(Problem("imageData is not base64", file=f, field="imageData",
@@ -196,7 +217,7 @@ def _parse(data: Any, file: Path, found: list[Problem]) -> _Parsed | None:
     embedded = _image_header_size(head) if head else None
     if embedded is None and head and len(raw) > _B64_HEAD:
         try:
-            embedded = _image_header_size(base64.b64decode(raw, validate=True))
+            embedded = _image_header_size(_b64(raw))
         except (ValueError, binascii.Error):
             found.append(Problem("imageData is not base64", file=f, field="imageData",
                                  expected="the image file's bytes in base64, or null"))
@@ -363,10 +384,30 @@ def read_labelme(
             root = root.parent
         names = [t.absolute().relative_to(root).as_posix() for t, _ in located]
 
+    # images found only embedded (imageData) are written once into a folder of this process
+    # (removed at exit), so that every writer, check and step uses them like any image file
+    embedded = [i for i, (p, (t, _)) in enumerate(zip(parsed, located)) if p.image_data_b64 and not t.is_file()]
+    if embedded:
+        folder = _embedded_dir()
+        for i in embedded:
+            out = folder / names[i]
+            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                out.write_bytes(_b64(parsed[i].image_data_b64))
+            except ValueError:
+                found.append(Problem("imageData is not base64", file=str(parsed[i].file), field="imageData",
+                                     expected="the image file's bytes in base64, or null"))
+        if len(embedded) == len(parsed):
+            root = folder
+        else:
+            for i in embedded:
+                names[i] = (folder / names[i]).as_posix()
+    embedded_set = set(embedded)
+
     categories: dict[str, int] = {}
     samples = []
     not_boxes: Counter = Counter()
-    for p, (target, _), name in zip(parsed, located, names):
+    for k, (p, name) in enumerate(zip(parsed, names)):
         labels = [categories.setdefault(lab, len(categories)) for lab in p.labels]
         n = len(p.boxes)
         flags = np.array(p.flags, dtype=bool).reshape(n, 3)
@@ -378,8 +419,8 @@ def read_labelme(
         if p.other_shapes:
             extra["labelme_shapes"] = p.other_shapes
             not_boxes.update(s.get("shape_type") or "?" for s in p.other_shapes)
-        if p.image_data_b64 is not None and not target.is_file():
-            extra["labelme_image_data"] = p.image_data_b64
+        if k in embedded_set:
+            extra["labelme_embedded"] = True
         samples.append(Sample(
             image=name, width=p.width, height=p.height,
             boxes=np.array(p.boxes, dtype=np.float64).reshape(n, 4), labels=np.array(labels, dtype=np.int64),
@@ -436,19 +477,6 @@ def _shape(dataset, sample, j: int) -> dict[str, Any]:
     return shape
 
 
-def _decode_kept(sample) -> bytes | None:
-    """The image bytes a sample was read with (``imageData`` of a file whose image file was not
-    on disk), or None."""
-    kept = sample.extra.get("labelme_image_data")
-    if not isinstance(kept, str):
-        return None
-    try:
-        return base64.b64decode(kept, validate=True)
-    except (ValueError, binascii.Error):
-        raise InputError("imageData is not base64", file=str(sample.extra.get("_file") or sample.image),
-                         field="imageData", expected="the image file's bytes in base64") from None
-
-
 def write_labelme(
     dataset,
     dst: Path,
@@ -463,7 +491,7 @@ def write_labelme(
     ``images``: copy the image files beside the JSON files, hard-``link`` them (copy across
     devices) or ``none``. ``keep_difficult``: LabelMe keeps the flag (a shape flag), so
     difficult boxes are written unless this is False (then counted as skipped).
-    ``image_data``: ``keep`` the embedded images the dataset was read with, ``embed`` every
+    ``image_data``: ``keep`` (embed the images the dataset was read embedded), ``embed`` every
     image, or ``none``. ``dst`` appears whole or not at all.
 
     Returns:
@@ -495,23 +523,14 @@ def write_labelme(
     with atomic_dir(Path(dst)) as tmp:
         for s, rel in zip(samples, rels):
             src = dataset.image_path(s)
-            kept = _decode_kept(s)
-            if images != "none" or image_data == "embed":
-                if not src.is_file() and kept is None:
-                    raise InputError("image file not found", file=str(src), expected="an existing image file",
-                                     hint="point to the images with --images-dir, or use --images none")
-            out_image = safe_join(tmp, rel)
+            if (images != "none" or image_data == "embed") and not src.is_file():
+                raise InputError("image file not found", file=str(src), expected="an existing image file",
+                                 hint="point to the images with --images-dir, or use --images none")
             if images != "none":
-                if src.is_file():
-                    place_file(src, out_image, images)
-                else:  # only embedded in the LabelMe file it was read from
-                    out_image.parent.mkdir(parents=True, exist_ok=True)
-                    out_image.write_bytes(kept)
+                place_file(src, safe_join(tmp, rel), images)
             data: bytes | None = None
-            if image_data == "embed":
-                data = src.read_bytes() if src.is_file() else kept
-            elif image_data == "keep" and kept is not None:
-                data = kept
+            if image_data == "embed" or (image_data == "keep" and s.extra.get("labelme_embedded") and src.is_file()):
+                data = src.read_bytes()
             shapes = []
             written = 0
             for j in range(len(s)):
