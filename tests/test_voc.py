@@ -156,6 +156,10 @@ def test_voc2007_000001_fields_and_one_based_convention(tmp_path):
     assert one.samples[0].boxes.tolist() == [[47, 239, 194, 370], [7, 11, 351, 497]]
     write_voc(one, tmp_path / "out", images="none", pixel_convention="one_based")
     assert read_voc(tmp_path / "out").samples[0].boxes.tolist() == s.boxes.tolist()
+    write_voc(one, tmp_path / "same", images="none")  # default: the convention it was read with
+    assert read_voc(tmp_path / "same").samples[0].boxes.tolist() == s.boxes.tolist()
+    write_voc(replace(one, meta={}), tmp_path / "raw", images="none")  # not from VOC: raw
+    assert read_voc(tmp_path / "raw").samples[0].boxes.tolist() == one.samples[0].boxes.tolist()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -735,7 +735,7 @@ def write_voc(
     dst: Path,
     *,
     images: Literal["copy", "link", "none"] = "copy",
-    pixel_convention: PixelConvention = "raw",
+    pixel_convention: PixelConvention | None = None,
     keep_crowd: bool = False,
 ) -> dict:
     """Write ``dataset`` as a VOCdevkit folder: ``Annotations/<name>.xml``, ``JPEGImages/<name>``
@@ -743,6 +743,9 @@ def write_voc(
     :func:`read_voc` is written back (difficult objects included: VOC has the flag); scores are
     written as ``<score>``. Crowd boxes (from COCO) are left out and counted unless
     ``keep_crowd`` (then marked ``<iscrowd>1</iscrowd>``, which :func:`read_voc` reads back).
+
+    ``pixel_convention`` None means the one the dataset was read with (``meta``), else ``raw``,
+    so that VOC -> VOC gives back the original numbers.
 
     Returns ``{"images", "boxes", "skipped": {"crowd": n}, "files"}``. ``dst`` appears whole or
     not at all; image names are confined to ``dst``.
@@ -752,6 +755,8 @@ def write_voc(
     from cvpipe.formats import image_names
     from cvpipe.fsutil import atomic_dir, place_file, safe_join, safe_relpath
 
+    if pixel_convention is None:
+        pixel_convention = dataset.meta.get("pixel_convention", "raw") if dataset.meta.get("format") == "voc" else "raw"
     if pixel_convention not in _SHIFT:
         from cvpipe.errors import ConfigError
 
