@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
@@ -367,7 +368,8 @@ def _parse_file(xml_path: str, image_root: Path, shift: float, full: bool,
         root = etree.fromstring(data, _xml_parser())
     except etree.XMLSyntaxError as exc:
         line = exc.position[0] if getattr(exc, "position", None) else getattr(exc, "lineno", None)
-        found.append(Problem(f"malformed XML: {exc.msg}", file=file, line=line,
+        msg = re.sub(r",? line \d+, column (\d+)$", r" (column \1)", str(exc.msg))  # the line is ours
+        found.append(Problem(f"malformed XML: {msg}", file=file, line=line,
                              expected="a well-formed VOC annotation"))
         return None
     if root.getroottree().docinfo.doctype:  # e.g. a DOCTYPE in UTF-16, missed by the byte check
