@@ -38,7 +38,7 @@ def normalize_name(name: str) -> str:
 
 _PYPROJECT = '''\
 [build-system]
-requires = ["setuptools>=61"]
+requires = ["setuptools>=64"]
 build-backend = "setuptools.build_meta"
 
 [project]

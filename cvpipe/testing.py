@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import pytest
 
-from .errors import CvpipeError, InputError, PluginError
+from .errors import CvpipeError, PluginError
 
 __all__ = [
     "make_dataset",
