@@ -25,7 +25,7 @@ __all__ = ["nms", "soft_nms"]
 # labels x K x K below _LIMIT entries (K = most boxes of one label); otherwise each step
 # computes its IoU row on the fly (measured faster then: bench/bench_nms.py).
 _SOFT_NMS_TABLE_LIMIT = 4_000_000
-_SOFT_NMS_TABLE_MAX_ROWS = 4096
+_SOFT_NMS_TABLE_MAX_ROWS = 1024
 
 
 def _inputs(boxes: Any, scores: Any, labels: Any) -> tuple[Tensor, Tensor, Tensor | None]:
