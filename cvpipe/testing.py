@@ -220,14 +220,13 @@ def plugin_registry(*plugins: tuple[str, Any], builtins: bool = True, entry_poin
     from . import plugins as plugmod
 
     pm = plugmod.make_plugin_manager(builtins=builtins, entry_points=entry_points, extra=list(plugins))
-    registry = plugmod.build_registry(pm)
-    wanted = {name for name, _ in plugins}
-    failed = [p for p in registry.plugins if p.error and p.name in wanted]
-    if failed:
-        raise PluginError("; ".join(f"plugin {p.name!r} was not loaded: {p.error}" for p in failed))
     plugmod.reset(pm)
-    plugmod._registry = registry  # the registry just built, so lookups see exactly it
     try:
+        registry = plugmod.get_registry()
+        wanted = {name for name, _ in plugins}
+        failed = [p for p in registry.plugins if p.error and p.name in wanted]
+        if failed:
+            raise PluginError("; ".join(f"plugin {p.name!r} was not loaded: {p.error}" for p in failed))
         yield registry
     finally:
         plugmod.reset()
