@@ -26,7 +26,8 @@ def run(pipeline: str, overrides: tuple[str, ...], dry_run: bool, out: str | Non
     nothing runs). Relative paths in the file resolve against the file's folder; relative paths
     given with --set (or ${env:...}) against the current directory. Each run writes
     pipeline.yaml (resolved), run.log, steps/<index>_<name>.json and results.json into its run
-    directory. Exit code 1 when a step fails.
+    directory. Exit code 1 when a step fails (2 when it failed on bad input data or a bad
+    setting), naming the step.
     """
     from ..console import print_json
     from ..pipeline import find_latest_run, load_pipeline
