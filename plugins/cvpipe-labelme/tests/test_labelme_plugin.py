@@ -278,3 +278,46 @@ def test_module_is_cheap_to_import():
     code = "import sys, cvpipe_labelme; print(sorted(m for m in ('numpy', 'torch', 'cv2') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Law: LabelMe -> LabelMe returns the same data, for any boxes
+# ---------------------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def _datasets(draw):
+    from cvpipe.data import Dataset, Sample
+
+    cats = draw(st.lists(st.text(min_size=1, max_size=8).filter(str.strip), min_size=1, max_size=4, unique=True))
+    samples = []
+    for i in range(draw(st.integers(1, 4))):
+        w, h = draw(st.integers(1, 4000)), draw(st.integers(1, 4000))
+        n = draw(st.integers(0, 5))
+        xs = draw(st.lists(st.tuples(st.floats(0, w), st.floats(0, w)), min_size=n, max_size=n))
+        ys = draw(st.lists(st.tuples(st.floats(0, h), st.floats(0, h)), min_size=n, max_size=n))
+        boxes = [[min(a), min(b), max(a), max(b)] for a, b in zip(xs, ys)]
+        labels = draw(st.lists(st.integers(0, len(cats) - 1), min_size=n, max_size=n))
+        difficult = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+        samples.append(Sample(f"im{i}.jpg", w, h, boxes=np.array(boxes).reshape(-1, 4), labels=labels,
+                              difficult=difficult))
+    return Dataset(cats, samples)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ds=_datasets())
+def test_round_trip_law(ds):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_dataset(ds, Path(tmp) / "out", "labelme", images="none")
+        back = read_dataset(Path(tmp) / "out", "labelme")
+    assert_same_dataset(ds, back, atol=0)
+    by_name = {s.image: s for s in back.samples}
+    for s in ds.samples:  # the difficult flag travels with its box
+        other = by_name[s.image]
+        assert sorted(zip(s.boxes.tolist(), s.difficult.tolist())) == \
+            sorted(zip(other.boxes.tolist(), other.difficult.tolist()))
