@@ -13,10 +13,26 @@ from ..plugins import get_registry
 from ..registry import FAMILIES
 
 
+def _lifecycle_hooks() -> dict[str, list[str]]:
+    """``{plugin: [lifecycle hooks it implements]}`` for the loaded plugins."""
+    from ..plugins import get_plugin_manager
+
+    out: dict[str, list[str]] = {}
+    pm = get_plugin_manager()
+    for name in dir(pm.hook):
+        if name.startswith("cvpipe_on_"):
+            for impl in getattr(pm.hook, name).get_hookimpls():
+                out.setdefault(impl.plugin_name, []).append(name)
+    return out
+
+
 def plugins_report() -> dict:
-    """``{"plugins": [{"name", "version", "builtin", "distribution", "registers": {...}}]}``;
-    a plugin that failed to load has an ``error`` and registers nothing."""
+    """``{"plugins": [{"name", "version", "builtin", "distribution", "registers": {...},
+    "lifecycle": [...]}]}``: ``registers`` the names per hook family, ``lifecycle`` the
+    lifecycle hooks implemented; a plugin that failed to load has an ``error`` and registers
+    nothing."""
     reg = get_registry()
+    lifecycle = _lifecycle_hooks()
     out = []
     for info in reg.plugins:
         item = {
@@ -25,6 +41,7 @@ def plugins_report() -> dict:
             "builtin": info.builtin,
             "distribution": info.distribution,
             "registers": reg.registers(info.name),
+            "lifecycle": [] if info.error else sorted(lifecycle.get(info.name, [])),
         }
         if info.error:
             item["error"] = info.error
@@ -92,6 +109,9 @@ def plugins(as_json: bool, show_hooks: bool) -> None:
     for p in report["plugins"]:
         source = "built-in" if p["builtin"] else (p["distribution"] or "in-process")
         regs = "; ".join(f"{fam}: {', '.join(names)}" for fam, names in p["registers"].items() if names)
+        if p["lifecycle"]:
+            hooks = ", ".join(h.removeprefix("cvpipe_") for h in p["lifecycle"])
+            regs = f"{regs}; lifecycle: {hooks}" if regs else f"lifecycle: {hooks}"
         if p.get("error"):
             regs = f"NOT LOADED: {p['error']}"
         rows.append([p["name"], p["version"] or "-", source, regs or "-"])

@@ -44,6 +44,12 @@ def test_installed_as_a_lifecycle_plugin(cvpipe_registry):
     for name in ("cvpipe_on_pipeline_start", "cvpipe_on_step_start", "cvpipe_on_step_end",
                  "cvpipe_on_epoch_end", "cvpipe_on_pipeline_end"):
         assert "csvlog" in [i.plugin_name for i in getattr(hook, name).get_hookimpls()], name
+    # and `cvpipe plugins` says so
+    from cvpipe.commands.plugins import plugins_report
+
+    entry = next(p for p in plugins_report()["plugins"] if p["name"] == "csvlog")
+    assert entry["lifecycle"] == ["cvpipe_on_epoch_end", "cvpipe_on_pipeline_end", "cvpipe_on_pipeline_start",
+                                  "cvpipe_on_step_end", "cvpipe_on_step_start"]
 
 
 def test_a_pipeline_run_is_logged(cvpipe_registry, pipeline_file, tmp_path):
