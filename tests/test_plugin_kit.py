@@ -107,7 +107,13 @@ def test_plugin_new_refuses_bad_names_and_existing_folders(tmp_path, capsys):
     assert main(["plugin", "new", "mine", "--dir", str(tmp_path)]) == 2
     assert "the plugin folder exists already" in capsys.readouterr().err
     assert main(["plugin", "new", "other", "--hook", "metrics", "--dir", str(tmp_path)]) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cvpipe-mine"]  # nothing half-written
+    assert main(["plugin", "new", "voc", "--dir", str(tmp_path)]) == 2
+    assert "format 'voc' is already registered by plugin 'cvpipe.builtin.voc'" in capsys.readouterr().err
+    assert main(["plugin", "new", "My-Format", "--dir", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cvpipe-mine", "cvpipe-my-format"]  # nothing half-written
+    pyproject = (tmp_path / "cvpipe-my-format" / "pyproject.toml").read_text()
+    assert 'name = "cvpipe-my-format"' in pyproject and 'my_format = "cvpipe_my_format"' in pyproject
+    assert (tmp_path / "cvpipe-my-format" / "src" / "cvpipe_my_format" / "__init__.py").is_file()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -134,8 +134,15 @@ def plugin() -> None:
 def new(name: str, hook: str, parent: Path) -> None:
     """Write a working plugin skeleton cvpipe-NAME/ (package, pyproject with the entry point,
     README, a test using cvpipe.testing). It installs and passes its test as generated."""
-    from ..skeleton import write_skeleton
+    from ..errors import ConfigError
+    from ..skeleton import normalize_name, write_skeleton
 
+    family = get_registry().family(hook)
+    reg_name = normalize_name(name)
+    if reg_name in family:
+        raise ConfigError(f"{family.kind} {reg_name!r} is already registered by plugin {family.get(reg_name).plugin!r}",
+                          field="NAME", value=name, expected=f"a {family.kind} name not yet taken",
+                          hint="two plugins cannot register one name; choose another NAME")
     dst = write_skeleton(name, hook, parent)
     for f in sorted(p for p in dst.rglob("*") if p.is_file()):
         click.echo(f"wrote {f}")
