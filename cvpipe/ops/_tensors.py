@@ -9,6 +9,9 @@ import torch
 from torch import Tensor
 
 
+_FLOATS = (torch.float32, torch.float64)
+
+
 def as_tensor(x: Any, *, dtype: torch.dtype | None = None, device: torch.device | None = None) -> Tensor:
     """``x`` (tensor, numpy array or nested sequence) as a tensor, without copying when possible."""
     if isinstance(x, Tensor):
@@ -24,6 +27,8 @@ def as_tensor(x: Any, *, dtype: torch.dtype | None = None, device: torch.device 
 
 def as_boxes(x: Any, name: str = "boxes", device: torch.device | None = None) -> Tensor:
     """``x`` as a floating tensor of shape ``(..., 4)`` (integers become float32)."""
+    if type(x) is Tensor and x.dtype in _FLOATS and x.shape[-1:] == (4,) and (device is None or x.device == device):
+        return x  # the common case, kept cheap: NMS on small inputs is dominated by call overhead
     t = as_tensor(x, device=device)
     if t.numel() == 0 and t.dim() < 2:
         t = t.reshape(0, 4)

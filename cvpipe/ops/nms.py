@@ -67,10 +67,10 @@ def nms(
     if pre_nms_topk is not None:
         check_range("pre_nms_topk", pre_nms_topk, 0)
     b, s, lab = _inputs(boxes, scores, labels)
-    idx = torch.nonzero(s > score_threshold).squeeze(1)
-    if idx.numel() == s.numel():
-        idx = None  # nothing dropped: avoid gathering copies
-    else:
+    passing = s > score_threshold
+    idx = None
+    if not bool(passing.all()):  # (usually all pass: skip the gathers then)
+        idx = torch.nonzero(passing).squeeze(1)
         b, s = b[idx], s[idx]
         lab = None if lab is None else lab[idx]
     if pre_nms_topk is not None and s.numel() > pre_nms_topk:
