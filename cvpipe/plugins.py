@@ -48,6 +48,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "cvpipe.builtin.augment",
     "cvpipe.builtin.synthetic",
     "cvpipe.builtin.models",
+    "cvpipe.builtin.train_steps",
 )
 
 _pm: pluggy.PluginManager | None = None

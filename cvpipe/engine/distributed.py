@@ -96,3 +96,35 @@ def broadcast(value: Any, info: DistInfo) -> Any:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def cpu_threads(workers: int, threads: int | None = None) -> int:
+    """Intra-op threads for CPU work next to ``workers`` loader processes: ``threads`` if given,
+    else the cores left after the loaders (at least 1, at most torch's default). Measured on the
+    2-core reference machine under load: 1 thread + 1 loader ran 6-12x faster than 2 threads +
+    1 loader, whose OpenMP threads kept waiting on each other."""
+    import torch
+
+    if threads is not None:
+        return max(1, threads)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(torch.get_num_threads(), cores - workers))
+
+
+class using_threads:
+    """Context manager: ``torch.set_num_threads(n)`` inside, the previous value restored after."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __enter__(self) -> "using_threads":
+        import torch
+
+        self.old = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        torch.set_num_threads(self.old)

@@ -63,6 +63,7 @@ class TrainConfig:
     val_metric: str = "coco"
     monitor: str = "AP50"
     val_batch_size: int = 16
+    threads: int | None = None
 
 
 @dataclass
@@ -198,11 +199,33 @@ def fit(
 ) -> FitResult:
     """Train ``cfg.model`` on ``train`` (validating on ``val``), writing logs and checkpoints
     into ``out_dir``. With ``resume``, continue from ``out_dir/last.pt`` when it exists (and
-    extend a finished run when ``cfg.epochs`` is larger than its epochs).
+    extend a finished run when ``cfg.epochs`` is larger than its epochs). ``transform``: an
+    :class:`cvpipe.builtin.augment.Augmenter` for the training images. ``on_epoch_end(epoch,
+    metrics)`` is called on rank 0. On CPU, torch uses ``cfg.threads`` intra-op threads (default:
+    the cores the loader workers leave, see :func:`cvpipe.engine.distributed.cpu_threads`).
 
     Raises:
         ConfigError: bad settings; InputError: an unreadable checkpoint; JobError: diverged.
     """
+    from .distributed import cpu_threads, using_threads
+
+    with using_threads(cpu_threads(cfg.workers, cfg.threads)):
+        return _fit(train, val, cfg, out_dir=out_dir, transform=transform, resume=resume,
+                    on_epoch_end=on_epoch_end, log=log, progress=progress)
+
+
+def _fit(
+    train: Dataset,
+    val: Dataset | None,
+    cfg: TrainConfig,
+    *,
+    out_dir: Path,
+    transform: Any = None,
+    resume: bool = False,
+    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> FitResult:
     import torch
 
     from ..builtin.models import build_model
