@@ -222,6 +222,22 @@ def test_conformance_suite_catches_broken_formats(defect, tmp_path):
     assert f"[{check}]" in text and message in text, text
 
 
+def test_read_only_format_runs_the_checks_that_apply(tmp_path):
+    voc = _voc()
+
+    class ReadOnly:
+        @cvpipe.hookimpl
+        def cvpipe_register_formats(self, register):
+            register("voc_readonly", reader=voc.reader, detect=voc.detect)
+
+    with plugin_registry(("readonly", ReadOnly())):
+        results = check_format("voc_readonly", workdir=tmp_path, against=())
+    skipped = {k for k, v in results.items() if v.startswith("skipped")}
+    assert skipped == {"round_trip", "empty_images", "unicode_names", "writer_contract", "unsafe_paths",
+                       "cross_formats"}
+    assert results["bad_input"] == "ok: missing path refused" and results["detect"].startswith("ok")
+
+
 def test_assert_same_dataset_reports_each_difference():
     a = make_dataset(3)
     b = a.subset([replace(a.samples[0], width=99), replace(a.samples[1], boxes=a.samples[1].boxes + 0.5)])
