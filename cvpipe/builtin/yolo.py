@@ -276,7 +276,8 @@ def _parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Pr
                 found.append(Problem("box is outside the image", file=file, line=lineno, value=line.strip(),
                                      expected="cx - w/2 >= 0, cx + w/2 <= 1 (and likewise for y)"))
                 continue
-            box = [nx1 * width, ny1 * height, nx2 * width, ny2 * height]
+            # within the tolerance the file's rounding put a border a hair outside: clamp it
+            box = [max(nx1, 0.0) * width, max(ny1, 0.0) * height, min(nx2, 1.0) * width, min(ny2, 1.0) * height]
         else:
             xs, ys = vals[0::2], vals[1::2]
             if max(xs) == min(xs) or max(ys) == min(ys):
