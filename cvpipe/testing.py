@@ -500,7 +500,7 @@ def _check_bad_input(run: _Run) -> str:
             except AssertionError as exc:
                 raise AssertionError(f"corrupt {rel} was read without an error into different data: {exc}") from None
         checked += 1
-    return f"missing path and {checked} corrupted files refused with cvpipe errors"
+    return f"missing path refused; {checked} corrupted files refused with cvpipe errors (or unused)"
 
 
 def _is_image(p: Path) -> bool:
