@@ -581,3 +581,45 @@ def test_toyexample_empty_image_and_unusual_element_order():
 def test_conformance_suite(tmp_path, name):
     results = check_format(name, workdir=tmp_path)
     assert all(r.startswith("ok") for r in results.values()), results
+
+
+def test_detections_with_scores_round_trip(tmp_path):
+    ds = Dataset(["cat", "dog"], [
+        Sample("a.jpg", 100, 80, boxes=[[1, 2, 30, 40], [5.5, 6, 7, 8]], labels=[1, 0], scores=[0.875, 0.1234567890123]),
+        Sample("b.jpg", 100, 80, scores=[]),
+    ])
+    write_voc(ds, tmp_path / "dets", images="none")
+    back = read_voc(tmp_path / "dets")
+    by = {s.image: s for s in back}
+    assert by["a.jpg"].scores.tolist() == [0.875, 0.1234567890123]
+    assert by["b.jpg"].scores.tolist() == []
+    assert by["a.jpg"].boxes.tolist() == [[1, 2, 30, 40], [5.5, 6, 7, 8]]
+    # a detections file whose object lacks a score is a problem
+    src = devkit(tmp_path / "mixed", {"a": xml("a.jpg", 50, 50, obj("cat", (1, 1, 9, 9), more="<score>0.5</score>")
+                                               + obj("cat", (2, 2, 9, 9)))})
+    with pytest.raises(InputError, match="object has no score"):
+        read_voc(src)
+
+
+def test_cli_convert_takes_the_streaming_path(tmp_path, monkeypatch):
+    import functools
+
+    import cvpipe.builtin.voc as voc_module
+    from cvpipe.cli import main
+
+    calls = []
+
+    @functools.wraps(convert_voc_to_yolo)
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return convert_voc_to_yolo(*args, **kwargs)
+
+    monkeypatch.setattr(voc_module, "convert_voc_to_yolo", spy)
+    src = devkit(tmp_path / "VOC2007", {"000001": VOC2007_000001})
+    assert main(["convert", str(src), str(tmp_path / "out"), "--to", "yolo", "--images", "none", "--quiet"]) == 0
+    assert len(calls) == 1 and calls[0]["images"] == "none"
+    assert (tmp_path / "out" / "labels" / "train" / "000001.txt").read_text() == \
+        "0 0.344193 0.611000 0.416431 0.262000\n1 0.509915 0.510000 0.974504 0.972000\n"
+    bad = devkit(tmp_path / "bad", {"a": xml("a.jpg", 50, 50, obj("cat", (9, 1, 1, 9)))})
+    assert main(["convert", str(bad), str(tmp_path / "out2"), "--to", "yolo", "--quiet"]) == 2
+    assert not (tmp_path / "out2").exists()
