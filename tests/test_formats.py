@@ -416,8 +416,20 @@ def test_convert_interrupted_leaves_dst_untouched(tmp_path, capsys, monkeypatch)
                 raise KeyboardInterrupt
         return real_open(file, mode, *a, **k)
 
+    import os
+
+    real_os_open = os.open
+
+    def os_open(path, flags, *a, **k):
+        if flags & os.O_CREAT and str(path).startswith(str(tmp_path)):
+            calls.append(path)
+            if len(calls) > 1:
+                raise KeyboardInterrupt
+        return real_os_open(path, flags, *a, **k)
+
     monkeypatch.setattr(Path, "write_text", write_text)
     monkeypatch.setattr(builtins, "open", open_)
+    monkeypatch.setattr(os, "open", os_open)
     rc, out, err = run_cli("convert", src, dst, "--to", "yolo", "--images", "none", "--quiet", capsys=capsys)
     monkeypatch.undo()
     assert rc == 130 and len(calls) == 2
