@@ -17,8 +17,9 @@ Fixtures
         the same with its tiny PNG images written under ``tmp_path / "src"``.
 
 Functions
-    :func:`make_dataset`, :func:`write_images`, :func:`assert_same_dataset` and
-    :func:`check_format`, the conformance suite every format plugin (the built-in ``voc``,
+    :func:`make_dataset`, :func:`write_images`, :func:`make_context` (a pipeline Context for
+    running one step), :func:`plugin_registry` (what ``cvpipe_plugin`` does, as a context
+    manager), :func:`assert_same_dataset` and :func:`check_format`, the conformance suite every format plugin (the built-in ``voc``,
     ``coco`` and ``yolo`` included) passes::
 
         from cvpipe.testing import check_format
