@@ -10,7 +10,10 @@ plugins registered through ``cvpipe_register_formats`` (see :mod:`cvpipe.hookspe
   from the annotation, bad boxes, labels out of range, duplicate images/ids), reporting each
   problem and returning the valid part;
 * category order (:func:`read_classes_file`, :func:`order_categories`) and image lookup
-  (:func:`find_images_dir`, :func:`image_names`) shared by readers and writers.
+  (:func:`find_images_dir`, :func:`image_names`) shared by readers and writers;
+* :func:`validate_dataset` and :func:`convert_dataset` -- what ``cvpipe validate`` and
+  ``cvpipe convert`` run (read everything, check, refuse or skip-and-count, write atomically;
+  direct converters in :data:`FAST_CONVERTERS` for VOC/COCO -> YOLO give the same bytes faster).
 
 Problem locations: readers may record where a sample or box came from in *private* keys (names
 starting with ``_``) that writers never write: ``Sample.extra["_file"]`` (the annotation file),
@@ -44,6 +47,10 @@ __all__ = [
     "image_names",
     "is_private",
     "public",
+    "bind_options",
+    "validate_dataset",
+    "convert_dataset",
+    "FAST_CONVERTERS",
 ]
 
 #: Relative tolerance (of the image side) for "box outside the image": float formats (COCO xywh,
