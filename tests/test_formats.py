@@ -374,8 +374,11 @@ def test_convert_refuses_bad_input_and_leaves_dst(tmp_path, capsys):
     assert snapshot(tmp_path) == before  # DST untouched, no temporary leftovers
 
     rc, out, err = run_cli("convert", src, dst, "--to", "yolo", "--images", "none", "--skip-invalid", "--quiet",
-                           capsys=capsys)
+                           "--json", tmp_path / "report.json", capsys=capsys)
     assert rc == 0, err
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["images"] == 2 and report["boxes"] == 1 and report["to"] == "yolo"
+    assert report["skipped"]["invalid: box is outside the image"] == 1
     assert "skipped: invalid: box is outside the image" in out and "skipped: invalid: unknown category id" in out
     assert not (dst / "old.txt").exists()
     assert (dst / "labels" / "val" / "a.txt").read_text() == "0 0.087500 0.116667 0.125000 0.166667\n"

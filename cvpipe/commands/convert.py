@@ -30,17 +30,20 @@ _PATH = click.Path(path_type=Path)
 @click.option("--split", "splits", multiple=True, metavar="NAME", help="Convert only this split (repeatable).")
 @click.option("--images-dir", type=_PATH, metavar="DIR", help="Where the image files are (overrides the layout).")
 @click.option("--skip-invalid", is_flag=True, help="Leave out invalid images and boxes (counted) instead of refusing.")
+@click.option("--json", "json_out", type=_PATH, metavar="OUT", help="Also write the report as JSON to OUT.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def convert(src: Path, dst: Path, to: str, from_format: str | None, keep_difficult: bool, images: str,
             classes_file: Path | None, splits: tuple[str, ...], images_dir: Path | None, skip_invalid: bool,
-            quiet: bool) -> None:
+            json_out: Path | None, quiet: bool) -> None:
     """Convert the dataset at SRC into format --to at DST.
 
-    The input is checked like `cvpipe validate` first; any problem stops the conversion (exit 2,
-    DST untouched) unless --skip-invalid. DST appears whole or not at all. Ends with a summary:
-    images and boxes written, boxes skipped by reason.
+    The input is checked like `cvpipe validate` first (image files only when they are copied or
+    linked); any problem stops the conversion (exit 2, DST untouched) unless --skip-invalid.
+    DST appears whole or not at all. Ends with a summary: images and boxes written, boxes
+    skipped by reason.
     """
     from ..formats import convert_dataset
+    from ..fsutil import atomic_write_json
 
     report = convert_dataset(
         src, dst, to, from_format=from_format, keep_difficult=keep_difficult, images=images,
@@ -48,6 +51,23 @@ def convert(src: Path, dst: Path, to: str, from_format: str | None, keep_difficu
         skip_invalid=skip_invalid, progress=not quiet and sys.stderr.isatty(),
     )
     click.echo(summary_table(report))
+    if json_out is not None:
+        atomic_write_json(json_out, _jsonable(report))
+
+
+def _jsonable(value):
+    """``value`` with Problems as dicts and paths as strings (a report made JSON-ready)."""
+    from ..errors import Problem
+
+    if isinstance(value, Problem):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
 
 
 def summary_table(report: dict) -> str:
