@@ -385,13 +385,17 @@ def test_convert_refuses_bad_input_and_leaves_dst(tmp_path, capsys):
     assert (dst / "labels" / "val" / "b.txt").read_text() == ""
 
 
-def test_convert_refuses_bad_voc_naming_the_file(tmp_path, capsys):
+@pytest.mark.parametrize("to", ["coco", "yolo"])  # general path; VOC's streaming path
+def test_convert_refuses_bad_voc_naming_the_file(tmp_path, capsys, to):
     bad = VOC_000001.replace("<xmin>48</xmin>", "<xmin>250</xmin>")
     src = voc_dir(tmp_path, {"000001.xml": VOC_000001, "000002.xml": bad.replace("000001.jpg", "000002.jpg")})
-    rc, out, err = run_cli("convert", src, tmp_path / "out", "--to", "coco", "--images", "none", "--quiet",
+    rc, out, err = run_cli("convert", src, tmp_path / "out", "--to", to, "--images", "none", "--quiet",
                            capsys=capsys)
-    assert rc == 2 and str(src / "Annotations" / "000002.xml") in err and "inverted" in err
-    assert not (tmp_path / "out").exists()
+    assert rc == 2 and f"{src / 'Annotations' / '000002.xml'}:7: object[0].bndbox: box is inverted" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["VOC"]
+    rc, out, err = run_cli("convert", src, tmp_path / "out", "--to", to, "--images", "none", "--quiet",
+                           "--skip-invalid", capsys=capsys)
+    assert rc == 0 and "skipped: invalid: box is inverted      1" in out
 
 
 def test_convert_interrupted_leaves_dst_untouched(tmp_path, capsys, monkeypatch):
