@@ -325,7 +325,7 @@ def _fit(
                 loss = sum(losses.values())
             if not torch.isfinite(loss):
                 raise JobError(f"training diverged at epoch {epoch + 1}, iteration {it + 1}",
-                               value=float(loss), expected="a finite loss",
+                               value=float(loss.detach()), expected="a finite loss",
                                hint="lower the learning rate ('lr') or raise 'warmup_epochs'")
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -336,9 +336,9 @@ def _fit(
             scaler.update()
             sched.step()
             n_images += len(images)
-            sums["loss"] = sums.get("loss", 0.0) + float(loss)
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
             if bar is not None:
                 bar.update(1)
                 if it % 5 == 0 or it == steps_per_epoch - 1:
