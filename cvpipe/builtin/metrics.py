@@ -43,22 +43,11 @@ def _int_ids(values: list[Any]) -> list[int]:
     return [int(v) for v in values] if ok else list(range(1, len(values) + 1))
 
 
-def coco_dicts(gt, dt, *, difficult: Literal["count", "drop"] = "count") -> tuple[dict, list[dict]]:
-    """The COCO ground-truth dict and the detection results list for ``gt`` and ``dt``.
-
-    ``gt`` becomes what the COCO writer would write (:func:`cvpipe.builtin.coco.to_coco_dict`),
-    then annotation ids are renumbered from 1 and image/category ids that are not distinct
-    integers are replaced by 1..N (in sample/category order). ``difficult="drop"`` leaves VOC
-    difficult objects out; by default they count like any object. Detections (matched to
-    ``gt`` by :func:`cvpipe.evaluation.align_detections`) keep their order; their ``bbox`` is the
-    original COCO ``bbox`` when the box still equals it, else ``[x1, y1, x2 - x1, y2 - y1]``.
-    """
-    import numpy as np
-
-    from ..evaluation import align_detections
+def _gt_dict(gt, difficult: str) -> tuple[dict, list[int], list[int]]:
+    """The ground-truth COCO dict (see :func:`coco_dicts`), its image ids in sample order and its
+    category ids in category order."""
     from .coco import to_coco_dict
 
-    dt = align_detections(gt, dt)
     gt_dict = to_coco_dict(gt, keep_difficult=(difficult == "count"), keep_crowd=True,
                            file_names=[s.image for s in gt.samples])
     old_img = [im["id"] for im in gt_dict["images"]]
@@ -76,24 +65,54 @@ def coco_dicts(gt, dt, *, difficult: Literal["count", "drop"] = "count") -> tupl
         a["image_id"] = img_map[a["image_id"]]
         a["category_id"] = cat_map[a["category_id"]]
         a.pop("segmentation", None)  # bbox evaluation never reads it
+    return gt_dict, new_img, new_cat
 
-    cat_ids = np.asarray(new_cat, dtype=np.int64)
+
+def _detection_xywh(d) -> "Any":
+    """``(N, 4)`` COCO ``[x, y, w, h]`` of a detections sample: the detection file's own
+    numbers (``box_extra["bbox"]``, kept by the COCO results reader) where they still describe
+    the box, as the COCO writer does, so results read from a file are evaluated on exactly that
+    file's numbers (``x + w - x`` is not always ``w`` in floating point); else computed."""
+    import numpy as np
+
+    b = d.boxes
+    xywh = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
+    origs = [ex.get("bbox") if ex else None for ex in d.box_extra]
+    if origs and all(isinstance(o, list) and len(o) == 4 for o in origs):
+        try:
+            o = np.asarray(origs, dtype=np.float64)
+        except (TypeError, ValueError):
+            return xywh
+        same = ((o[:, 0] == b[:, 0]) & (o[:, 1] == b[:, 1])
+                & (o[:, 0] + o[:, 2] == b[:, 2]) & (o[:, 1] + o[:, 3] == b[:, 3]))
+        xywh[same] = o[same]
+    return xywh
+
+
+def coco_dicts(gt, dt, *, difficult: Literal["count", "drop"] = "count") -> tuple[dict, list[dict]]:
+    """The COCO ground-truth dict and the detection results list for ``gt`` and ``dt``.
+
+    ``gt`` becomes what the COCO writer would write (:func:`cvpipe.builtin.coco.to_coco_dict`),
+    then annotation ids are renumbered from 1 and image/category ids that are not distinct
+    integers are replaced by 1..N (in sample/category order). ``difficult="drop"`` leaves VOC
+    difficult objects out; by default they count like any object. Detections (matched to
+    ``gt`` by :func:`cvpipe.evaluation.align_detections`) keep their order; their ``bbox`` is the
+    original COCO ``bbox`` when the box still equals it, else ``[x1, y1, x2 - x1, y2 - y1]``.
+    """
+    import numpy as np
+
+    from ..evaluation import align_detections
+
+    dt = align_detections(gt, dt)
+    gt_dict, img_ids, cat_list = _gt_dict(gt, difficult)
+    cat_ids = np.asarray(cat_list, dtype=np.int64)
     results: list[dict] = []
-    for iid, d in zip(new_img, dt.samples):
-        n = len(d)
-        if not n:
+    for iid, d in zip(img_ids, dt.samples):
+        if not len(d):
             continue
-        b = d.boxes
-        xywh = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1).tolist()
-        # the detection file's own numbers when they still describe the box (as the COCO writer does)
-        for j, ex in enumerate(d.box_extra):
-            o = ex.get("bbox") if ex else None
-            if (isinstance(o, list) and len(o) == 4 and o[0] == b[j, 0] and o[1] == b[j, 1]
-                    and o[0] + o[2] == b[j, 2] and o[1] + o[3] == b[j, 3]):
-                xywh[j] = o
-        cats = cat_ids[d.labels].tolist()
         results.extend({"image_id": iid, "category_id": c, "bbox": bb, "score": sc}
-                       for c, bb, sc in zip(cats, xywh, d.scores.tolist()))
+                       for c, bb, sc in zip(cat_ids[d.labels].tolist(), _detection_xywh(d).tolist(),
+                                            d.scores.tolist()))
     return gt_dict, results
 
 
@@ -158,6 +177,89 @@ def run_cocoeval(gt_dict: dict, results: list[dict], *, engine: Engine = "faster
     raise ConfigError("unknown COCO engine", field="engine", value=engine, expected="'faster' or 'pycocotools'")
 
 
+def faster_prepared_eval(gt, dt, *, difficult: Literal["count", "drop"] = "count",
+                         iou_thresholds: Sequence[float] | None = None):
+    """COCO bbox evaluation of ``gt``/``dt`` with faster-coco-eval's C++ matcher, fed directly.
+
+    Same numbers as :func:`run_cocoeval` on :func:`coco_dicts` (the tests check both against
+    pycocotools), about twice as fast on a COCO-val-sized pair: it skips building detection
+    dicts with boxes, the two ``COCO`` indexes and the per (image, category) Python look-ups by
+    handing the evaluator (a ``COCOeval_faster`` whose ``_prepare`` and ``computeIoU`` are
+    replaced) ground truth and detections grouped per image as cvpipe already holds them. IoUs
+    come from faster-coco-eval's own ``mask.iou`` (the one ``computeIoU`` calls), once per image
+    over all its detections (sorted by score, stable, as ``computeIoU`` sorts them) and objects,
+    then sliced per category; IoU is element-wise, so the slices equal the per-pair results.
+    Returns the evaluator after ``evaluate(); accumulate(); summarize()``.
+    """
+    import numpy as np
+    from faster_coco_eval import COCOeval_faster
+    from faster_coco_eval.core import mask as mask_utils
+
+    from ..evaluation import align_detections
+
+    dt = align_detections(gt, dt)
+    gt_dict, img_ids, cat_list = _gt_dict(gt, difficult)
+    cat_ids = np.asarray(cat_list, dtype=np.int64)
+
+    gt_by_img: dict[int, list[dict]] = {}
+    for a in gt_dict["annotations"]:
+        a["ignore"] = int(a.get("iscrowd", 0))  # as COCOeval._prepare sets it
+        gt_by_img.setdefault(a["image_id"], []).append(a)
+    gt_arrays = {iid: (np.asarray([a["bbox"] for a in anns], dtype=np.float64),
+                       np.asarray([a["category_id"] for a in anns], dtype=np.int64),
+                       [int(a.get("iscrowd", 0)) for a in anns])
+                 for iid, anns in gt_by_img.items()}
+    dt_arrays = {}
+    for iid, d in zip(img_ids, dt.samples):
+        if len(d):
+            dt_arrays[iid] = (_detection_xywh(d), cat_ids[d.labels], d.scores)
+
+    def quiet(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    class Prepared(COCOeval_faster):
+        def _prepare(self) -> None:
+            self.gt_dataset.clean()
+            self.dt_dataset.clean()
+            gt_pairs, dt_pairs = set(), set()
+            for anns in gt_by_img.values():
+                for a in anns:
+                    self.gt_dataset.append_ref(a["image_id"], a["category_id"], a)
+                    gt_pairs.add((a["image_id"], a["category_id"]))
+            next_id = 1  # detection ids as COCO.loadRes numbers them: 1.. in results order
+            for iid, (xywh, cats, scores) in dt_arrays.items():
+                area = (xywh[:, 2] * xywh[:, 3]).tolist()
+                for c, sc, ar in zip(cats.tolist(), scores.tolist(), area):
+                    self.dt_dataset.append_ref(iid, c, {"id": next_id, "score": sc, "area": ar, "iscrowd": 0})
+                    dt_pairs.add((iid, c))
+                    next_id += 1
+            self._nonempty_iou_pairs = gt_pairs & dt_pairs
+            self._image = None
+
+        def computeIoU(self, imgId, catId):  # noqa: N802 (the evaluator's name)
+            if imgId != self._image:
+                gx, gc, crowd = gt_arrays[imgId]
+                dx, dc, ds = dt_arrays[imgId]
+                order = np.argsort(-ds, kind="mergesort")
+                self._image = imgId
+                self._dc, self._gc = dc[order], gc
+                self._iou = np.asarray(mask_utils.iou(dx[order], gx, crowd), dtype=np.float64)
+            rows = np.flatnonzero(self._dc == catId)[: self.params.maxDets[-1]]
+            cols = np.flatnonzero(self._gc == catId)
+            return self._iou[np.ix_(rows, cols)]
+
+    ev = Prepared(None, None, "bbox", print_function=quiet)
+    ev.params.imgIds = sorted(img_ids)
+    ev.params.catIds = sorted(cat_list)
+    if iou_thresholds is not None:
+        ev.params.iouThrs = np.asarray(iou_thresholds, dtype=np.float64)
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    ev.cvpipe_categories = {c["id"]: c["name"] for c in gt_dict["categories"]}
+    return ev
+
+
 def check_iou_thresholds(iou_thresholds: Sequence[float] | None) -> list[float] | None:
     """``iou_thresholds`` as floats, or ConfigError unless increasing, distinct, in (0, 1]."""
     if iou_thresholds is None:
@@ -206,10 +308,14 @@ def coco_eval(
         except ImportError:
             engine = "pycocotools"
     with gc_paused():
-        gt_dict, results = coco_dicts(gt, dt, difficult=difficult)
-        ev = run_cocoeval(gt_dict, results, engine=engine, iou_thresholds=thr)
+        if engine == "faster":
+            ev = faster_prepared_eval(gt, dt, difficult=difficult, iou_thresholds=thr)
+            name_of = ev.cvpipe_categories
+        else:
+            gt_dict, results = coco_dicts(gt, dt, difficult=difficult)
+            ev = run_cocoeval(gt_dict, results, engine=engine, iou_thresholds=thr)
+            name_of = {c["id"]: c["name"] for c in gt_dict["categories"]}
     out: dict[str, Any] = {k: float(v) for k, v in zip(COCO_KEYS, ev.stats[:12])}
-    name_of = {c["id"]: c["name"] for c in gt_dict["categories"]}
     precision = ev.eval["precision"]
     per_class: dict[str, float | None] = {}
     for k, cid in enumerate(ev.params.catIds):

@@ -17,7 +17,6 @@ No torch on this path.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -31,13 +30,16 @@ _PATH = click.Path(path_type=Path)
 DT_FORMATS = ("coco", "yolo", "voc")
 
 
-def _json_top(path: Path):
-    """The parsed JSON at ``path`` (None when it is not readable JSON: the reader reports it)."""
+def _json_kind(path: Path) -> str | None:
+    """``"list"`` or ``"object"``: what the JSON file at ``path`` holds at the top level, from its
+    first non-blank byte (None when unreadable; the reader then reports the problem). Reading
+    only the start keeps a 500,000-detection file from being parsed twice."""
     try:
         with open(path, "rb") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
+            head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
         return None
+    return {b"[": "list", b"{": "object"}.get(head[:1])
 
 
 def _guess_dt_format(path: Path) -> str:
@@ -68,8 +70,7 @@ def read_detections(path: Path, gt, fmt: str | None = None, *, images_dir: Path 
     if fmt == "coco":
         from ..builtin.coco import read_coco_results
 
-        top = _json_top(path) if path.is_file() else None
-        if isinstance(top, dict) and isinstance(top.get("annotations"), list):
+        if path.is_file() and _json_kind(path) == "object":
             # a COCO instances file whose annotations carry scores (some tools write detections so)
             dt = read_dataset(path, "coco", images_dir=images_dir)
             return _scores_from_extra(dt, path)
