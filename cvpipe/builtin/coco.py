@@ -910,8 +910,10 @@ def convert_coco_to_yolo(
     label_of = {cid: k for k, cid in enumerate(cat_ids)}
     labels = [label_of.get(a.category_id, -1) for a in anns]
     ann_ids = [a.id for a in anns]
-    if (-1 in img or -1 in labels or not {a.iscrowd for a in anns} <= {0, 1} or "" in ann_ids
-            or len({i for i in ann_ids if i is not None}) != sum(i is not None for i in ann_ids)):
+    distinct = set(ann_ids)
+    distinct.discard(None)
+    if (-1 in img or -1 in labels or not {a.iscrowd for a in anns} <= {0, 1} or "" in distinct
+            or len(distinct) != n - ann_ids.count(None)):
         return None
     try:
         xywh = np.array([a.bbox for a in anns], dtype=np.float64).reshape(n, 4) if n else np.zeros((0, 4))
