@@ -78,8 +78,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def _main(args: list[str]) -> int:
     try:
-        cli.main(args=args, prog_name="cvpipe", standalone_mode=False)
-        return 0
+        rv = cli.main(args=args, prog_name="cvpipe", standalone_mode=False)
+        return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0  # ctx.exit(code) lands here
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
