@@ -623,3 +623,66 @@ def test_cli_convert_takes_the_streaming_path(tmp_path, monkeypatch):
     bad = devkit(tmp_path / "bad", {"a": xml("a.jpg", 50, 50, obj("cat", (9, 1, 1, 9)))})
     assert main(["convert", str(bad), str(tmp_path / "out2"), "--to", "yolo", "--quiet"]) == 2
     assert not (tmp_path / "out2").exists()
+
+
+# The fast path reads plain files with voc._extract_quick and everything else with voc._extract:
+# both must give the same record for every file the quick one accepts.
+_ws = st.sampled_from(["", "", "", " ", "\n\t"])
+_rare = st.integers(0, 19).map(lambda k: k == 0)  # true one time in twenty
+
+
+@st.composite
+def _coord(draw, lo, hi):
+    if draw(_rare):
+        return draw(st.sampled_from(["abc", "", "nan", "1_0", "-3", "999"]))
+    v = draw(st.floats(lo, hi, allow_nan=False))
+    text = str(int(v)) if draw(st.booleans()) else f"{v:.2f}"
+    return draw(_ws) + text + draw(_ws)
+
+
+@st.composite
+def _voc_text(draw):
+    objs = []
+    for _ in range(draw(st.integers(0, 3))):
+        name = draw(st.sampled_from(["cat", "dog", "zebra", "cat", "dog"] + ([""] if draw(_rare) else [])))
+        parts = [f"<name>{draw(_ws)}{name}{draw(_ws)}</name>"]
+        for tag in draw(st.lists(st.sampled_from(["difficult", "truncated", "occluded", "iscrowd", "pose"]), max_size=4)):
+            flag = draw(st.sampled_from(["0", "1", " 1 ", "True", "false"] + (["2", ""] if draw(_rare) else [])))
+            parts.append(f"<{tag}>{flag}</{tag}>")
+        coords = ["xmin", "ymin", "xmax", "ymax"]
+        if draw(_rare):
+            coords = draw(st.lists(st.sampled_from(coords), min_size=3, max_size=6))
+        box = {"xmin": draw(_coord(0, 40)), "ymin": draw(_coord(0, 30)), "xmax": draw(_coord(41, 80)),
+               "ymax": draw(_coord(31, 60))}
+        parts.append("<bndbox>" + "".join(f"<{c}>{box[c]}</{c}>" for c in draw(st.permutations(coords))) + "</bndbox>")
+        if draw(_rare):
+            parts.append("<part><name>head</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>2</xmax><ymax>2</ymax></bndbox></part>")
+        if draw(_rare):
+            parts.append("<name>second</name>")
+        objs.append("<object>" + "".join(draw(st.permutations(parts))) + "</object>")
+    sizes = [("width", "80"), ("height", "60"), ("depth", "3")]
+    if draw(_rare):
+        sizes = [(t, draw(st.sampled_from(["0", "50.0", "x", " 70 "]))) for t in ("width", "height")]
+    size = "".join(f"<{t}>{v}</{t}>" for t, v in draw(st.permutations(sizes)))
+    fname = draw(st.sampled_from(["a.jpg", " b.png "] + (["", "../c.jpg", "d/e.jpg"] if draw(_rare) else [])))
+    top = [f"<filename>{fname}</filename>", f"<size>{size}</size>", "<folder>F</folder>"] + objs
+    return "<annotation>" + "".join(draw(st.permutations(top))) + "</annotation>"
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_voc_text(), one_based=st.booleans(), classes=st.sampled_from([None, {"cat": 0, "dog": 1}]))
+def test_quick_extraction_agrees_with_the_general_one(text, one_based, classes):
+    from lxml import etree
+
+    from cvpipe.builtin import voc
+
+    root = etree.fromstring(text.encode(), voc._xml_parser())
+    shift = 1.0 if one_based else 0.0
+    quick = voc._extract_quick(root, shift, classes)
+    found = []
+    general = voc._extract(root, "f.xml", Path("/no/images"), shift, False, classes, found)
+    if quick is not None:
+        assert not found and quick == general
+    else:  # the quick reader only leaves out what it must: a problem, parts, a second name, odd values
+        assert found or "<part>" in text or "second" in text or "True" in text or "false" in text \
+            or " 1 " in text or "50.0" in text or " 70 " in text or "d/e.jpg" in text or one_based
