@@ -404,3 +404,23 @@ def test_images_dir_with_split_subfolder(tmp_path):
     assert read_coco(src, images_dir=tmp_path / "pics").root == tmp_path / "pics" / "val"
     assert read_coco(src, images_dir=tmp_path / "pics" / "val").root == tmp_path / "pics" / "val"
     assert read_coco(src, images_dir=tmp_path / "nowhere").root == tmp_path / "nowhere"
+
+
+def test_several_splits_round_trip(tmp_path):
+    src = tmp_path / "src"
+    for split, image in (("train", "a.jpg"), ("val", "dir/b.jpg")):
+        data = _tiny(images=[{"id": 7, "file_name": image, "width": 100, "height": 80}],
+                     annotations=[{"id": 1, "image_id": 7, "category_id": 3, "bbox": [1, 2, 3, 4]}])
+        _write_json(src / "annotations" / f"instances_{split}.json", data)
+        (src / "images" / split / image).parent.mkdir(parents=True, exist_ok=True)
+        (src / "images" / split / image).write_bytes(split.encode())
+    ds = read_coco(src)
+    assert ds.root == src / "images"
+    assert [(s.split, s.image, s.id) for s in ds.samples] == [("train", "train/a.jpg", 7), ("val", "val/dir/b.jpg", 7)]
+    assert all(ds.image_path(s).is_file() for s in ds.samples)
+    assert [s.split for s in read_coco(src, splits=["val"]).samples] == ["val"]
+    report = write_coco(ds, tmp_path / "dst")
+    assert report["splits"] == {"train": {"images": 1, "boxes": 1}, "val": {"images": 1, "boxes": 1}}
+    assert (tmp_path / "dst" / "images" / "val" / "dir" / "b.jpg").read_bytes() == b"val"
+    back = json.loads((tmp_path / "dst" / "annotations" / "instances_val.json").read_text())
+    assert back["images"] == [{"id": 7, "file_name": "dir/b.jpg", "width": 100, "height": 80}]
