@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "convert": "cvpipe.commands.convert:convert",
     "validate": "cvpipe.commands.convert:validate",
     "evaluate": "cvpipe.commands.evaluate:evaluate",
+    "predict": "cvpipe.commands.predict:predict",
 }
 
 _debug = False

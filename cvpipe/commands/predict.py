@@ -1,0 +1,118 @@
+"""``cvpipe predict``: run a trained model (a checkpoint, or a run folder holding one) on images.
+
+    cvpipe predict runs/demo images/ --out preds --format yolo --draw
+
+The checkpoint describes itself (model name and settings, categories, input size,
+postprocessing), so nothing else is needed. Detections are written through the format writers
+into ``OUT/detections`` (COCO: an instances JSON whose annotations carry ``score``; YOLO: label
+files with a confidence column; VOC: XML with ``<score>``), all readable by ``cvpipe evaluate``;
+``--draw`` adds ``OUT/drawn/<image>.png`` with the boxes drawn.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from ..errors import InputError
+
+_PATH = click.Path(path_type=Path)
+
+
+def collect_images(inputs: list[Path]):
+    """A :class:`cvpipe.data.Dataset` (no categories yet, no boxes) of the image files named or
+    found (recursively) in the folders named, relative to their common folder."""
+    from ..data import Dataset, Sample
+    from ..images import image_size, is_image
+
+    files: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and is_image(f))
+            if not found:
+                raise InputError("no images in this folder", file=str(p),
+                                 expected="JPEG, PNG, BMP, TIFF or WebP files")
+            files += found
+        elif p.is_file():
+            if not is_image(p):
+                raise InputError("not an image file", file=str(p), expected="a .jpg, .png, .bmp, .tif or .webp file")
+            files.append(p)
+        else:
+            raise InputError("no such file or folder", file=str(p))
+    files = list(dict.fromkeys(f.resolve() for f in files))
+    root = Path(os.path.commonpath([str(f.parent) for f in files]))
+    samples = []
+    for f in files:
+        w, h = image_size(f)
+        samples.append(Sample(f.relative_to(root).as_posix(), w, h, id=f.stem))
+    return Dataset([], samples, root=root)
+
+
+@click.command()
+@click.argument("model", type=_PATH, metavar="RUN_DIR_OR_CHECKPOINT")
+@click.argument("images", type=_PATH, nargs=-1, required=True, metavar="IMAGES_OR_DIR...")
+@click.option("--out", "out", type=_PATH, required=True, help="Folder for the detections (and pictures).")
+@click.option("--format", "fmt", default="coco", show_default=True,
+              help="Format the detections are written in: coco, yolo, voc (or a plugin's format).")
+@click.option("--draw", is_flag=True, help="Also write each image with its detections drawn (PNG).")
+@click.option("--score-threshold", type=float, default=0.05, show_default=True,
+              help="Keep detections scoring above this.")
+@click.option("--draw-threshold", type=float, default=0.3, show_default=True, help="Draw detections scoring above this.")
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of a table.")
+def predict(model: Path, images: tuple[Path, ...], out: Path, fmt: str, draw: bool, score_threshold: float,
+            draw_threshold: float, batch_size: int, device: str, quiet: bool, as_json: bool) -> None:
+    """Detect objects in IMAGES (files or folders) with a trained model; write them to --out."""
+    import dataclasses
+
+    from ..builtin.train_steps import filter_scores
+    from ..console import print_json, print_table
+    from ..engine.distributed import cpu_threads, resolve_device, using_threads
+    from ..engine.predict import load_bundle, predict_dataset
+    from ..errors import ConfigError
+    from ..formats import get_format, write_dataset
+
+    get_format(fmt, need="writer", field="--format")
+    if not 0 <= score_threshold < 1:
+        raise ConfigError("out of range", field="--score-threshold", value=score_threshold, expected="a number in [0, 1)")
+    if batch_size < 1:
+        raise ConfigError("out of range", field="--batch-size", value=batch_size, expected="an integer >= 1")
+    inputs = collect_images(list(images))
+    dev = resolve_device(device)
+    bundle = load_bundle(model, device=str(dev))
+    inputs = dataclasses.replace(inputs, categories=list(bundle.categories))
+    with using_threads(cpu_threads(0)):
+        dets = predict_dataset(bundle, inputs, batch_size=batch_size, device=dev, progress=not quiet)
+    dets = filter_scores(dets, score_threshold)
+    out.mkdir(parents=True, exist_ok=True)
+    report = write_dataset(dets, out / "detections", fmt, images="none")
+    drawn = 0
+    if draw:
+        from ..draw import draw_boxes, read_image, save_png
+        from ..fsutil import safe_join
+
+        for s in dets.samples:
+            keep = s.scores > draw_threshold
+            pic = draw_boxes(read_image(dets.image_path(s)), s.boxes[keep], s.labels[keep], dets.categories,
+                             s.scores[keep])
+            save_png(safe_join(out / "drawn", str(Path(s.image).with_suffix(".png"))), pic)
+            drawn += 1
+    per_class = {c: 0 for c in dets.categories}
+    for s in dets.samples:
+        for lab in s.labels:
+            per_class[dets.categories[lab]] += 1
+    summary = {
+        "checkpoint": str(bundle.checkpoint), "model": bundle.name, "images": len(dets),
+        "detections": dets.num_boxes, "per_class": per_class, "format": fmt,
+        "written": str(out / "detections"), "drawn": drawn, "writer": report,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    print_table([[c, n] for c, n in per_class.items()], ["class", "detections"])
+    click.echo(f"\n{dets.num_boxes} detections on {len(dets)} images ({bundle.name}, {bundle.checkpoint}) "
+               f"-> {out / 'detections'} ({fmt})" + (f"; {drawn} pictures in {out / 'drawn'}" if drawn else ""))
