@@ -686,3 +686,19 @@ def test_quick_extraction_agrees_with_the_general_one(text, one_based, classes):
     else:  # the quick reader only leaves out what it must: a problem, parts, a second name, odd values
         assert found or "<part>" in text or "second" in text or "True" in text or "false" in text \
             or " 1 " in text or "50.0" in text or " 70 " in text or "d/e.jpg" in text or one_based
+
+
+def test_fast_path_copies_images_and_checks_them(tmp_path):
+    files = {k: xml(f"{k}.png", 40, 30, obj("cat", (1, 1, 9, 9))) for k in ("a", "b", "c")}
+    src = devkit(tmp_path / "src", files)
+    png(src / "JPEGImages" / "a.png", 40, 30)
+    png(src / "JPEGImages" / "b.png", 41, 30)  # size differs from the annotation; c.png is missing
+    with pytest.raises(InputError) as exc:
+        convert_voc_to_yolo(src, tmp_path / "y", images="copy", progress=False)
+    assert [(Path(p.file).name, p.message) for p in exc.value.problems] == [
+        ("b.xml", "image size differs from the annotation"), ("c.xml", "image file not found")]
+    assert not (tmp_path / "y").exists()
+    report = convert_voc_to_yolo(src, tmp_path / "y", images="link", skip_invalid=True, progress=False)
+    assert (report["images"], report["problems"]) == (1, 2)
+    assert sorted(p.name for p in (tmp_path / "y" / "images" / "train").iterdir()) == ["a.png"]
+    assert sorted(p.name for p in (tmp_path / "y" / "labels" / "train").iterdir()) == ["a.txt"]

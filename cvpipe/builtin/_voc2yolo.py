@@ -44,9 +44,9 @@ def _write_new(path: str, text: str) -> None:
         os.close(fd)
 
 
-def _run_chunk(chunk: list[tuple[str, str]]):
-    """Convert a chunk of ``(xml_path, out_split)``; returns counts, names seen, splits written,
-    problems, and whether the generic path is needed."""
+def _run_chunk(chunk: list[tuple[int, str, str]]):
+    """Convert a chunk of ``(index, xml_path, out_split)``; returns counts, names seen, splits
+    written and ``[(index, problems)]``, or None when the generic path is needed."""
     from cvpipe.builtin import voc
     from cvpipe.builtin.yolo import label_name, yolo_box_text
 
@@ -57,15 +57,39 @@ def _run_chunk(chunk: list[tuple[str, str]]):
     n_img = n_box = n_diff = n_crowd = n_files = 0
     names: set[str] = set()
     splits: set[str] = set()
-    found: list[Problem] = []
-    for xml, split in chunk:
+    problems: list[tuple[int, list[Problem]]] = []
+    for idx, xml, split in chunk:
+        found: list[Problem] = []
         rec = voc._parse_file(xml, image_root, shift, False, classes, found)
+        if rec is not None:
+            name = rec["filename"]
+            if "/" in name:
+                return None
+            w, h = rec["width"], rec["height"]
+            src = None
+            if images != "none":  # the checks cvpipe.formats.check_dataset makes when images are copied
+                from cvpipe.images import image_size
+
+                src = image_root / name
+                if not src.is_file():
+                    found.append(Problem("image file not found", file=xml, field="filename", value=str(src),
+                                         expected="an existing image file", hint="point to the images with --images-dir"))
+                    rec = None
+                else:
+                    try:
+                        size = image_size(src)
+                    except InputError as exc:
+                        found.extend(exc.problems)
+                        rec = None
+                    else:
+                        if size != (w, h):
+                            found.append(Problem("image size differs from the annotation", file=xml, field="size",
+                                                 value=f"{w}x{h}", expected=f"{size[0]}x{size[1]} as in {src}"))
+                            rec = None
+        if found:
+            problems.append((idx, found))
         if rec is None:
             continue
-        name = rec["filename"]
-        if "/" in name:
-            return None
-        w, h = rec["width"], rec["height"]
         lines = []
         for oname, (x1, y1, x2, y2), diff, _trunc, crowd, score, _ in rec["objects"]:
             if score is not None:
@@ -84,20 +108,29 @@ def _run_chunk(chunk: list[tuple[str, str]]):
         except FileExistsError:
             return None
         n_files += 1
-        if images != "none":
+        if src is not None:
             from cvpipe.fsutil import place_file
 
-            src = image_root / name
-            if not src.is_file():
-                found.append(Problem("image file not found", file=xml, field="filename", value=str(src),
-                                     expected="an existing image file", hint="use --images none or --images-dir"))
-            else:
-                place_file(src, Path(f"{tmp}/images/{split}/{name}"), images)
-                n_files += 1
+            place_file(src, Path(f"{tmp}/images/{split}/{name}"), images)
+            n_files += 1
         splits.add(split)
         n_img += 1
         n_box += len(lines)
-    return n_img, n_box, n_diff, n_crowd, n_files, names, splits, found
+    return n_img, n_box, n_diff, n_crowd, n_files, names, splits, problems
+
+
+def _interleave(work: list[tuple[int, str, str]], size: int) -> list[list[tuple[int, str, str]]]:
+    """Chunks of ``size`` files of one split each, taken from the splits in turn: two workers
+    then mostly create files in different folders, which the file system does in parallel
+    (creating files in one folder is serialised by the folder's lock)."""
+    by_split: dict[str, list] = {}
+    for item in work:
+        by_split.setdefault(item[2], []).append(item)
+    queues = [[items[i:i + size] for i in range(0, len(items), size)] for items in by_split.values()]
+    out = []
+    for k in range(max((len(q) for q in queues), default=0)):
+        out += [q[k] for q in queues if k < len(q)]
+    return out
 
 
 def _remap_chunk(paths: list[str]) -> int:
@@ -202,8 +235,8 @@ def convert_voc_to_yolo(
     found: list[Problem] = []
     entries, image_root = voc._layout(Path(src), splits, images_dir, found)
     any_split = any(e[1] is not None for e in entries)
-    work = [(xml, output_split(split, any_split)) for xml, split, _ in entries]
-    split_dirs = list(dict.fromkeys(s for _, s in work))
+    work = [(k, xml, output_split(split, any_split)) for k, (xml, split, _) in enumerate(entries)]
+    split_dirs = list(dict.fromkeys(s for _, _, s in work))
     for s in split_dirs:
         if "/" in safe_relpath(s, field="split"):
             raise InputError("split name with a folder", field="split", value=s, expected="a plain name")
@@ -229,7 +262,8 @@ def convert_voc_to_yolo(
             job = {"tmp": str(tmp), "image_root": image_root, "shift": voc._SHIFT[pixel_convention],
                    "classes": class_index, "tokens": tokens, "decimals": decimals, "images": images,
                    "keep_difficult": keep_difficult, "keep_crowd": keep_crowd}
-            chunks = [work[i:i + _CHUNK] for i in range(0, len(work), _CHUNK)]
+            chunks = _interleave(work, _CHUNK)
+            per_file: list[tuple[int, list[Problem]]] = []
             for res in _pool_map(_run_chunk, chunks, job, workers, bar):
                 if res is None:
                     raise _Fallback
@@ -241,7 +275,8 @@ def convert_voc_to_yolo(
                 report["files"] += n_files
                 names |= nm
                 written |= sp
-                found += fnd
+                per_file += fnd
+            found += [p for _, ps in sorted(per_file, key=lambda t: t[0]) for p in ps]  # file order, as read_voc
             if found and not skip_invalid:
                 raise InputError.from_problems(found)
             categories = list(classes) if classes is not None else voc.voc_categories(names)
