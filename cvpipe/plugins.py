@@ -49,6 +49,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "cvpipe.builtin.synthetic",
     "cvpipe.builtin.models",
     "cvpipe.builtin.train_steps",
+    "cvpipe.builtin.tensorboard",
 )
 
 _pm: pluggy.PluginManager | None = None
