@@ -18,7 +18,9 @@ plugins registered through ``cvpipe_register_formats`` (see :mod:`cvpipe.hookspe
 Problem locations: readers may record where a sample or box came from in *private* keys (names
 starting with ``_``) that writers never write: ``Sample.extra["_file"]`` (the annotation file),
 ``Sample.extra["_line"]``, ``box_extra[i]["_line"]`` and ``box_extra[i]["_field"]`` (a field path
-such as ``annotations[17].bbox``). :func:`check_dataset` uses them to name the place of a problem.
+such as ``annotations[17].bbox``). :func:`check_dataset` uses them to name the place of a problem;
+a reader may also leave ``Dataset.meta["_locate"]``, a callable ``(file, field) -> line | None``
+asked only for problems found (COCO uses it to give JSON problems their line).
 """
 
 from __future__ import annotations
@@ -248,11 +250,28 @@ def check_dataset(
     inverted, not empty and inside the image (within :data:`OUTSIDE_TOLERANCE`); labels within
     ``categories``. ``skipped`` (a Counter), when given, counts the boxes left out by reason.
     """
+    skipped = skipped if skipped is not None else Counter()
+    first = len(problems)
+    valid = _check(dataset, problems, check_images, require_images, skipped, progress)
+    locate = dataset.meta.get("_locate")  # a reader's way to place a problem on a line
+    if callable(locate) and len(problems) > first:
+        from dataclasses import replace
+
+        for j in range(first, len(problems)):
+            p = problems[j]
+            if p.line is None and p.field:
+                line = locate(p.file, p.field)
+                if line:
+                    problems[j] = replace(p, line=line)
+    return valid
+
+
+def _check(dataset, problems: list[Problem], check_images: bool, require_images: bool, skipped: Counter,
+           progress: bool):
     import numpy as np
 
     from .images import image_size
 
-    skipped = skipped if skipped is not None else Counter()
     ncat = len(dataset.categories)
     seen_paths: dict[str, str] = {}
     seen_ids: dict[tuple[Any, Any], str] = {}

@@ -33,6 +33,24 @@ def _write_json(path: Path, data) -> Path:
     return path
 
 
+def json_line(path: Path, obj) -> int:
+    """The line of ``path`` where the JSON object ``obj`` is written (found by decoding the
+    object that starts on each line; independent of the code under test)."""
+    text = path.read_text()
+    decoder = json.JSONDecoder()
+    offset = 0
+    for lineno, line in enumerate(text.splitlines(keepends=True), 1):
+        start = offset + len(line) - len(line.lstrip())
+        offset += len(line)
+        if text[start:start + 1] == "{":
+            try:
+                if decoder.raw_decode(text, start)[0] == obj:
+                    return lineno
+            except json.JSONDecodeError:
+                pass
+    raise AssertionError(f"{obj} not found in {path}")
+
+
 def _tiny(**over) -> dict:
     data = {
         "images": [{"id": 7, "file_name": "a.jpg", "width": 100, "height": 80},
@@ -134,6 +152,8 @@ def test_results_bad_records_named(tmp_path):
         read_coco_results(dets, gt)
     fields = [p.field for p in err.value.problems]
     assert fields == ["[1].image_id", "[2].category_id", "[3].bbox", "[4].score"]
+    records = json.loads(dets.read_text())
+    assert [p.line for p in err.value.problems] == [json_line(dets, records[k]) for k in (1, 2, 3, 4)]
     assert all(p.file == str(dets) for p in err.value.problems)
     problems: list[Problem] = []
     dt = read_coco_results(dets, gt, problems=problems)
@@ -244,7 +264,9 @@ def test_each_bad_field_is_named(tmp_path, mutate, field, message):
         read_coco(src)
     first = err.value.problems[0]
     assert (first.file, first.field, first.message) == (str(src), field, message)
-    assert f"{src}: {field}: {message}" in str(err.value)
+    key, k = field.split("[")[0], int(field.split("[")[1].split("]")[0])
+    line = json_line(src, data[key][k])  # the line of the offending object (pretty-printed file)
+    assert f"{src}:{line}: {field}: {message}" in str(err.value)
     problems: list[Problem] = []
     ds = read_coco(src, problems=problems)  # collected instead, the rest kept
     assert problems == err.value.problems and ds.num_boxes >= 1
@@ -424,3 +446,13 @@ def test_several_splits_round_trip(tmp_path):
     assert (tmp_path / "dst" / "images" / "val" / "dir" / "b.jpg").read_bytes() == b"val"
     back = json.loads((tmp_path / "dst" / "annotations" / "instances_val.json").read_text())
     assert back["images"] == [{"id": 7, "file_name": "dir/b.jpg", "width": 100, "height": 80}]
+
+
+def test_one_line_json_problems_keep_their_json_path(tmp_path):
+    data = _tiny()
+    data["annotations"][1]["bbox"] = [1, 2]
+    src = tmp_path / "one_line.json"
+    src.write_text(json.dumps(data))
+    with pytest.raises(InputError) as err:
+        read_coco(src)
+    assert err.value.problem.line is None and err.value.problem.field == "annotations[1].bbox"

@@ -3,6 +3,7 @@ order, cross-format round trips (hypothesis), the real review-odm fixtures, bad 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -94,6 +95,20 @@ def coco_file(tmp_path: Path, anns: list[dict], images=None, name="instances_val
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2))
     return path
+
+
+def json_line(path: Path, obj) -> int:
+    """The line of ``path`` where the JSON object ``obj`` starts (decoded independently)."""
+    text = path.read_text()
+    offset = 0
+    for lineno, line in enumerate(text.splitlines(keepends=True), 1):
+        start = offset + len(line) - len(line.lstrip())
+        offset += len(line)
+        if text[start:start + 1] == "{":
+            with contextlib.suppress(json.JSONDecodeError):
+                if json.JSONDecoder().raw_decode(text, start)[0] == obj:
+                    return lineno
+    raise AssertionError(f"{obj} not found in {path}")
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -368,8 +383,9 @@ def test_convert_refuses_bad_input_and_leaves_dst(tmp_path, capsys):
     before = snapshot(tmp_path)
     rc, out, err = run_cli("convert", src, dst, "--to", "yolo", "--images", "none", "--quiet", capsys=capsys)
     assert rc == 2
-    assert f"{src}: annotations[2].category_id: unknown category id" in err
-    assert f"{src}: annotations[1]: box is outside the image" in err
+    anns = json.loads(src.read_text())["annotations"]
+    assert f"{src}:{json_line(src, anns[2])}: annotations[2].category_id: unknown category id" in err
+    assert f"{src}:{json_line(src, anns[1])}: annotations[1]: box is outside the image" in err
     assert "--skip-invalid" in err and "Traceback" not in err
     assert snapshot(tmp_path) == before  # DST untouched, no temporary leftovers
 
@@ -475,10 +491,14 @@ def test_validate_clean_and_dirty(tmp_path, capsys):
     rc, out, err = run_cli("validate", bad, "--json", report, capsys=capsys)
     assert rc == 2 and "4 problems found" in err
     lines = out.splitlines()
-    assert f"{bad}: annotations[1].image_id: unknown image id (got 3; expected the id of an entry in images)" in lines
-    assert any(line.startswith(f"{bad}: images[0]: image size differs from the annotation") for line in lines)
-    assert any(line.startswith(f"{bad}: images[1]: image file not found") for line in lines)
-    assert any(line.startswith(f"{bad}: annotations[0]: box is inverted") for line in lines)
+    data = json.loads(bad.read_text())
+    at = {f"{key}[{k}]": json_line(bad, data[key][k]) for key in ("images", "annotations") for k in range(2)}
+    assert (f"{bad}:{at['annotations[1]']}: annotations[1].image_id: unknown image id "
+            "(got 3; expected the id of an entry in images)") in lines
+    assert any(line.startswith(f"{bad}:{at['images[0]']}: images[0]: image size differs from the annotation")
+               for line in lines)
+    assert any(line.startswith(f"{bad}:{at['images[1]']}: images[1]: image file not found") for line in lines)
+    assert any(line.startswith(f"{bad}:{at['annotations[0]']}: annotations[0]: box is inverted") for line in lines)
     data = json.loads(report.read_text())
     assert data["ok"] is False and len(data["problems"]) == 4
     assert {p["field"] for p in data["problems"]} == {"annotations[1].image_id", "images[0]", "images[1]", "annotations[0]"}

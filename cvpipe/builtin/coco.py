@@ -101,6 +101,86 @@ def load_json(path: Path, problems: list[Problem] | None = None) -> Any:
     return None
 
 
+# Line numbers, found only when there is a problem to place (never on the happy path)
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_FIELD = re.compile(r"^(\w*)\[(\d+)\]")
+#: files larger than this are not scanned for line numbers (problems keep their JSON path)
+LINE_SCAN_LIMIT = 100_000_000
+
+
+def element_lines(raw: bytes) -> dict[str, list[int]]:
+    """The 1-based line where each object element of each top-level array starts
+    (``{"annotations": [line of annotations[0], ...], ...}``); empty for a file on one line."""
+    if raw.count(b"\n", 0, 1 << 20) < 2 and raw.count(b"\n") < 2:
+        return {}
+    offsets: dict[str, list[int]] = {}
+    # elements are the objects opening at depth ``inside``: 2 in a top-level object's arrays,
+    # 1 in a top-level list (the results form, key "")
+    depth, key, current, inside = 0, b'""', None, 0
+    for m in _TOKEN.finditer(raw):
+        c = raw[m.start()]
+        if c == 0x22:  # a string: at depth 1 it may be the key of the array that follows
+            if depth == 1:
+                key = m.group()
+        elif c in (0x5B, 0x7B):  # [ {
+            if c == 0x5B and (depth == 0 or (depth == 1 and inside != 1)):
+                current = offsets.setdefault(key[1:-1].decode("utf-8", "replace") if depth else "", [])
+                inside = depth + 1
+            elif c == 0x7B and depth == inside and current is not None:
+                current.append(m.start())
+            depth += 1
+        else:
+            depth -= 1
+            if depth < inside:
+                current, inside = None, 0
+    out: dict[str, list[int]] = {}
+    for name, offs in offsets.items():
+        lines, line, prev = [], 1, 0
+        for off in offs:
+            line += raw.count(b"\n", prev, off)
+            prev = off
+            lines.append(line)
+        out[name] = lines
+    return out
+
+
+class _LineFinder:
+    """``finder(file, field) -> line | None`` for fields such as ``annotations[17].bbox`` of the
+    COCO files read; each file is scanned once, at the first question."""
+
+    def __init__(self, files: list[str]) -> None:
+        self.files = set(files)
+        self.cache: dict[str, dict[str, list[int]]] = {}
+
+    def __call__(self, file: str | None, field: str | None) -> int | None:
+        if file not in self.files or not field:
+            return None
+        m = _FIELD.match(field)
+        if not m:
+            return None
+        if file not in self.cache:
+            try:
+                path = Path(file)
+                self.cache[file] = element_lines(path.read_bytes()) if path.stat().st_size <= LINE_SCAN_LIMIT else {}
+            except OSError:
+                self.cache[file] = {}
+        lines = self.cache[file].get(m.group(1), [])
+        k = int(m.group(2))
+        return lines[k] if k < len(lines) else None
+
+
+def add_lines(problems: list[Problem], start: int, finder) -> None:
+    """Give ``problems[start:]`` without a line the line ``finder(file, field)`` knows."""
+    from dataclasses import replace
+
+    for j in range(start, len(problems)):
+        p = problems[j]
+        if p.line is None and p.field:
+            line = finder(p.file, p.field)
+            if line:
+                problems[j] = replace(p, line=line)
+
+
 # ---------------------------------------------------------------------------------------------
 # Where things are
 # ---------------------------------------------------------------------------------------------
@@ -488,6 +568,9 @@ def _read_coco(path: Path, images_dir: Path | None, splits: list[str] | None, pr
         meta["coco"]["top"] = parsed[0].top
     if len(parsed) == 1:
         meta["_file"] = str(parsed[0].file)
+    finder = _LineFinder([str(f) for f, _ in files])
+    meta["_locate"] = finder  # for check_dataset: the line of images[k] / annotations[k]
+    add_lines(found, 0, finder)
     raise_or_collect(found, problems)
     return Dataset(names, samples, root=root, meta=meta)
 
@@ -791,9 +874,12 @@ def read_coco_results(path: Path, reference, *, problems: list[Problem] | None =
         extra["_file"] = fname
         samples.append(replace(s, boxes=boxes, labels=labels, scores=scores, box_extra=box_extra,
                                difficult=None, truncated=None, iscrowd=None, extra=extra))
+    finder = _LineFinder([fname])
+    add_lines(found, 0, finder)
     raise_or_collect(found, problems)
     meta = dict(reference.meta)
     meta["_file"] = fname
+    meta["_locate"] = finder
     return Dataset(list(reference.categories), samples, root=reference.root, meta=meta)
 
 
