@@ -22,6 +22,10 @@ goes to ``Sample.extra`` and every other annotation key (``id``, ``area``, ``seg
 ``Dataset.meta["coco"]``. Category order in the Dataset is by category id (as pycocotools'
 ``getCatIds``).
 
+Problems name the file and the JSON path (``annotations[17].bbox``), plus the line of the
+offending object when the file is pretty-printed (found by a scan run only when there is a
+problem). Malformed JSON is reported with its line and column.
+
 Detections: :func:`read_coco_results` reads the results form (``[{image_id, category_id, bbox,
 score}]``) against a reference ground-truth dataset; :func:`to_coco_dict` and
 :func:`to_coco_results` build the in-memory dicts pycocotools takes.
