@@ -22,6 +22,15 @@ goes to ``Sample.extra`` and every other annotation key (``id``, ``area``, ``seg
 ``Dataset.meta["coco"]``. Category order in the Dataset is by category id (as pycocotools'
 ``getCatIds``).
 
+Splits: ``instances_<split>.json`` is split ``<split>``; another file name gives no split, and
+the writer puts samples without a split in ``instances_default.json``. COCO has no difficult
+flag: difficult boxes are left out unless ``keep_difficult`` (then written with
+``attributes.difficult: true``, which the reader reads back); crowd boxes are kept (``iscrowd``).
+
+COCO -> YOLO: :func:`convert_coco_to_yolo` writes the same bytes as the general path without
+building a Dataset (typed msgspec decoding that skips segmentations, vectorised checks); it
+declines (returns None) on anything irregular, so the general path names the problems.
+
 Problems name the file and the JSON path (``annotations[17].bbox``), plus the line of the
 offending object when the file is pretty-printed (found by a scan run only when there is a
 problem). Malformed JSON is reported with its line and column.
