@@ -9,7 +9,8 @@ from the same two JSON files in the same process run:
 * cvpipe: the ``cvpipe evaluate --gt GT --dt DT --json OUT`` command (read both files with
   cvpipe's COCO readers, evaluate with the default faster-coco-eval engine, write the JSON);
 * reference: pycocotools' README recipe (``COCO(gt)``, ``loadRes(dt)``, ``COCOeval``
-  evaluate/accumulate/summarize).
+  evaluate/accumulate/summarize);
+* for context, faster-coco-eval's own recipe on the same files (``--no-faster`` skips it).
 
 It prints both sets of twelve numbers, their largest difference (must be <= 1e-12) and the
 speed ratio. Usage::
@@ -104,6 +105,22 @@ def run_pycocotools(gt_file: Path, dt_file: Path) -> np.ndarray:
     return np.asarray(ev.stats, dtype=np.float64)
 
 
+def run_faster_coco_eval(gt_file: Path, dt_file: Path) -> np.ndarray:
+    """faster-coco-eval called directly, its README recipe (for context: the engine's floor)."""
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    def quiet(*args, **kwargs):
+        return None
+
+    coco_gt = COCO(str(gt_file), print_function=quiet)
+    coco_dt = coco_gt.loadRes(str(dt_file))
+    ev = COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=quiet)
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    return np.asarray(ev.stats[:12], dtype=np.float64)
+
+
 def run_cvpipe(gt_file: Path, dt_file: Path, out: Path) -> np.ndarray:
     from cvpipe.cli import main
 
@@ -122,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dets", type=int, default=100, help="detections per image")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", type=Path, help="write the pair here and keep it (default: a temporary folder)")
+    ap.add_argument("--no-faster", action="store_true", help="skip timing faster-coco-eval called directly")
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -144,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         ref = run_pycocotools(gt_file, dt_file)
         t_ref = time.perf_counter() - t0
         print(f"pycocotools:     {t_ref:.2f} s", file=sys.stderr)
+        t_fast = None
+        if not args.no_faster:
+            t0 = time.perf_counter()
+            fast = run_faster_coco_eval(gt_file, dt_file)
+            t_fast = time.perf_counter() - t0
+            print(f"faster-coco-eval direct: {t_fast:.2f} s (max diff {np.max(np.abs(fast - ref)):.3g})", file=sys.stderr)
 
     diff = float(np.max(np.abs(ours - ref)))
     width = max(len(k) for k in KEYS)
@@ -152,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{k:<{width}}  {a:14.10f}  {b:14.10f}")
     print(f"\nlargest difference of the twelve numbers: {diff:.3g} (required <= 1e-12)")
     print(f"cvpipe evaluate {t_ours:.2f} s, pycocotools {t_ref:.2f} s: cvpipe is {t_ref / t_ours:.1f}x faster")
+    if t_fast is not None:
+        print(f"(faster-coco-eval called directly on the same files: {t_fast:.2f} s, {t_ref / t_fast:.1f}x pycocotools)")
     return 0 if diff <= 1e-12 else 1
 
 

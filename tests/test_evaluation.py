@@ -155,6 +155,20 @@ def test_generated_pair_exercises_the_traps(tmp_path):
     np.testing.assert_allclose(ours(res2), pycocotools_stats(gt_file2, dt_file), rtol=0, atol=TOL)
 
 
+def test_faster_public_api_fallback_equals_pycocotools(tmp_path, monkeypatch):
+    """Where faster-coco-eval's internals differ, cvpipe uses its public API: same numbers."""
+    import cvpipe.builtin.metrics as metrics
+
+    gt, dets = make_coco_pair(9)
+    gt_file, dt_file = write_pair(tmp_path, gt, dets)
+    fast = ours(cvpipe_coco(gt_file, dt_file, "faster"))
+    monkeypatch.setattr(metrics, "_can_prepare", lambda: False)
+    public = ours(cvpipe_coco(gt_file, dt_file, "faster"))
+    ref = pycocotools_stats(gt_file, dt_file)
+    np.testing.assert_allclose(public, ref, rtol=0, atol=TOL)
+    np.testing.assert_allclose(fast, ref, rtol=0, atol=TOL)
+
+
 def test_annotation_ids_from_zero_are_scored_as_if_they_started_at_one(tmp_path):
     """pycocotools uses annotation id 0 as "unmatched"; cvpipe hands it fresh ids."""
     gt0, dets = make_coco_pair(7, ann_id_start=0)

@@ -177,6 +177,21 @@ def run_cocoeval(gt_dict: dict, results: list[dict], *, engine: Engine = "faster
     raise ConfigError("unknown COCO engine", field="engine", value=engine, expected="'faster' or 'pycocotools'")
 
 
+def _can_prepare() -> bool:
+    """Whether the installed faster-coco-eval has the internals :func:`faster_prepared_eval`
+    replaces or calls (checked, so that a release that changes them falls back to its public
+    API instead of failing)."""
+    try:
+        from faster_coco_eval import COCOeval_faster
+        from faster_coco_eval.core import mask
+    except ImportError:
+        return False
+    ev = COCOeval_faster(None, None, "bbox", print_function=lambda *a, **k: None)
+    return (callable(getattr(COCOeval_faster, "_prepare", None)) and callable(getattr(COCOeval_faster, "computeIoU", None))
+            and hasattr(ev, "gt_dataset") and callable(getattr(ev.gt_dataset, "append_ref", None))
+            and callable(getattr(ev.gt_dataset, "clean", None)) and callable(getattr(mask, "iou", None)))
+
+
 def faster_prepared_eval(gt, dt, *, difficult: Literal["count", "drop"] = "count",
                          iou_thresholds: Sequence[float] | None = None):
     """COCO bbox evaluation of ``gt``/``dt`` with faster-coco-eval's C++ matcher, fed directly.
@@ -246,7 +261,7 @@ def faster_prepared_eval(gt, dt, *, difficult: Literal["count", "drop"] = "count
                 self._iou = np.asarray(mask_utils.iou(dx[order], gx, crowd), dtype=np.float64)
             rows = np.flatnonzero(self._dc == catId)[: self.params.maxDets[-1]]
             cols = np.flatnonzero(self._gc == catId)
-            return self._iou[np.ix_(rows, cols)]
+            return self._iou[rows[:, None], cols]
 
     ev = Prepared(None, None, "bbox", print_function=quiet)
     ev.params.imgIds = sorted(img_ids)
@@ -308,10 +323,10 @@ def coco_eval(
         except ImportError:
             engine = "pycocotools"
     with gc_paused():
-        if engine == "faster":
+        if engine == "faster" and _can_prepare():
             ev = faster_prepared_eval(gt, dt, difficult=difficult, iou_thresholds=thr)
             name_of = ev.cvpipe_categories
-        else:
+        else:  # pycocotools, or a faster-coco-eval whose internals differ: its public API
             gt_dict, results = coco_dicts(gt, dt, difficult=difficult)
             ev = run_cocoeval(gt_dict, results, engine=engine, iou_thresholds=thr)
             name_of = {c["id"]: c["name"] for c in gt_dict["categories"]}
