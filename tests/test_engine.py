@@ -320,3 +320,15 @@ def test_train_step_runs_fires_the_hook_and_validates_settings(tiny_data, tmp_pa
     with pytest.raises(ConfigError) as e:
         TrainStep(transforms=[{"HorizontalFlp": {}}])
     assert "transforms[0]" in str(e.value)
+
+
+def test_a_torchvision_detector_trains_and_predicts(tiny_data, tmp_path):
+    from cvpipe.engine.predict import load_bundle, predict_dataset
+
+    train, val = tiny_data
+    res = _fit(train.subset(train.samples[:4]), None, tmp_path, 1, model="fasterrcnn_mobilenet_v3_large_320_fpn",
+               model_params={"min_size": 64, "max_size": 96}, batch_size=2)
+    assert np.isfinite(res.history[0]["loss"]) and res.bundle.input_size is None
+    bundle = load_bundle(tmp_path / "best.pt")
+    dets = predict_dataset(bundle, val.subset(val.samples[:2]))
+    assert len(dets) == 2 and all(((s.labels >= 0) & (s.labels < 3)).all() for s in dets)
