@@ -93,3 +93,12 @@ def test_cli_predict_bad_inputs_exit_2(run_dir, tmp_path, capsys):
     assert main(["predict", str(run_dir), str(tmp_path / "missing.jpg"), "--out", str(tmp_path / "o")]) == 2
     assert "missing.jpg" in capsys.readouterr().err
     assert main(["predict", str(run_dir), str(img), "--out", str(tmp_path / "o"), "--format", "yolov8"]) == 2
+
+
+def test_shipped_voc_detect_validates(capsys):
+    shipped = Path(__file__).resolve().parents[1] / "pipelines" / "voc_detect.yaml"
+    assert main(["run", str(shipped), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "train" in out and "evaluate" in out and "${" not in out
+    assert main(["run", str(shipped), "--dry-run", "--set", "train.model_params.image_sise=96"]) == 2
+    assert "image_size" in capsys.readouterr().err
