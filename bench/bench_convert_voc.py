@@ -199,7 +199,10 @@ def main() -> None:
                                                   "--mapping_out", str(work / "names.txt"),
                                                   str(src / "Annotations"), str(d)]
         # warm the page cache once so every converter reads from memory
+        shutil.rmtree(work / "warm", ignore_errors=True)
         subprocess.run(runners["I/O floor"](work / "warm"), check=True)
+        shutil.rmtree(work / "warm", ignore_errors=True)
+        os.sync()
         best: dict[str, tuple[float, float, float]] = {}
         for r in range(args.repeat):
             for k, (label, make) in enumerate(runners.items()):  # interleaved: background load hits all alike
@@ -208,6 +211,7 @@ def main() -> None:
                 if label not in best or got[0] < best[label][0]:
                     best[label] = got
                 shutil.rmtree(dst, ignore_errors=True)
+                os.sync()  # flush the deletions (and the file system's discards) before the next run
         print(f"VOC -> YOLO, {n} annotation files, {n_obj} objects, best of {args.repeat} runs "
               f"(separate processes, start-up included), {os.cpu_count()} CPUs")
         print(f"{'converter':<24}{'seconds':>9}{'us/file':>10}{'tutorial/x':>11}{'user s':>9}{'sys s':>8}")
