@@ -50,7 +50,6 @@ from .errors import ConfigError, InputError
 
 __all__ = [
     "COCO_KEYS",
-    "METRICS",
     "evaluate",
     "align_detections",
     "voc_eval",
@@ -69,9 +68,6 @@ __all__ = [
 #: The twelve COCO summary numbers, in pycocotools' ``stats`` order.
 COCO_KEYS: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl",
                               "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
-
-#: The built-in metric names.
-METRICS: tuple[str, ...] = ("coco", "voc07", "voc12")
 
 @contextlib.contextmanager
 def gc_paused():

@@ -106,6 +106,29 @@ def _scores_from_extra(dt, path: Path):
     return dt
 
 
+class _Status:
+    """One line on stderr naming the stage under way, with the seconds the previous one took."""
+
+    def __init__(self, enabled: bool) -> None:
+        import time
+
+        self.enabled, self.clock, self.start = enabled, time.perf_counter, None
+
+    def __call__(self, text: str) -> None:
+        self._close()
+        if self.enabled:
+            click.echo(f"{text} ...", err=True, nl=False)
+        self.start = self.clock()
+
+    def _close(self) -> None:
+        if self.enabled and self.start is not None:
+            click.echo(f" {self.clock() - self.start:.1f} s", err=True)
+        self.start = None
+
+    def done(self) -> None:
+        self._close()
+
+
 @click.command()
 @click.option("--gt", "gt_path", required=True, type=_PATH, metavar="GT", help="Ground-truth dataset (any readable format).")
 @click.option("--dt", "dt_path", required=True, type=_PATH, metavar="DT",
@@ -124,9 +147,10 @@ def _scores_from_extra(dt, path: Path):
               help="IoU of a hit for voc07/voc12 and the pictures.")
 @click.option("--conf", "conf_threshold", type=float, default=0.25, show_default=True,
               help="Lowest score drawn and counted in the confusion matrix.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: Path | None, gt_format: str | None,
              dt_format: str | None, images_dir: Path | None, plots: Path | None, engine: str,
-             iou_threshold: float, conf_threshold: float) -> None:
+             iou_threshold: float, conf_threshold: float, quiet: bool) -> None:
     """Evaluate detections DT against ground truth GT.
 
     Prints COCO's twelve numbers (as pycocotools computes them) and a per-class AP table; --json
@@ -146,11 +170,16 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
     params = {}
     for n in names:
         params[n] = {"engine": engine} if n == "coco" else {"iou_threshold": iou_threshold} if n in ("voc07", "voc12") else {}
+    status = _Status(enabled=not quiet and sys.stderr.isatty())
     with gc_paused():  # see gc_paused: reading and evaluating build many small objects
+        status(f"reading ground truth {gt_path}")
         gt = read_dataset(gt_path, gt_format, images_dir=images_dir)
+        status(f"reading detections {dt_path}")
         dt = read_detections(dt_path, gt, dt_format)
         dt = align_detections(gt, dt)
+        status(f"evaluating {', '.join(names)}: {len(gt)} images, {gt.num_boxes} objects, {dt.num_boxes} detections")
         result = run_evaluation(gt, dt, params)
+    status.done()
     if json_out is not None and str(json_out) == "-":
         print_json(result)
     else:
