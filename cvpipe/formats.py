@@ -598,9 +598,13 @@ def convert_dataset(
     splits: Sequence[str] | None = None,
     images_dir: Path | None = None,
     skip_invalid: bool = False,
+    overwrite: bool = False,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Convert the dataset at ``src`` into format ``to`` at ``dst``.
+
+    ``dst`` must not exist or be empty, unless ``overwrite`` (then it is replaced as a whole,
+    once the new output is complete).
 
     The input is read completely and checked like :func:`validate_dataset` (image files are
     checked only when they are copied or linked); any problem refuses the conversion with an
@@ -620,6 +624,9 @@ def convert_dataset(
     if src.exists() and (_same_or_inside(dst, src) or _same_or_inside(src, dst)):
         raise ConfigError("the output folder overlaps the input", field="DST", value=str(dst),
                           expected="a folder outside SRC that does not contain it")
+    if dst.exists() and not overwrite and (not dst.is_dir() or any(dst.iterdir())):
+        raise ConfigError("the output exists and is not empty", field="DST", value=str(dst),
+                          expected="a new or empty folder", hint="replace it with --overwrite")
     classes = read_classes_file(classes_file) if classes_file is not None else None
 
     fast = _fast_converter(fmt, to, images_dir=images_dir, skip_invalid=skip_invalid)

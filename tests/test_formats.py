@@ -345,7 +345,7 @@ def test_review_odm_convert_voc_to_coco_matches_coco_v1(tmp_path, capsys):
     assert rc == 0, err  # difficult objects are left out by default, and counted
     rows = {line.rsplit(None, 1)[0].strip(): int(line.rsplit(None, 1)[1]) for line in out.splitlines()[3:]}
     assert rows == {"images written": 100, "boxes written": 235, "skipped: difficult": 38}
-    rc, out, err = run_cli(*args, "--keep-difficult", capsys=capsys)
+    rc, out, err = run_cli(*args, "--keep-difficult", "--overwrite", capsys=capsys)
     assert rc == 0, err
     assert "boxes written     273" in out
     ours = read_dataset(tmp_path / "coco")
@@ -382,6 +382,9 @@ def test_convert_refuses_bad_input_and_leaves_dst(tmp_path, capsys):
     (dst / "old.txt").write_text("keep me")
     before = snapshot(tmp_path)
     rc, out, err = run_cli("convert", src, dst, "--to", "yolo", "--images", "none", "--quiet", capsys=capsys)
+    assert rc == 2 and "the output exists and is not empty" in err and "--overwrite" in err
+    rc, out, err = run_cli("convert", src, dst, "--to", "yolo", "--images", "none", "--quiet", "--overwrite",
+                           capsys=capsys)
     assert rc == 2
     anns = json.loads(src.read_text())["annotations"]
     assert f"{src}:{json_line(src, anns[2])}: annotations[2].category_id: unknown category id" in err
@@ -390,7 +393,7 @@ def test_convert_refuses_bad_input_and_leaves_dst(tmp_path, capsys):
     assert snapshot(tmp_path) == before  # DST untouched, no temporary leftovers
 
     rc, out, err = run_cli("convert", src, dst, "--to", "yolo", "--images", "none", "--skip-invalid", "--quiet",
-                           "--json", tmp_path / "report.json", capsys=capsys)
+                           "--overwrite", "--json", tmp_path / "report.json", capsys=capsys)
     assert rc == 0, err
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["images"] == 2 and report["boxes"] == 1 and report["to"] == "yolo"
@@ -453,7 +456,8 @@ def test_convert_interrupted_leaves_dst_untouched(tmp_path, capsys, monkeypatch)
     monkeypatch.setattr(Path, "write_text", write_text)
     monkeypatch.setattr(builtins, "open", open_)
     monkeypatch.setattr(os, "open", os_open)
-    rc, out, err = run_cli("convert", src, dst, "--to", "yolo", "--images", "none", "--quiet", capsys=capsys)
+    rc, out, err = run_cli("convert", src, dst, "--to", "yolo", "--images", "none", "--quiet", "--overwrite",
+                           capsys=capsys)
     monkeypatch.undo()
     assert rc == 130 and len(calls) == 2
     assert snapshot(tmp_path) == before

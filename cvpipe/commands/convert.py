@@ -30,16 +30,17 @@ _PATH = click.Path(path_type=Path)
 @click.option("--split", "splits", multiple=True, metavar="NAME", help="Convert only this split (repeatable).")
 @click.option("--images-dir", type=_PATH, metavar="DIR", help="Where the image files are (overrides the layout).")
 @click.option("--skip-invalid", is_flag=True, help="Leave out invalid images and boxes (counted) instead of refusing.")
+@click.option("--overwrite", is_flag=True, help="Replace DST if it exists and is not empty.")
 @click.option("--json", "json_out", type=_PATH, metavar="OUT", help="Also write the report as JSON to OUT.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def convert(src: Path, dst: Path, to: str, from_format: str | None, keep_difficult: bool, images: str,
             classes_file: Path | None, splits: tuple[str, ...], images_dir: Path | None, skip_invalid: bool,
-            json_out: Path | None, quiet: bool) -> None:
+            overwrite: bool, json_out: Path | None, quiet: bool) -> None:
     """Convert the dataset at SRC into format --to at DST.
 
     The input is checked like `cvpipe validate` first (image files only when they are copied or
     linked); any problem stops the conversion (exit 2, DST untouched) unless --skip-invalid.
-    DST appears whole or not at all. Ends with a summary: images and boxes written, boxes
+    DST appears whole or not at all; an existing non-empty DST is replaced only with --overwrite. Ends with a summary: images and boxes written, boxes
     skipped by reason.
     """
     from ..formats import convert_dataset
@@ -48,7 +49,7 @@ def convert(src: Path, dst: Path, to: str, from_format: str | None, keep_difficu
     report = convert_dataset(
         src, dst, to, from_format=from_format, keep_difficult=keep_difficult, images=images,
         classes_file=classes_file, splits=splits or None, images_dir=images_dir,
-        skip_invalid=skip_invalid, progress=not quiet and sys.stderr.isatty(),
+        skip_invalid=skip_invalid, overwrite=overwrite, progress=not quiet and sys.stderr.isatty(),
     )
     click.echo(summary_table(report))
     if json_out is not None:
