@@ -32,6 +32,7 @@ __all__ = [
     "get_plugin_manager",
     "get_registry",
     "reset",
+    "LifecycleHooks",
 ]
 
 #: Entry-point group third-party plugins declare.
@@ -215,6 +216,46 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
             for entry in own.family(fam):
                 registry.family(fam).add(entry)
     return registry
+
+
+class LifecycleHooks:
+    """The lifecycle hooks of a plugin manager, called so that a failure names its plugin.
+
+    ``hooks.cvpipe_on_epoch_end(run_dir=..., step=..., epoch=..., metrics=...)`` calls every
+    implementation (pluggy's order and semantics); an exception raised inside one becomes a
+    :class:`PluginError` naming the plugin and the hook, with the original chained.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._pm = pm
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        caller = getattr(self._pm.hook, name)
+
+        def call(**kwargs: Any) -> None:
+            try:
+                caller(**kwargs)
+            except (CvpipeError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                plugin = _plugin_in_traceback(caller, exc) or "unknown"
+                raise PluginError(
+                    f"plugin {plugin!r} failed in hook {name}: {type(exc).__name__}: {exc}"
+                ) from exc
+
+        call.__name__ = name
+        return call
+
+
+def _plugin_in_traceback(caller: Any, exc: BaseException) -> str | None:
+    """The plugin whose hook implementation is on ``exc``'s traceback (the outermost one)."""
+    owners = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()}
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code in owners:
+            return owners[tb.tb_frame.f_code]
+        tb = tb.tb_next
+    return None
 
 
 def get_plugin_manager() -> pluggy.PluginManager:

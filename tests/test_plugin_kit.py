@@ -304,9 +304,19 @@ class Explode:
 def cvpipe_register_formats(register):
     register("boomfmt", reader=read_boom, detect=detect_never)
 
+class Crash:
+    inputs, outputs = {}, {}
+
+    def __init__(self):
+        pass
+
+    def run(self, ctx):
+        raise ValueError("crash at run time")
+
 @cvpipe.hookimpl
 def cvpipe_register_steps(register):
     register("explode", Explode)
+    register("crash", Crash)
 '''
 
 FAILING_HOOK = '''
@@ -353,6 +363,12 @@ def test_exception_in_a_plugin_names_the_plugin_and_the_hook(failing_site, tmp_p
     assert ("plugin 'boom' failed in step 'explode' (hook cvpipe_register_steps): ZeroDivisionError: step boom"
             in proc.stderr), proc.stderr
     assert not (tmp_path / "run").exists()  # validation failed: nothing ran
+
+    yaml.write_text("name: crash\nsteps:\n  - crash: {}\n", encoding="utf-8")
+    proc = cli("run", str(yaml), "--out", str(tmp_path / "run2"), "-q", site=failing_site)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert ("step 'crash' (crash) failed: ValueError: crash at run time; raised by plugin 'boom' "
+            "(hook cvpipe_register_steps)" in proc.stderr), proc.stderr
 
     # raising inside the registration hook itself: reported by name and hook, the rest keeps working
     proc = cli("plugins", "--json", site=failing_site)

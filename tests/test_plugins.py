@@ -183,3 +183,23 @@ def test_exception_inside_a_plugin_factory_names_plugin_and_hook():
     assert str(info.value) == ("plugin 'kaboom' failed in step 'explode' (hook cvpipe_register_steps): "
                                "ZeroDivisionError: division by zero")
     assert isinstance(info.value.__cause__, ZeroDivisionError)
+
+
+def test_failing_lifecycle_hook_names_its_plugin():
+    from cvpipe.plugins import LifecycleHooks
+
+    calls = []
+
+    def quiet_logger(step):
+        calls.append(step)
+
+    def noisy_logger(run_dir, step, epoch, metrics):
+        raise OSError("disk full")
+
+    pm = make_plugin_manager(builtins=False, entry_points=False, extra=[
+        ("quiet", _plugin(cvpipe_on_epoch_end=quiet_logger)), ("noisy", _plugin(cvpipe_on_epoch_end=noisy_logger))])
+    hooks = LifecycleHooks(pm)
+    with pytest.raises(PluginError) as info:
+        hooks.cvpipe_on_epoch_end(run_dir=Path("."), step="train", epoch=1, metrics={})
+    assert str(info.value) == "plugin 'noisy' failed in hook cvpipe_on_epoch_end: OSError: disk full"
+    assert isinstance(info.value.__cause__, OSError)

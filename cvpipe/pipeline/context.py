@@ -23,7 +23,8 @@ class Context:
         quiet: True when the user asked for no progress output.
         resume: True when re-running in an existing run dir (``cvpipe run --resume``): a step
             that keeps checkpoints (``train``) continues from them.
-        hook: the plugin manager's hook relay (``ctx.hook.cvpipe_on_epoch_end(...)``).
+        hook: the lifecycle hooks (``ctx.hook.cvpipe_on_epoch_end(...)``), a
+            :class:`~cvpipe.plugins.LifecycleHooks`: a failing plugin is named in the error.
 
     Produced objects are stored and read with dict access: ``ctx["voc"] = dataset``,
     ``ctx["voc"]``, ``"voc" in ctx``.
@@ -46,9 +47,9 @@ class Context:
         self.quiet = quiet
         self.resume = resume
         if hook is None:
-            from ..plugins import get_plugin_manager
+            from ..plugins import LifecycleHooks, get_plugin_manager
 
-            hook = get_plugin_manager().hook
+            hook = LifecycleHooks(get_plugin_manager())
         self.hook = hook
         self.step_name = ""
         self._log_stream = log_stream

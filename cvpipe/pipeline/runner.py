@@ -85,8 +85,9 @@ class StepFailed(CvpipeError):
         if isinstance(error, CvpipeError):
             self.problems = list(problems if problems is not None else error.problems)
             self.exit_code = error.exit_code
-        else:
-            self.problems = [Problem(f"{type(error).__name__}: {error}")]
+        else:  # not cvpipe's own error: a bug or failure in the plugin providing the step
+            self.problems = [Problem(f"{type(error).__name__}: {error}",
+                                     hint=f"raised by plugin {_step_plugin(step.kind)!r} (hook cvpipe_register_steps)")]
         Exception.__init__(self, str(self))
 
     def __str__(self) -> str:
@@ -97,6 +98,15 @@ class StepFailed(CvpipeError):
 
     def __reduce__(self):  # pragma: no cover - not sent across processes
         return (JobError.from_problems, (self.problems,))
+
+
+def _step_plugin(kind: str) -> str:
+    from ..plugins import get_registry
+
+    try:
+        return get_registry().steps.get(kind).plugin
+    except CvpipeError:
+        return "unknown"
 
 
 @dataclass
@@ -191,9 +201,9 @@ class Pipeline:
 
     def _execute(self, run_dir: Path, *, resume: bool, quiet: bool) -> dict[str, Any]:
         from ..fsutil import atomic_write_json, atomic_write_text
-        from ..plugins import get_plugin_manager
+        from ..plugins import LifecycleHooks, get_plugin_manager
 
-        hook = get_plugin_manager().hook
+        hook = LifecycleHooks(get_plugin_manager())
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "steps").mkdir(exist_ok=True)
         atomic_write_text(run_dir / "pipeline.yaml", self.resolved_yaml())
@@ -287,15 +297,9 @@ class Pipeline:
 
 
 def _fire(hook_caller: Any, **kwargs: Any) -> None:
-    """Call a lifecycle hook; a plugin raising inside it becomes a PluginError naming the hook."""
-    from ..errors import PluginError
-
-    try:
-        hook_caller(**kwargs)
-    except CvpipeError:
-        raise
-    except Exception as exc:
-        raise PluginError(f"a plugin failed in hook {hook_caller.name}: {type(exc).__name__}: {exc}") from exc
+    """Call a lifecycle hook (a :class:`~cvpipe.plugins.LifecycleHooks` attribute, which turns a
+    plugin's exception into a PluginError naming the plugin and the hook)."""
+    hook_caller(**kwargs)
 
 
 def _step_failure(step: PlannedStep, exc: BaseException, pipeline: Pipeline) -> StepFailed:
