@@ -111,7 +111,9 @@ def cvpipe_register_models(register):
     and ``labels`` ``(N,)`` int64 (0-based class indices; a model that reserves 0 for background
     shifts them itself); in eval mode ``model(images) -> list[dict]`` with ``boxes`` (xyxy),
     ``scores`` and ``labels`` per image, in the input images' pixel coordinates. ``num_classes``
-    counts object classes only (no background). Weights load only from local files.
+    counts object classes only (no background). Weights load only from local files. A model
+    with an integer attribute ``image_size`` has its images resized (stretched) to that square by
+    the engine's loaders before the call, boxes mapped back after (it still accepts any size).
 
     Args:
         register: the registration function described above.
