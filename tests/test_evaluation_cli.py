@@ -152,13 +152,7 @@ def test_cli_bad_input_exit_2(tmp_path, capsys):
 
 
 def step_pair() -> tuple[Dataset, Dataset]:
-    gt, dets = integer_case(23)
-    samples = [Sample(f"{stem}.jpg", SIZE, SIZE, [o[1] for o in objs], [o[0] for o in objs],
-                      difficult=[o[2] for o in objs]) for stem, objs in gt.items()]
-    dsamples = [Sample(f"{stem}.jpg", SIZE, SIZE, [d[3] for d in dets if d[0] == stem],
-                       [d[1] for d in dets if d[0] == stem], scores=[d[2] for d in dets if d[0] == stem])
-                for stem in gt]
-    return Dataset(CATS, samples), Dataset(CATS, dsamples)
+    return step_pair_of(*integer_case(23))
 
 
 def test_evaluate_step(tmp_path):
@@ -193,3 +187,35 @@ def test_evaluate_step_settings_are_checked():
         steps.create("evaluate", {"gt": "a", "detections": "b", "iou_threshold": 1.5})
     with pytest.raises(ConfigError, match="unknown setting"):
         steps.create("evaluate", {"gt": "a", "detections": "b", "pictures_dir": "x"})
+
+
+def test_cli_reads_detections_as_the_predict_step_writes_them(tmp_path, capsys):
+    """Detections written by cvpipe's own writers (what ``predict`` with ``format:`` produces,
+    without images): a YOLO dataset with a confidence column, COCO instances with scores, VOC
+    XML with <score>; each evaluated against VOC ground truth equals the devkit reference."""
+    from cvpipe.formats import write_dataset
+
+    gt_raw, dets = integer_case(24)
+    gt, dt = step_pair_of(gt_raw, dets)
+    for s in dt.samples:
+        s.split = "val"
+    write_dataset(gt, tmp_path / "gt", "voc", images="none")
+    write_dataset(dt, tmp_path / "yolo", "yolo", images="none", decimals=12)
+    write_dataset(dt, tmp_path / "coco", "coco", images="none")
+    write_dataset(dt, tmp_path / "voc", "voc", images="none")
+    coco_json = next((tmp_path / "coco").rglob("*.json"))
+    ref = reference_voc(gt_raw, dets, False)
+    for dt_path in (tmp_path / "yolo", coco_json, tmp_path / "voc"):
+        code, text, err = run_cli(["evaluate", "--gt", str(tmp_path / "gt"), "--dt", str(dt_path),
+                                   "--metric", "voc12", "--json", "-"], capsys)
+        assert code == 0, (dt_path, err)
+        assert_per_class(json.loads(text)["voc12"]["per_class"], ref)
+
+
+def step_pair_of(gt: dict, dets: list) -> tuple[Dataset, Dataset]:
+    samples = [Sample(f"{stem}.jpg", SIZE, SIZE, [o[1] for o in objs], [o[0] for o in objs],
+                      difficult=[o[2] for o in objs]) for stem, objs in gt.items()]
+    dsamples = [Sample(f"{stem}.jpg", SIZE, SIZE, [d[3] for d in dets if d[0] == stem],
+                       [d[1] for d in dets if d[0] == stem], scores=[d[2] for d in dets if d[0] == stem])
+                for stem in gt]
+    return Dataset(CATS, samples), Dataset(CATS, dsamples)

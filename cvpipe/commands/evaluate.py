@@ -8,7 +8,8 @@ in another format than the ground truth:
   annotations carry a ``score`` (matched to the ground truth by file name and category name);
 * a folder of YOLO prediction files named by image stem, lines ``cls cx cy w h conf`` (as
   Ultralytics writes them, also its ``labels/`` sub-folder;
-  :func:`cvpipe.builtin.yolo.read_yolo_predictions`);
+  :func:`cvpipe.builtin.yolo.read_yolo_predictions`), or a YOLO dataset (``data.yaml``) whose
+  label lines carry the confidence;
 * Pascal VOC XML with a ``<score>`` per object (the VOC reader);
 * any other registered format whose reader sets scores (``--dt-format NAME``).
 
@@ -49,7 +50,7 @@ def _guess_dt_format(path: Path) -> str:
         if path.suffix.lower() == ".xml":
             return "voc"
     if path.is_dir():
-        if any(path.glob("*.txt")) or (path / "labels").is_dir():
+        if any(path.glob("*.txt")) or (path / "labels").is_dir() or (path / "data.yaml").is_file():
             return "yolo"
         if any(path.glob("*.xml")) or (path / "Annotations").is_dir():
             return "voc"
@@ -75,18 +76,45 @@ def read_detections(path: Path, gt, fmt: str | None = None, *, images_dir: Path 
             dt = read_dataset(path, "coco", images_dir=images_dir)
             return _scores_from_extra(dt, path)
         return read_coco_results(path, gt)
-    if fmt == "yolo":
+    yaml_file = next((path / n for n in ("data.yaml", "data.yml") if (path / n).is_file()), None)
+    if fmt == "yolo" and yaml_file is not None:
+        return _yolo_dataset_predictions(path, yaml_file, gt)
+    if fmt == "yolo" and not (path / "obj.names").is_file():
         from ..builtin.yolo import read_yolo_predictions
 
         folder = path
         if path.is_dir() and not any(path.glob("*.txt")) and (path / "labels").is_dir():
             folder = path / "labels"  # Ultralytics: runs/detect/predict/labels/*.txt
         return read_yolo_predictions(folder, gt)
+    # a whole dataset (VOC, darknet YOLO, another format) whose boxes carry scores
     dt = read_dataset(path, fmt, images_dir=images_dir)
     if dt.num_boxes and any(s.scores is None for s in dt.samples if len(s)):
         raise InputError("detections have no scores", file=str(path),
                          expected=f"a {fmt} file with a confidence score on every box")
     return dt
+
+
+def _yolo_dataset_predictions(path: Path, yaml_file: Path, gt):
+    """Detections written as a YOLO dataset (``data.yaml`` and ``labels/<split>/*.txt`` with a
+    confidence column, as the ``predict`` step writes them with ``format: yolo``, usually without
+    images): each label folder is read by :func:`read_yolo_predictions` against the ground
+    truth's image sizes, with the class names of ``data.yaml`` (matched to the ground truth's by
+    name later)."""
+    from ..builtin.yolo import _load_yaml, _names_from_yaml, read_yolo_predictions  # F1's data.yaml parsing
+    from ..data import Dataset
+    from ..errors import Problem
+
+    found: list[Problem] = []
+    data = _load_yaml(yaml_file, found)
+    names = _names_from_yaml(data, str(yaml_file), found) if data is not None else None
+    if names is None:
+        raise InputError.from_problems(found or [Problem("no class names", file=str(yaml_file),
+                                                         expected="names: in data.yaml")])
+    reference = Dataset(names, gt.samples, root=gt.root)
+    labels = path / "labels"
+    folders = sorted({p.parent for p in labels.rglob("*.txt")}) if labels.is_dir() else []
+    samples = [s for folder in folders for s in read_yolo_predictions(folder, reference).samples]
+    return Dataset(names, samples, root=gt.root)
 
 
 def _scores_from_extra(dt, path: Path):
