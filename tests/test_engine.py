@@ -332,3 +332,28 @@ def test_a_torchvision_detector_trains_and_predicts(tiny_data, tmp_path):
     bundle = load_bundle(tmp_path / "best.pt")
     dets = predict_dataset(bundle, val.subset(val.samples[:2]))
     assert len(dets) == 2 and all(((s.labels >= 0) & (s.labels < 3)).all() for s in dets)
+
+
+def test_worker_processes_give_the_same_batches(tiny_data):
+    from cvpipe.builtin.augment import build_transforms
+    from cvpipe.engine.data import DetectionData, EpochSampler, make_loader
+
+    train, _ = tiny_data
+    aug = build_transforms([{"HorizontalFlip": {"p": 0.5}}, {"RandomBrightnessContrast": {"p": 0.5}}])
+
+    def batches(workers: int):
+        sampler = EpochSampler(len(train), seed=7)
+        loader = make_loader(DetectionData(train, aug, input_size=64, seed=7), batch_size=3, workers=workers,
+                             sampler=sampler)
+        out = []
+        for epoch in (0, 1):
+            sampler.set_epoch(epoch)
+            for images, targets in loader:
+                out.append((torch.stack(images), [t["boxes"] for t in targets]))
+        return out
+
+    a, b = batches(0), batches(1)
+    assert len(a) == len(b)
+    for (ia, ta), (ib, tb) in zip(a, b):
+        assert torch.equal(ia, ib) and all(torch.equal(x, y) for x, y in zip(ta, tb))
+    assert not torch.equal(a[0][0], a[len(a) // 2][0])  # epochs differ
