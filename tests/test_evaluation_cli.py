@@ -219,3 +219,20 @@ def step_pair_of(gt: dict, dets: list) -> tuple[Dataset, Dataset]:
                        [d[1] for d in dets if d[0] == stem], scores=[d[2] for d in dets if d[0] == stem])
                 for stem in gt]
     return Dataset(CATS, samples), Dataset(CATS, dsamples)
+
+
+def test_cvpipe_evaluate_does_not_import_torch(tmp_path):
+    """Evaluation needs no torch, torchvision or albumentations (fast start, light installs)."""
+    import subprocess
+    import sys
+
+    gt, dets = make_coco_pair(4, n_images=5)
+    gt_file, dt_file = write_pair(tmp_path, gt, dets)
+    code = ("import sys; from cvpipe.cli import main; "
+            f"rc = main(['evaluate', '--gt', {str(gt_file)!r}, '--dt', {str(dt_file)!r}, '--metric', 'coco', "
+            "'--metric', 'voc07', '--json', '-']); "
+            "heavy = [m for m in ('torch', 'torchvision', 'albumentations') if m in sys.modules]; "
+            "sys.exit(rc or (3 if heavy else 0))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["voc07"]["mAP"] is not None
