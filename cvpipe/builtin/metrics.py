@@ -197,8 +197,10 @@ def faster_prepared_eval(gt, dt, *, difficult: Literal["count", "drop"] = "count
     """COCO bbox evaluation of ``gt``/``dt`` with faster-coco-eval's C++ matcher, fed directly.
 
     Same numbers as :func:`run_cocoeval` on :func:`coco_dicts` (the tests check both against
-    pycocotools), about twice as fast on a COCO-val-sized pair: it skips building detection
-    dicts with boxes, the two ``COCO`` indexes and the per (image, category) Python look-ups by
+    pycocotools), with less Python around the C++ (bench/bench_evaluate.py: the whole
+    ``cvpipe evaluate`` command, file reading included, beats faster-coco-eval's own recipe on
+    the same files): it skips building detection dicts with boxes, the two ``COCO`` indexes and
+    the per (image, category) Python look-ups by
     handing the evaluator (a ``COCOeval_faster`` whose ``_prepare`` and ``computeIoU`` are
     replaced) ground truth and detections grouped per image as cvpipe already holds them. IoUs
     come from faster-coco-eval's own ``mask.iou`` (the one ``computeIoU`` calls), once per image
