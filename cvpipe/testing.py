@@ -139,6 +139,24 @@ def _box_rows(dataset, sample) -> list[tuple[str, tuple[float, float, float, flo
     )
 
 
+def _unpaired(expected_rows, actual_rows, atol: float) -> list:
+    """Expected (category, box) rows with no actual row of the same category within ``atol``
+    on every coordinate, pairing each actual row at most once (closest first). Sorting both
+    lists and comparing position by position would pair nearly equal boxes wrongly."""
+    import numpy as np
+
+    free = list(actual_rows)
+    missing = []
+    for cat, box in expected_rows:
+        cands = [(float(np.max(np.abs(np.subtract(box, b)))), i) for i, (c, b) in enumerate(free) if c == cat]
+        best = min(cands, default=None)
+        if best is None or best[0] > atol:
+            missing.append((cat, box))
+        else:
+            free.pop(best[1])
+    return missing
+
+
 def assert_same_dataset(
     expected,
     actual,
@@ -151,9 +169,9 @@ def assert_same_dataset(
     """Assert two datasets hold the same images, sizes and boxes.
 
     Images are paired by file name (``match="name"``, the default: formats lay images out in
-    different folders) or by full relative path (``match="path"``). Boxes are compared per image
-    as sorted lists of (category name, xyxy box) within ``atol`` pixels, so category order and
-    box order do not matter. ``check_categories`` also requires the same category list (same
+    different folders) or by full relative path (``match="path"``). Boxes of the same category are
+    paired within ``atol`` pixels on every coordinate, so category order and box order do not
+    matter. ``check_categories`` also requires the same category list (same
     order); otherwise only the categories boxes use are compared. Raises AssertionError
     listing every difference.
     """
@@ -182,13 +200,13 @@ def assert_same_dataset(
         if check_splits and e.split != a.split:
             diffs.append(f"{k}: split {e.split!r} != {a.split!r}")
         re_, ra = _box_rows(expected, e), _box_rows(actual, a)
-        if [c for c, _ in re_] != [c for c, _ in ra]:
+        if sorted(c for c, _ in re_) != sorted(c for c, _ in ra):
             diffs.append(f"{k}: box categories {[c for c, _ in re_]} != {[c for c, _ in ra]}")
             continue
-        be = np.array([b for _, b in re_], dtype=np.float64).reshape(-1, 4)
-        ba = np.array([b for _, b in ra], dtype=np.float64).reshape(-1, 4)
-        if not np.allclose(be, ba, rtol=0, atol=atol):
-            diffs.append(f"{k}: boxes differ (atol {atol}):\n    expected {be.tolist()}\n    got      {ba.tolist()}")
+        unmatched = _unpaired(re_, ra, atol)
+        if unmatched:
+            diffs.append(f"{k}: boxes differ (atol {atol}): no match for {unmatched}\n"
+                         f"    expected {[b for _, b in re_]}\n    got      {[b for _, b in ra]}")
     if diffs:
         raise AssertionError("datasets differ:\n  " + "\n  ".join(diffs))
 

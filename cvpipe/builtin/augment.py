@@ -45,10 +45,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import random
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
 
 from .. import hookimpl
 from ..errors import ConfigError, CvpipeError, InputError, PluginError, Problem, UnknownNameError
@@ -509,12 +512,16 @@ class Augmenter:
         self.set_seed(seed)
 
     def set_seed(self, seed: int | None) -> None:
+        import numpy as np
+
         """Re-seed all randomness of the transform tree from one generator (see the module notes
         on why not ``Compose(seed=...)``)."""
         self.seed = seed
         self.compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
     def __call__(self, image: np.ndarray, sample: Any) -> tuple[Any, Any]:
+        import numpy as np
+
         n = len(sample.boxes)
         try:
             out = self.compose(image=image, bboxes=sample.boxes, **{_INDEX_FIELD: np.arange(n)})
@@ -532,6 +539,8 @@ class Augmenter:
                                         box_extra=list(kept.box_extra), extra=dict(kept.extra))
 
     def _explain(self, exc: ValueError, image: np.ndarray, sample: Any) -> CvpipeError:
+        import numpy as np
+
         from ..boxes import clip as clip_boxes, invalid_mask
 
         h, w = image.shape[:2]
@@ -604,6 +613,8 @@ class AugmentPreview:
         self.outputs: dict[str, str] = {}
 
     def run(self, ctx: Any) -> dict[str, Any]:
+        import numpy as np
+
         from ..draw import draw_boxes, image_grid, read_image, save_png
 
         ds = ctx[self.inputs["dataset"]]
