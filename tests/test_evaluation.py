@@ -508,3 +508,36 @@ def test_pictures_and_report(tmp_path):
     assert "samples" not in save_pictures(gt, dt, tmp_path / "pics2")
     text = format_report(evaluate(gt, dt, ["coco", "voc07"]))
     assert "AP50" in text and "voc07 AP" in text and "coco AP@[.5:.95]" in text
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), conf=st.sampled_from([0.0, 0.25, 0.6]))
+def test_confusion_matrix_accounts_for_every_object_and_detection(seed, conf):
+    """Each non-difficult object is counted once (matched or missed); each detection above the
+    threshold once (matched, background, or dropped on a difficult object)."""
+    gt, dets = voc_case(seed)
+    g, d = to_datasets(gt, dets, ["a", "b", "c"])
+    cm = confusion_matrix(g, d, conf_threshold=conf)
+    k = 3
+    objects = np.zeros(k, np.int64)
+    for s in g.samples:
+        objects += np.bincount(s.labels[~s.difficult], minlength=k)
+    assert cm[:k, :].sum(axis=1).tolist() == objects.tolist()
+    above = np.zeros(k, np.int64)
+    for s in d.samples:
+        above += np.bincount(s.labels[s.scores >= conf], minlength=k)
+    assert np.all(cm[:, :k].sum(axis=0) <= above)
+    assert cm[k, k] == 0
+
+
+def test_coco_difficult_drop_equals_removing_difficult_objects():
+    gt, dets = voc_case(5)
+    g, d = to_datasets(gt, dets, ["a", "b", "c"])
+    kept = Dataset(g.categories, [s.select(~s.difficult) for s in g.samples])
+    assert any(s.difficult.any() for s in g.samples)
+    for engine in ("faster", "pycocotools"):
+        a = evaluate(g, d, ["coco"], engine=engine, difficult="drop")["coco"]
+        b = evaluate(kept, d, ["coco"], engine=engine)["coco"]
+        c = evaluate(g, d, ["coco"], engine=engine)["coco"]
+        np.testing.assert_allclose(ours(a), ours(b), rtol=0, atol=TOL)
+        assert ours(a).tolist() != ours(c).tolist()

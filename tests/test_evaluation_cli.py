@@ -236,3 +236,35 @@ def test_cvpipe_evaluate_does_not_import_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["voc07"]["mAP"] is not None
+
+
+def test_evaluate_step_in_a_pipeline(tmp_path, capsys):
+    """`cvpipe run`: read ground truth and scored detections (VOC XML), evaluate; bad settings
+    are reported at their YAML path before anything runs."""
+    gt, dets = integer_case(25)
+    write_voc_xml(tmp_path / "gt", gt)
+    by_image = {stem: [(c, b, False) for img, c, s, b in dets if img == stem] for stem in gt}
+    scores = {stem: [s for img, c, s, b in dets if img == stem] for stem in gt}
+    write_voc_xml(tmp_path / "dets", {k: v for k, v in by_image.items() if v}, scores=scores)
+    yaml_text = """name: evaltest
+steps:
+  - read: {path: gt, format: voc, output: gt}
+  - read: {path: dets, format: voc, output: dets, name: read_dets}
+  - evaluate:
+      gt: gt
+      detections: dets
+      metrics: [voc07, voc12]
+      samples: 0
+"""
+    (tmp_path / "p.yaml").write_text(yaml_text)
+    code, _, err = run_cli(["run", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert_per_class(metrics["voc12"]["per_class"], reference_voc(gt, dets, False))
+    assert_per_class(metrics["voc07"]["per_class"], reference_voc(gt, dets, True))
+    assert (tmp_path / "run" / "evaluate" / "pr_curves.png").is_file()
+
+    (tmp_path / "bad.yaml").write_text(yaml_text.replace("metrics: [voc07, voc12]", "metrics: [voc07, vocc12]"))
+    code, _, err = run_cli(["run", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "run2")], capsys)
+    assert code == 2 and "steps[2].evaluate.metrics[1]" in err and "did you mean 'voc12'" in err
+    assert not (tmp_path / "run2" / "metrics.json").exists()
