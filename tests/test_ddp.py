@@ -20,20 +20,20 @@ from cvpipe.engine.train import TrainConfig, fit
 from cvpipe.formats import read_dataset
 from cvpipe.plugins import get_registry
 
-data, out = Path(sys.argv[1]), Path(sys.argv[2])
+data, out, epochs, resume = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "resume"
 rank = int(os.environ["RANK"])
 ds = read_dataset(data, "voc")
 cfg = TrainConfig(model="compact", model_params=dict(image_size=64, width=8, depth=0, fpn_channels=16, head_convs=1),
-                  epochs=2, batch_size=2, workers=0, threads=1, lr=0.004, warmup_epochs=0.5)
+                  epochs=epochs, batch_size=2, workers=0, threads=1, lr=0.004, warmup_epochs=0.5)
 epochs = []
-res = fit(ds.split("train"), ds.split("val"), cfg, out_dir=out / "train",
+res = fit(ds.split("train"), ds.split("val"), cfg, out_dir=out / "train", resume=resume,
           on_epoch_end=lambda e, m: epochs.append(e), progress=False, log=lambda m: None)
 import torch.distributed as dist
 digest = hashlib.sha256(b"".join(t.detach().cpu().contiguous().numpy().tobytes()
                                  for t in res.bundle.model.state_dict().values())).hexdigest()
 report = {"rank": rank, "world": dist.get_world_size(), "backend": dist.get_backend(), "digest": digest,
           "epochs_hooked": epochs, "models": "compact" in get_registry().models.names(),
-          "history": len(res.history)}
+          "history": len(res.history), "epochs_run": res.epochs_run}
 (out / f"rank{rank}.json").write_text(json.dumps(report))
 dist.destroy_process_group()
 '''
@@ -54,16 +54,20 @@ def tiny_voc(tmp_path_factory) -> Path:
     return root
 
 
+def _launch(script: Path, data: Path, out: Path, epochs: int, mode: str) -> tuple[dict, dict]:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), str(script), str(data), str(out), str(epochs), mode]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tuple(json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1))  # type: ignore[return-value]
+
+
 def test_two_process_torchrun_on_cpu(tiny_voc, tmp_path):
     script = tmp_path / "train_ddp.py"
     script.write_text(SCRIPT)
     out = tmp_path / "out"
     out.mkdir()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), str(script), str(tiny_voc), str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    r0, r1 = (json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1))
+    r0, r1 = _launch(script, tiny_voc, out, 2, "new")
     assert r0["world"] == r1["world"] == 2 and r0["backend"] == "gloo"
     assert r0["digest"] == r1["digest"]               # DDP kept the replicas identical
     assert r0["models"] and r1["models"]              # plugins loaded in every process
@@ -72,3 +76,8 @@ def test_two_process_torchrun_on_cpu(tiny_voc, tmp_path):
     files = sorted(p.name for p in (out / "train").iterdir())
     assert files == ["best.pt", "last.pt", "metrics.csv", "metrics.jsonl"]
     assert len((out / "train" / "metrics.jsonl").read_text().splitlines()) == 2
+
+    # resumed under torchrun with more epochs: both processes continue from rank 0's last.pt
+    r0, r1 = _launch(script, tiny_voc, out, 3, "resume")
+    assert r0["epochs_run"] == r1["epochs_run"] == 1 and r0["history"] == r1["history"] == 3
+    assert r0["digest"] == r1["digest"] and r0["epochs_hooked"] == [3]

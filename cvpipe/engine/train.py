@@ -132,6 +132,10 @@ def param_groups(model: Any, cfg: TrainConfig) -> list[dict[str, Any]]:
     return [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
 
 
+def _quiet(msg: str) -> None:
+    pass
+
+
 def _rng_state() -> dict[str, Any]:
     import torch
 
@@ -238,6 +242,8 @@ def _fit(
     out_dir = Path(out_dir)
     info = D.setup(cfg.device)
     dev = info.device
+    if not info.is_main:
+        log = _quiet  # one process speaks
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     random.seed(cfg.seed)
@@ -268,8 +274,11 @@ def _fit(
     start = 0
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     model_record = {"name": cfg.model, "params": plain(cfg.model_params), "num_classes": len(categories)}
-    if resume and last_path.is_file():
-        ckpt = load_checkpoint(last_path)
+    # rank 0 reads the checkpoint and hands it to the others, so every process resumes from the
+    # same epoch even when only rank 0 sees the run folder
+    ckpt = load_checkpoint(last_path) if resume and info.is_main and last_path.is_file() else None
+    ckpt = D.broadcast(ckpt, info)
+    if ckpt is not None:
         saved = ckpt["model"]
         if saved["name"] != cfg.model or saved.get("params") != model_record["params"] or \
                 list(ckpt["categories"]) != categories:
