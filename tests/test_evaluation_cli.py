@@ -109,6 +109,17 @@ def test_cli_voc_gt_yolo_predictions(tmp_path, capsys):
     assert_per_class(got["voc12"]["per_class"], reference_voc(gt, dets, False))
     assert (tmp_path / "plots" / "pr_curves.png").is_file()
     assert (tmp_path / "plots" / "confusion_matrix.png").is_file()
+    # --difficult reaches the coco metric
+    from cvpipe.commands.evaluate import read_detections
+    from cvpipe.formats import read_dataset
+
+    g = read_dataset(tmp_path / "gt", "voc")
+    d = read_detections(tmp_path / "predict", g)
+    for mode in ("count", "drop"):
+        code, text, err = run_cli(["evaluate", "--gt", str(tmp_path / "gt"), "--dt", str(tmp_path / "predict"),
+                                   "--difficult", mode, "--json", "-"], capsys)
+        assert code == 0, err
+        assert json.loads(text)["coco"] == evaluate(g, d, ["coco"], difficult=mode)["coco"]
 
 
 def test_cli_coco_gt_voc_detections_with_scores(tmp_path, capsys):

@@ -411,6 +411,8 @@ class EvaluateStep:
         conf_threshold: lowest score drawn and counted in the confusion matrix.
         samples: how many images the sample grid shows.
         run_metrics: also write ``RUN_DIR/metrics.json`` (the run's final metrics).
+        difficult: coco metric only: VOC difficult objects ``count`` like any object or are
+            left out (``drop``); the VOC metrics always ignore them, as the devkit does.
 
     Writes ``metrics.json`` (the form of ``cvpipe evaluate --json``) and the PNGs into the
     step's folder.
@@ -429,6 +431,7 @@ class EvaluateStep:
         conf_threshold: float = 0.25,
         samples: int = 8,
         run_metrics: bool = True,
+        difficult: Literal["count", "drop"] = "count",
     ) -> None:
         from ..plugins import get_registry
 
@@ -449,7 +452,7 @@ class EvaluateStep:
         self.gt, self.detections, self.metric_names = gt, detections, names
         self.pictures, self.output, self.engine = pictures, output, engine
         self.iou_threshold, self.conf_threshold, self.samples = iou_threshold, conf_threshold, samples
-        self.run_metrics = run_metrics
+        self.run_metrics, self.difficult = run_metrics, difficult
         self.inputs = {"gt": gt, "detections": detections}
         self.outputs = {"output": output}
 
@@ -457,7 +460,7 @@ class EvaluateStep:
         params: dict[str, dict[str, Any]] = {}
         for name in self.metric_names:
             if name == "coco":
-                params[name] = {"engine": self.engine}
+                params[name] = {"engine": self.engine, "difficult": self.difficult}
             elif name in ("voc07", "voc12"):
                 params[name] = {"iou_threshold": self.iou_threshold}
             else:

@@ -175,10 +175,12 @@ class _Status:
               help="IoU of a hit for voc07/voc12 and the pictures.")
 @click.option("--conf", "conf_threshold", type=float, default=0.25, show_default=True,
               help="Lowest score drawn and counted in the confusion matrix.")
+@click.option("--difficult", type=click.Choice(["count", "drop"]), default="count", show_default=True,
+              help="coco metric: VOC difficult objects count like any object, or are left out (VOC metrics always ignore them).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: Path | None, gt_format: str | None,
              dt_format: str | None, images_dir: Path | None, plots: Path | None, engine: str,
-             iou_threshold: float, conf_threshold: float, quiet: bool) -> None:
+             iou_threshold: float, conf_threshold: float, difficult: str, quiet: bool) -> None:
     """Evaluate detections DT against ground truth GT.
 
     Prints COCO's twelve numbers (as pycocotools computes them) and a per-class AP table; --json
@@ -197,7 +199,8 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
         raise ConfigError("IoU threshold out of range", field="--iou", value=iou_threshold, expected="a number in (0, 1]")
     params = {}
     for n in names:
-        params[n] = {"engine": engine} if n == "coco" else {"iou_threshold": iou_threshold} if n in ("voc07", "voc12") else {}
+        params[n] = ({"engine": engine, "difficult": difficult} if n == "coco"
+                     else {"iou_threshold": iou_threshold} if n in ("voc07", "voc12") else {})
     status = _Status(enabled=not quiet and sys.stderr.isatty())
     with gc_paused():  # see gc_paused: reading and evaluating build many small objects
         status(f"reading ground truth {gt_path}")
