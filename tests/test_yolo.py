@@ -208,3 +208,32 @@ def test_darknet_layout_of_review_odm(tmp_path):
     write_yolo(ds, tmp_path / "u", images="link", keep_difficult=True)
     assert_same_dataset(ds, read_yolo(tmp_path / "u"), atol=1e-3, check_categories=True)
     assert detect_yolo(ODM / "gts" / "yolo_format")
+
+
+@needs_fixtures
+@pytest.mark.parametrize("where", ["data", "toy"])
+def test_prediction_folders_of_review_odm_match_their_absolute_copies(where):
+    from cvpipe.builtin.voc import read_voc
+
+    if where == "data":
+        gt = read_voc(ODM / "gts" / "pascalvoc_format", images_dir=ODM / "images")
+        rel, absolute, names = ODM / "dets" / "rel_xywh", ODM / "dets" / "abs_xyx2y2", None
+        atol = 1e-3  # the absolute copy has 6 decimals
+    else:
+        toy = FIXTURES / "review-odm" / "toyexample"
+        gt = read_voc(toy / "gts_vocpascal_format", images_dir=toy / "images")
+        rel, absolute = toy / "dets_classid_rel_xcycwh", toy / "dets_classname_abs_xyx2y2"
+        names = (toy / "voc.names").read_text().split()
+        atol = 0.5 + 1e-3  # the absolute copy is rounded to whole pixels
+    dt = read_yolo_predictions(rel, gt, names=names, confidence="second")
+    n = 0
+    for s in dt:
+        f = absolute / (Path(s.image).stem + ".txt")
+        rows = [ln.split() for ln in f.read_text().splitlines() if ln.strip()] if f.is_file() else []
+        # the absolute copy: class (id or name) confidence x1 y1 x2 y2
+        want_names = [r[0] if not r[0].isdigit() else (names or gt.categories)[int(r[0])] for r in rows]
+        assert [dt.categories[i] for i in s.labels] == want_names
+        assert np.allclose(s.scores, [float(r[1]) for r in rows])
+        assert np.allclose(s.boxes, np.array([[float(v) for v in r[2:]] for r in rows]).reshape(-1, 4), atol=atol)
+        n += len(rows)
+    assert n == dt.num_boxes > 0

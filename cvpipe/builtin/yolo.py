@@ -32,6 +32,7 @@ unless ``keep_difficult`` / ``keep_crowd``. Coordinates are written with ``decim
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path, PurePosixPath
@@ -216,9 +217,12 @@ def write_yolo(
 # ---------------------------------------------------------------------------------------------
 
 
-def _parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Problem]) -> list[tuple]:
+def _parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Problem],
+                  confidence_second: bool = False, predictions: bool = False) -> list[tuple]:
     """Valid lines of one label file as ``(class, [x1, y1, x2, y2], score | None, polygon | None,
-    line)`` in absolute pixels; problems (with file and line) appended to ``found``."""
+    line)`` in absolute pixels; problems (with file and line) appended to ``found``.
+    ``predictions``: a detector's boxes may reach outside the image (values outside [0, 1] are
+    kept as they are; they must still be finite, with positive width and height)."""
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -233,6 +237,8 @@ def _parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Pr
         if not tok:
             continue
         n = len(tok)
+        if confidence_second and n == 6:  # class confidence cx cy w h
+            tok = [tok[0], *tok[2:], tok[1]]
         if not (n in (5, 6) or (n >= 7 and (n - 1) % 2 == 0)):
             found.append(Problem("wrong number of values", file=file, line=lineno, value=line.strip(),
                                  expected="5 (class cx cy w h), 6 (plus confidence) or a polygon "
@@ -254,7 +260,12 @@ def _parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Pr
             bad = next(t for t in tok[1:] if not _is_float(t))
             found.append(Problem("not a number", file=file, line=lineno, value=bad, expected="numbers"))
             continue
-        if any(not (0.0 <= v <= 1.0) for v in vals):  # also catches nan
+        if predictions:
+            if not all(math.isfinite(v) for v in vals):
+                found.append(Problem("not a finite number", file=file, line=lineno, value=line.strip(),
+                                     expected="finite numbers"))
+                continue
+        elif any(not (0.0 <= v <= 1.0) for v in vals):  # also catches nan
             bad_i = next(i for i, v in enumerate(vals) if not (0.0 <= v <= 1.0))
             fields = ("x_center", "y_center", "width", "height", "confidence") if n <= 6 else None
             found.append(Problem("value outside [0, 1]", file=file, line=lineno,
@@ -272,6 +283,9 @@ def _parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Pr
                 continue
             nx1, ny1, nx2, ny2 = cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0
             tol = 1e-6  # cvpipe.formats.OUTSIDE_TOLERANCE: the file's rounding
+            if predictions:
+                out.append((cls, [nx1 * width, ny1 * height, nx2 * width, ny2 * height], score, None, lineno))
+                continue
             if nx1 < -tol or ny1 < -tol or nx2 > 1 + tol or ny2 > 1 + tol:
                 found.append(Problem("box is outside the image", file=file, line=lineno, value=line.strip(),
                                      expected="cx - w/2 >= 0, cx + w/2 <= 1 (and likewise for y)"))
@@ -596,13 +610,29 @@ def _rel_in_split(img: Path, root: Path, split: str) -> str:
     return img.name
 
 
-def read_yolo_predictions(folder: Path, reference: "Dataset", *, problems: list[Problem] | None = None) -> "Dataset":
-    """Detections from a bare folder of YOLO prediction files (``<image stem>.txt``, lines
-    ``class cx cy w h confidence``), sized and named by ``reference`` (the ground truth).
+def read_yolo_predictions(
+    folder: Path,
+    reference: "Dataset",
+    *,
+    names: list[str] | None = None,
+    confidence: Literal["last", "second"] = "last",
+    problems: list[Problem] | None = None,
+) -> "Dataset":
+    """Detections from a bare folder of YOLO prediction files (``<image stem>.txt``), sized and
+    named by ``reference`` (the ground truth); ``cvpipe evaluate --dt`` reads YOLO folders so.
 
-    Returns a Dataset with ``reference``'s categories and one sample per reference image (in its
-    order; an image without a file has no detections), ``scores`` always set. A file whose stem
-    is not a reference image, a line without confidence, and the usual line errors are problems.
+    Args:
+        folder: the prediction files, one per image (an image without one has no detections).
+        reference: the ground truth: image sizes, names, splits and categories.
+        names: the detector's class names, that its class ids index (default: the reference's
+            categories). Names the reference lacks are appended to the categories.
+        confidence: where the confidence is: ``last`` (``class cx cy w h conf``, as Ultralytics
+            writes) or ``second`` (``class conf cx cy w h``, as review_object_detection_metrics).
+        problems: collect problems here instead of raising.
+
+    Returns a Dataset with one sample per reference image in its order, ``scores`` always set.
+    A file whose stem is not a reference image, a line without confidence, and the usual line
+    errors are problems (file and line named).
     """
     from cvpipe.data import Dataset
     from cvpipe.formats import raise_or_collect
@@ -615,6 +645,17 @@ def read_yolo_predictions(folder: Path, reference: "Dataset", *, problems: list[
     files = sorted(p for p in folder.glob("*.txt") if not p.name.startswith(".")) if folder.is_dir() else []
     if not folder.is_dir():
         found.append(Problem("no such folder", file=str(folder), expected="a folder of YOLO prediction .txt files"))
+    if confidence not in ("last", "second"):
+        from cvpipe.errors import ConfigError
+
+        raise ConfigError("unknown confidence position", field="confidence", value=confidence,
+                          expected="last or second")
+    id_names = list(names) if names is not None else list(reference.categories)
+    categories = list(reference.categories)
+    for n in id_names:
+        if n not in categories:
+            categories.append(n)
+    to_label = [categories.index(n) for n in id_names]
     rows_of: dict[int, tuple[list, str]] = {}
     for f in files:
         refs = by_stem.get(f.stem)
@@ -627,14 +668,15 @@ def read_yolo_predictions(folder: Path, reference: "Dataset", *, problems: list[
                                  expected="image stems unique in the reference dataset"))
             continue
         s = refs[0]
-        rows = _parse_labels(f, s.width, s.height, len(reference.categories), found)
+        rows = _parse_labels(f, s.width, s.height, len(id_names), found, confidence_second=confidence == "second",
+                             predictions=True)
         keep = []
         for r in rows:
             if r[2] is None:
                 found.append(Problem("confidence missing", file=str(f), line=r[4],
                                      expected="class cx cy w h confidence"))
             else:
-                keep.append(r)
+                keep.append((to_label[r[0]], *r[1:]))
         rows_of[id(s)] = (keep, str(f))
     samples = []
     for s in reference.samples:
@@ -642,7 +684,7 @@ def read_yolo_predictions(folder: Path, reference: "Dataset", *, problems: list[
         samples.append(_make_sample(s.image, s.width, s.height, rows, file, split=s.split, ident=s.id,
                                     with_scores=True))
     raise_or_collect(found, problems)
-    return Dataset(list(reference.categories), samples, root=reference.root,
+    return Dataset(categories, samples, root=reference.root,
                    meta={"format": "yolo-predictions", "_file": str(folder)})
 
 
