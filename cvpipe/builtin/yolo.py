@@ -194,9 +194,11 @@ def write_yolo(
                 if scores is not None:
                     line += f" {scores[i]:.{decimals}f}"
                 lines.append(line + "\n")
-            out = safe_join(tmp / "labels" / split, label_name(name))
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text("".join(lines), encoding="utf-8")
+            lab = label_name(name)  # name passed safe_relpath above
+            if "/" in lab:
+                (tmp / "labels" / split / lab).parent.mkdir(parents=True, exist_ok=True)
+            with open(f"{tmp}/labels/{split}/{lab}", "w", encoding="utf-8", newline="\n") as fh:
+                fh.write("".join(lines))
             report["files"] += 1
             if images != "none":
                 src = dataset.image_path(s)
