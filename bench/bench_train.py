@@ -5,10 +5,10 @@ decoded with OpenCV and resized to the model's input), same batch size, loader w
 threads, in the same process run. Both are timed wall-clock from the start of training (model
 built, loader started) to the end of the last epoch, the train step including what it does on
 top of the loop (per-epoch checkpoints, metrics files, progress accounting). The runs alternate
-(plain, cvpipe, plain, cvpipe, ...) so load from other processes hits both alike; the medians
-are compared. Target: cvpipe >= 0.9x the plain loop's images/s.
+(plain then cvpipe, cvpipe then plain, ...) so load from other processes hits both alike; the
+medians are compared. Target: cvpipe >= 0.9x the plain loop's images/s.
 
-    python bench/bench_train.py                  # 160 images, 3 epochs, 3 rounds
+    python bench/bench_train.py                  # 160 images, 3 epochs, 5 rounds
     python bench/bench_train.py --images 320 --epochs 4 --rounds 5
 """
 
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args(argv)
 
     import torch
@@ -109,8 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         kw = dict(epochs=args.epochs, batch_size=args.batch_size, workers=args.workers, lr=0.002, seed=0)
         plain, ours = [], []
         for r in range(args.rounds):
-            plain.append(plain_loop(train, **kw))
-            ours.append(cvpipe_step(train, tmp, **kw))
+            if r % 2 == 0:
+                plain.append(plain_loop(train, **kw))
+                ours.append(cvpipe_step(train, tmp, **kw))
+            else:  # swap the order every other round, so a trend in the machine's load cancels out
+                ours.append(cvpipe_step(train, tmp, **kw))
+                plain.append(plain_loop(train, **kw))
             print(f"round {r + 1}: plain {plain[-1]:.1f} img/s, cvpipe {ours[-1]:.1f} img/s", file=sys.stderr)
     p, c = statistics.median(plain), statistics.median(ours)
     print(f"train throughput, compact detector {MODEL['image_size']}px, {args.images} images x {args.epochs} epochs, "
