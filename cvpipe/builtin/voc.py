@@ -30,10 +30,16 @@ Categories: when every object name is one of Pascal VOC's twenty classes, the na
 :data:`VOC_CLASSES` order; otherwise the names present sorted alphabetically; ``classes`` fixes the
 order (a name it lacks is a problem).
 
+Crowd boxes (from COCO) are written only on request, as ``<iscrowd>1</iscrowd>``, and read back.
+
 Safety: XML is parsed by lxml with ``resolve_entities=False, no_network=True, load_dtd=False,
 huge_tree=False``, and any file with a ``<!DOCTYPE``/``<!ENTITY`` declaration is refused before
 parsing (VOC files never have one; that is where entity-expansion bombs and external entities
 live). File names from annotations go through :func:`cvpipe.fsutil.safe_relpath`.
+
+Parser choice, measured on VOC2012-like files (CPU per file, this machine): lxml parse plus our
+extraction ~18 us; ``xml.etree`` (expat building a tree) parses slower and ends up even or worse
+(25-35 us); expat with Python handlers ~28 us. lxml also gives line numbers for every problem.
 
 Fast path: :func:`convert_voc_to_yolo` streams VOC -> YOLO over a process pool without numpy,
 giving byte-identical output to ``write_yolo(read_voc(...))``.
@@ -73,7 +79,6 @@ PixelConvention = Literal["raw", "one_based"]
 _SHIFT = {"raw": 0.0, "one_based": 1.0}
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
 _IMAGE_TAGS = ("folder", "filename", "source", "owner", "size", "segmented")
-_OBJECT_TAGS = ("name", "pose", "truncated", "difficult", "occluded", "bndbox", "part", "score", "iscrowd")
 _TRUE = {"1": True, "0": False, "true": True, "false": False, "1.0": True, "0.0": False}
 #: "<!DOCTYPE" and "<!ENTITY" in UTF-8/ASCII and in UTF-16 (LE, BE), refused before parsing.
 _REFUSED = (b"<!DOCTYPE", b"<!ENTITY", b"<\x00!\x00D\x00O\x00C\x00T\x00Y\x00P\x00E\x00",
@@ -130,7 +135,7 @@ def _split_lists(main: Path) -> dict[str, Path]:
 def _read_list(path: Path) -> list[tuple[str, int]]:
     """``(id, line)`` of a split list (first token of each non-empty line)."""
     out = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:  # a garbled id is reported as not found
         for lineno, line in enumerate(fh, 1):
             tok = line.split()
             if tok:
