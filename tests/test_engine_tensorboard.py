@@ -69,3 +69,12 @@ def test_missing_tensorboard_is_a_clear_warning(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "tensorboard" in err and "pip install tensorboard" in err
     assert not (tmp_path / "run" / "tensorboard").exists()
+
+
+def test_a_misspelt_logger_is_caught():
+    from cvpipe.builtin.train_steps import TrainStep
+    from cvpipe.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        TrainStep(loggers=["tensorbord"])
+    assert e.value.problem.field == "loggers[0]" and "tensorboard" in str(e.value)

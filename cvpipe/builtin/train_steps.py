@@ -160,6 +160,13 @@ class TrainStep:
             need(v > 0, f"lr_groups.{k}", v, "a learning rate > 0")
         for i, m in enumerate(milestones or []):
             need(m >= 1, f"milestones[{i}]", m, "an epoch number >= 1")
+        from ..errors import closest
+
+        for i, name in enumerate(loggers or []):
+            near = closest(name, ["tensorboard"])  # names are open to plugins; catch typos of ours
+            if near and near != name:
+                problems.append(Problem("unknown logger", field=f"loggers[{i}]", value=name,
+                                        hint=f"did you mean {near!r}?"))
         if problems:
             raise ConfigError.from_problems(problems)
         _check_device(device)
