@@ -5,7 +5,6 @@ plugins and keeps its boxes inside the image."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 import torch
