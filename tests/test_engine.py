@@ -357,3 +357,18 @@ def test_worker_processes_give_the_same_batches(tiny_data):
     for (ia, ta), (ib, tb) in zip(a, b):
         assert torch.equal(ia, ib) and all(torch.equal(x, y) for x, y in zip(ta, tb))
     assert not torch.equal(a[0][0], a[len(a) // 2][0])  # epochs differ
+
+
+def test_learning_rate_schedules_hand_worked():
+    from cvpipe.engine.train import lr_factor
+
+    cos = _cfg(4, schedule="cosine", min_lr_ratio=0.1)
+    # 10 steps per epoch, 40 in all, 10 of warm-up
+    assert lr_factor(0, 40, 10, cos, 10) == pytest.approx(0.001)
+    assert lr_factor(5, 40, 10, cos, 10) == pytest.approx(0.001 + 0.999 * 0.5)
+    assert lr_factor(10, 40, 10, cos, 10) == pytest.approx(1.0)
+    assert lr_factor(25, 40, 10, cos, 10) == pytest.approx(0.1 + 0.9 * 0.5)  # half way down the cosine
+    assert lr_factor(40, 40, 10, cos, 10) == pytest.approx(0.1)
+    step = _cfg(4, schedule="step", milestones=[2, 3], gamma=0.5)
+    assert [lr_factor(s, 40, 0, step, 10) for s in (0, 19, 20, 29, 30, 39)] == [1, 1, 0.5, 0.5, 0.25, 0.25]
+    assert lr_factor(17, 40, 0, _cfg(4, schedule="constant"), 10) == 1.0
