@@ -76,6 +76,7 @@ def _state(path: Path) -> dict:
 def test_tiny_run_writes_logs_and_checkpoints(full_run):
     out, res = full_run
     assert (out / "last.pt").is_file() and (out / "best.pt").is_file()
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2 and len(res.history) == 2
     header = (out / "metrics.csv").read_text().splitlines()[0].split(",")

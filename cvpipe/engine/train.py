@@ -6,7 +6,8 @@ follows a cosine (to ``min_lr_ratio * lr``) or step schedule, updated every iter
 every epoch (on rank 0): validation through :func:`cvpipe.evaluation.evaluate` when a validation
 set is given, a row in ``metrics.csv`` and ``metrics.jsonl``, ``last.pt`` (everything needed to
 resume: model, optimizer, scheduler, RNG states, history) and ``best.pt`` when the monitored
-validation figure improved, and the ``cvpipe_on_epoch_end`` hook.
+validation figure improved, and the ``cvpipe_on_epoch_end`` hook. At the end, ``curves.png``
+(losses, learning rate and validation figures per epoch).
 
 Reproducible on CPU: parameters are initialised from ``seed``, batches and augmentations are a
 function of ``(seed, epoch, image index)`` only, so an interrupted run resumed from ``last.pt``
@@ -177,6 +178,40 @@ def _write_metrics(out_dir: Path, history: list[dict[str, Any]]) -> None:
     for h in history:
         w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in h.items()})
     atomic_write_text(out_dir / "metrics.csv", buf.getvalue())
+
+
+def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
+    """``curves.png``: training losses and learning rate (left) and the validation figures
+    (right) per epoch, from the metrics history."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    from ..evaluation import _save_figure
+
+    epochs = [h["epoch"] for h in history]
+    fig = Figure(figsize=(10, 3.8))
+    ax_loss, ax_val = fig.subplots(1, 2)
+    loss_keys = [k for k in history[0] if k == "loss" or k.endswith("_loss")] if history else []
+    for k in loss_keys:
+        ax_loss.plot(epochs, [h.get(k) for h in history], marker="o", ms=3, label=k)
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="training")
+    ax_loss.grid(alpha=0.3)
+    ax_loss.legend(loc="upper right", fontsize=8)
+    ax_lr = ax_loss.twinx()
+    ax_lr.plot(epochs, [h.get("lr") for h in history], color="grey", ls="--", lw=1)
+    ax_lr.set_ylabel("learning rate (dashed)")
+    for k in ("AP50", "AP", "mAP"):
+        pts = [(h["epoch"], h[k]) for h in history if isinstance(h.get(k), (int, float))]
+        if pts:
+            ax_val.plot(*zip(*pts), marker="o", label=k)
+    ax_val.set(xlabel="epoch", ylabel="validation", title="validation", ylim=(0, 1))
+    for ax in (ax_loss, ax_val):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_val.grid(alpha=0.3)
+    if ax_val.lines:
+        ax_val.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return _save_figure(fig, path)
 
 
 def validate(bundle: ModelBundle, val: Dataset, cfg: TrainConfig, *, workers: int, progress: bool) -> dict[str, float]:
@@ -389,6 +424,8 @@ def _fit(
             history.append(row)
         D.barrier(info)
 
+    if info.is_main and history and start < cfg.epochs:
+        plot_curves(history, out_dir / "curves.png")
     # the model handed on: the best validated weights, else the last
     chosen = last_path
     if info.is_main and best_path.is_file() and val is not None:
