@@ -5,7 +5,7 @@ Why a separate path: converting VOC2012 (17k small XML files) is start-up and I/
 path imports no numpy, spreads files over a process pool, writes each label file as soon as its
 XML is parsed (memory does not grow with the number of files) and shares with the generic path
 the code that decides every byte: the VOC parsing and checks (``voc._parse_file``), the YOLO
-line and ``data.yaml`` text (``yolo.yolo_box_text``, ``yolo.data_yaml_text``), split and file
+line arithmetic and ``data.yaml`` text (``yolo.yolo_box_text``, ``yolo.data_yaml_text``), split and file
 naming and the category order (``voc.voc_categories``).
 
 Class ids before the order is known: label files are written with provisional tokens (the
@@ -48,7 +48,7 @@ def _run_chunk(chunk: list[tuple[int, str, str]]):
     """Convert a chunk of ``(index, xml_path, out_split)``; returns counts, names seen, splits
     written and ``[(index, problems)]``, or None when the generic path is needed."""
     from cvpipe.builtin import voc
-    from cvpipe.builtin.yolo import label_name, yolo_box_text
+    from cvpipe.builtin.yolo import label_name
 
     j = _JOB
     tmp, image_root, shift, classes = j["tmp"], j["image_root"], j["shift"], j["classes"]
@@ -58,9 +58,13 @@ def _run_chunk(chunk: list[tuple[int, str, str]]):
     names: set[str] = set()
     splits: set[str] = set()
     problems: list[tuple[int, list[Problem]]] = []
+    # one %-format per line: the same digits as yolo.yolo_box_text's f-string (the same float
+    # formatting) from the same arithmetic, in one call (tests check the bytes are identical)
+    line_fmt = f"%s %.{decimals}f %.{decimals}f %.{decimals}f %.{decimals}f\n"
+    parse = voc._parse_file
     for idx, xml, split in chunk:
         found: list[Problem] = []
-        rec = voc._parse_file(xml, image_root, shift, False, classes, found)
+        rec = parse(xml, image_root, shift, False, classes, found)
         if rec is not None:
             name = rec["filename"]
             if "/" in name:
@@ -102,7 +106,7 @@ def _run_chunk(chunk: list[tuple[int, str, str]]):
                 n_crowd += 1
                 continue
             tok = tokens.get(oname) or "#" + oname.encode("utf-8").hex()
-            lines.append(f"{tok} {yolo_box_text(x1, y1, x2, y2, w, h, decimals)}\n")
+            lines.append(line_fmt % (tok, (x1 + x2) / 2.0 / w, (y1 + y2) / 2.0 / h, (x2 - x1) / w, (y2 - y1) / h))
         try:
             _write_new(f"{tmp}/labels/{split}/{label_name(name)}", "".join(lines))
         except FileExistsError:

@@ -202,10 +202,11 @@ def _layout(path: Path, splits: Sequence[str] | None, images_dir: Path | None,
 # ---------------------------------------------------------------------------------------------
 
 _parser = None
+etree: Any = None  # lxml.etree, imported on first use
 
 
 def _xml_parser():
-    global _parser
+    global _parser, etree
     if _parser is None:
         from lxml import etree
 
@@ -359,8 +360,7 @@ def _parse_file(xml_path: str, image_root: Path, shift: float, full: bool,
     ``filename``, ``width``, ``height``, ``objects`` = ``[(name, [x1, y1, x2, y2], difficult,
     truncated, iscrowd, score, box_extra)]`` (valid objects only; problems appended to
     ``found``) and, when ``full``, ``extra``."""
-    from lxml import etree
-
+    parser = _parser or _xml_parser()
     file = xml_path
     try:
         data = _read_bytes(xml_path)
@@ -374,7 +374,7 @@ def _parse_file(xml_path: str, image_root: Path, shift: float, full: bool,
                                       "entities are not allowed)"))
         return None
     try:
-        root = etree.fromstring(data, _xml_parser())
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         line = exc.position[0] if getattr(exc, "position", None) else getattr(exc, "lineno", None)
         msg = re.sub(r",? line \d+, column (\d+)$", r" (column \1)", str(exc.msg))  # the line is ours
