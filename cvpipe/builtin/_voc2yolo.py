@@ -1,12 +1,14 @@
 """The fast VOC -> YOLO conversion (:func:`convert_voc_to_yolo`, re-exported by
 :mod:`cvpipe.builtin.voc`).
 
-Why a separate path: converting VOC2012 (17k small XML files) is start-up and I/O bound, so this
-path imports no numpy, spreads files over a process pool, writes each label file as soon as its
-XML is parsed (memory does not grow with the number of files) and shares with the generic path
-the code that decides every byte: the VOC parsing and checks (``voc._parse_file``), the YOLO
-line arithmetic and ``data.yaml`` text (``yolo.yolo_box_text``, ``yolo.data_yaml_text``), split and file
-naming and the category order (``voc.voc_categories``).
+Why a separate path: converting VOC2012 (17k small XML files) costs start-up, one XML parse and
+one file creation per image, so this path imports no numpy, spreads the files over a process pool
+(chunks taken from the split folders in turn), reads plain files with one-function extraction
+(``voc._extract_quick``, the general reader for anything else), writes each label file as soon as
+its XML is parsed with raw ``os`` calls (memory holds the list of file names, never the labels),
+and shares with the generic path what decides every byte: the VOC parsing and checks
+(``voc._parse_file``), the YOLO line arithmetic and ``data.yaml`` text (``yolo.yolo_box_text``,
+``yolo.data_yaml_text``), split and file naming and the category order (``voc.voc_categories``).
 
 Class ids before the order is known: label files are written with provisional tokens (the
 canonical VOC id, or ``#<hex name>`` for another name); when the final order differs (a VOC class
@@ -25,6 +27,8 @@ from cvpipe.errors import ConfigError, InputError, Problem
 
 _CHUNK = 256
 _JOB: dict = {}
+#: a new file, written as bytes ("\n" line ends, like write_yolo's newline="\n", on every OS)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 class _Fallback(Exception):
@@ -37,7 +41,7 @@ def _init(job: dict) -> None:
 
 
 def _write_new(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = os.open(path, _CREATE, 0o644)
     try:
         os.write(fd, text.encode("utf-8"))
     finally:
