@@ -94,6 +94,7 @@ class TrainStep:
         monitor: str = "AP50",
         val_batch_size: int = 16,
         threads: int | None = None,
+        curves: bool = True,
         loggers: list[str] | None = None,
     ) -> None:
         """
@@ -124,6 +125,7 @@ class TrainStep:
             val_metric, monitor: the metric validation runs and the figure of it that picks
                 ``best.pt`` (higher is better), e.g. ``coco``/``AP50`` or ``voc07``/``mAP``.
             threads: torch's intra-op CPU threads (null: the cores the loader workers leave).
+            curves: write ``curves.png`` (losses, learning rate, validation per epoch) at the end.
             loggers: lifecycle loggers to enable for this step, e.g. ``[tensorboard]``.
         """
         from ..plugins import get_registry
@@ -180,7 +182,7 @@ class TrainStep:
             grad_clip=grad_clip, amp=amp, seed=seed, device=device, freeze=list(freeze or []),
             lr_groups=dict(lr_groups or {}), class_balanced=class_balanced, keep_difficult=keep_difficult,
             val_every=val_every, val_metric=val_metric, monitor=monitor, val_batch_size=val_batch_size,
-            threads=threads,
+            threads=threads, curves=curves,
         )
         self.loggers = list(loggers or [])
         self.dataset, self.val, self.output = dataset, val, output

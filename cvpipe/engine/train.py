@@ -65,6 +65,7 @@ class TrainConfig:
     monitor: str = "AP50"
     val_batch_size: int = 16
     threads: int | None = None
+    curves: bool = True
 
 
 @dataclass
@@ -424,7 +425,7 @@ def _fit(
             history.append(row)
         D.barrier(info)
 
-    if info.is_main and history and start < cfg.epochs:
+    if cfg.curves and info.is_main and history and start < cfg.epochs:
         plot_curves(history, out_dir / "curves.png")
     # the model handed on: the best validated weights, else the last
     chosen = last_path
