@@ -163,6 +163,21 @@ def _remap_chunk(paths: list[str]) -> int:
     return changed
 
 
+def default_workers() -> int:
+    """CPUs not already busy: the CPU count less the 1-minute load average, at least 1.
+
+    Measured on a shared 2-CPU machine with a load of ~3: two workers took more CPU in total
+    (forking, and the two CPUs slowing each other) and finished later than one, while on idle
+    CPUs they run side by side; so the pool is used only when CPUs are free (like ``make -l``).
+    """
+    n = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this OS
+        busy = 0.0
+    return max(1, min(n, int(n - busy + 0.5)))
+
+
 def _pool_map(func, chunks: list, job: dict, workers: int, bar):
     """``func`` over ``chunks`` in a process pool (in-process for one worker or few chunks),
     yielding results in order and advancing ``bar`` by each chunk's length."""
@@ -218,7 +233,7 @@ def convert_voc_to_yolo(
         splits, images_dir, pixel_convention: as for :func:`read_voc`.
         decimals: places of the normalised values.
         skip_invalid: skip bad files/objects and count them instead of raising.
-        workers: processes (default: the CPU count).
+        workers: processes (default: the CPUs not already busy, see :func:`default_workers`).
         progress: show a tqdm bar on stderr.
 
     Returns:
@@ -251,7 +266,7 @@ def convert_voc_to_yolo(
     class_index = {c: i for i, c in enumerate(classes)} if classes is not None else None
     provisional = list(classes) if classes is not None else list(voc.VOC_CLASSES)
     tokens = {c: str(i) for i, c in enumerate(provisional)}
-    workers = max(1, int(workers or os.cpu_count() or 1))
+    workers = max(1, int(workers or default_workers()))
     dst = Path(dst).absolute()
     report = {"images": 0, "boxes": 0, "skipped": {"difficult": 0, "crowd": 0}, "files": 0}
     names: set[str] = set()
