@@ -74,7 +74,7 @@ def test_two_process_torchrun_on_cpu(tiny_voc, tmp_path):
     assert r0["epochs_hooked"] == [1, 2] and r1["epochs_hooked"] == []   # rank 0 only
     assert r0["history"] == r1["history"] == 2
     files = sorted(p.name for p in (out / "train").iterdir())
-    assert files == ["best.pt", "last.pt", "metrics.csv", "metrics.jsonl"]
+    assert files == ["best.pt", "curves.png", "last.pt", "metrics.csv", "metrics.jsonl"]
     assert len((out / "train" / "metrics.jsonl").read_text().splitlines()) == 2
 
     # resumed under torchrun with more epochs: both processes continue from rank 0's last.pt
