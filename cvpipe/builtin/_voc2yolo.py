@@ -164,18 +164,17 @@ def _remap_chunk(paths: list[str]) -> int:
 
 
 def default_workers() -> int:
-    """CPUs not already busy: the CPU count less the 1-minute load average, at least 1.
+    """The CPUs this process may run on (``sched_getaffinity``, so ``taskset`` and container
+    CPU sets are respected), or ``os.cpu_count()`` where that is not available.
 
-    Measured on a shared 2-CPU machine with a load of ~3: two workers took more CPU in total
-    (forking, and the two CPUs slowing each other) and finished later than one, while on idle
-    CPUs they run side by side; so the pool is used only when CPUs are free (like ``make -l``).
+    The load average is deliberately not consulted: it lags by a minute, so a run right after
+    other work (a benchmark's previous round, a build) would fall back to one process on CPUs
+    that are in fact free. Pass ``workers=1`` on a machine you know to be busy.
     """
-    n = os.cpu_count() or 1
     try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average on this OS
-        busy = 0.0
-    return max(1, min(n, int(n - busy + 0.5)))
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _pool_map(func, chunks: list, job: dict, workers: int, bar):
@@ -233,7 +232,7 @@ def convert_voc_to_yolo(
         splits, images_dir, pixel_convention: as for :func:`read_voc`.
         decimals: places of the normalised values.
         skip_invalid: skip bad files/objects and count them instead of raising.
-        workers: processes (default: the CPUs not already busy, see :func:`default_workers`).
+        workers: processes (default: the CPUs this process may use, see :func:`default_workers`).
         progress: show a tqdm bar on stderr.
 
     Returns:
