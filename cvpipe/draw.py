@@ -9,14 +9,13 @@ importing this module is cheap.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
 
 from .errors import InputError
+from .fsutil import atomic_write_bytes
 
 __all__ = ["PALETTE", "color_for", "draw_boxes", "image_grid", "save_png", "read_image", "as_rgb"]
 
@@ -200,15 +199,7 @@ def save_png(path: Path | str, image: np.ndarray) -> Path:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ValueError(f"could not encode a PNG of shape {rgb.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buf.tobytes())
     return path
 
 

@@ -489,21 +489,13 @@ def confusion_matrix(gt: Dataset, dt: Dataset, *, iou_threshold: float = 0.5,
 def _save_figure(fig: Any, path: Path) -> Path:
     """Render a matplotlib Figure (no pyplot, no global backend change) to ``path`` as PNG,
     atomically."""
-    import os
-    import tempfile
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    from .fsutil import atomic_open
+
     FigureCanvasAgg(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as fh:
+        fig.savefig(fh, format="png", dpi=110, bbox_inches="tight")
     return path
 
 

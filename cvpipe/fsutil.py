@@ -9,11 +9,23 @@ import os
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from .errors import InputError
 
-__all__ = ["safe_relpath", "safe_join", "atomic_dir", "atomic_write_text", "atomic_write_json", "place_file"]
+__all__ = ["safe_relpath", "safe_join", "atomic_dir", "atomic_open", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "place_file"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish_mode(path: Path, directory: bool) -> None:
+    """Give a file or folder made by ``mkstemp``/``mkdtemp`` (private: 0600/0700) the mode a
+    plain ``open``/``mkdir`` would have given it under the user's umask."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
 def safe_relpath(name: str, *, file: str | None = None, field: str | None = None) -> str:
@@ -49,6 +61,7 @@ def atomic_dir(dst: Path, *, overwrite: bool = True) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-", dir=dst.parent))
     try:
         yield tmp
+        _publish_mode(tmp, directory=True)
         if dst.exists():
             if not overwrite:
                 raise FileExistsError(f"{dst} exists")
@@ -63,18 +76,32 @@ def atomic_dir(dst: Path, *, overwrite: bool = True) -> Iterator[Path]:
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary sibling and an atomic rename."""
+@contextlib.contextmanager
+def atomic_open(path: Path) -> Iterator[BinaryIO]:
+    """A binary file handle on a temporary sibling of ``path``, renamed over ``path`` when the
+    block ends without an exception (removed otherwise): readers never see a partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+        _publish_mode(Path(tmp), directory=False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary sibling and an atomic rename."""
+    with atomic_open(path) as fh:
+        fh.write(data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: Path, data: Any, *, indent: int | None = 2) -> None:

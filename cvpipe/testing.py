@@ -175,7 +175,6 @@ def assert_same_dataset(
     order); otherwise only the categories boxes use are compared. Raises AssertionError
     listing every difference.
     """
-    import numpy as np
 
     def key(s) -> str:
         return Path(s.image).name if match == "name" else str(s.image).replace("\\", "/")

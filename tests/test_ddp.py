@@ -81,3 +81,35 @@ def test_two_process_torchrun_on_cpu(tiny_voc, tmp_path):
     r0, r1 = _launch(script, tiny_voc, out, 3, "resume")
     assert r0["epochs_run"] == r1["epochs_run"] == 1 and r0["history"] == r1["history"] == 3
     assert r0["digest"] == r1["digest"] and r0["epochs_hooked"] == [3]
+
+
+def test_cvpipe_run_under_torchrun_shares_one_run_directory(tmp_path):
+    """The same pipeline under torchrun: rank 0 owns the run directory and talks to the user,
+    rank 1 works quietly in .rank1; the run ends with the metrics table."""
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "cvpipe", "run", str(root / "pipelines" / "voc_detect.yaml"),
+           "--out", str(out), "--set", "vars.epochs=1", "--set", "synthesize.images=12", "--set", "vars.image_size=64",
+           "--set", "train.batch_size=4", "--set", "vars.workers=0", "--set", "predict.draw=0"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "train" / "last.pt").is_file() and (out / "metrics.json").is_file()
+    assert not (out / ".rank1" / "train" / "last.pt").exists()      # only rank 0 checkpoints
+    assert (out / ".rank1" / "pipeline.yaml").is_file()              # rank 1 kept to its own folder
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) >= {"coco", "voc07"}
+    stdout = proc.stdout
+    assert stdout.count("voc_detect: ok") == 1                        # one process reports
+    assert stdout.rstrip().splitlines()[-1].split()[0] == "mean"      # ends with the metrics table
+    assert stdout.index("Per-class AP") > stdout.index("voc_detect: ok")
+    # outputs get the mode a plain open() would give them, not mkstemp's private 0600
+    assert (out / "metrics.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

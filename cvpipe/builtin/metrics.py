@@ -488,7 +488,7 @@ class EvaluateStep:
             pictures = save_pictures(gt, dt, ctx.step_dir, iou_threshold=self.iou_threshold,
                                      conf_threshold=self.conf_threshold, samples=self.samples)
         ctx[self.output] = result
-        ctx.log(format_report(result))
+        ctx.report(format_report(result))
         return {"metrics": result, "pictures": pictures, "images": len(gt),
                 "objects": gt.num_boxes, "detections": dt.num_boxes}
 

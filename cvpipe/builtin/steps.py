@@ -737,10 +737,10 @@ def stats_chart(stats: dict[str, Any], path: Path, title: str = "") -> Path:
     """A PNG with three panels: boxes per class, box size histogram, aspect-ratio histogram.
     Written atomically. matplotlib is imported here (Agg canvas, no GUI, no pyplot state)."""
     import io
-    import os
-    import tempfile
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from ..fsutil import atomic_write_bytes
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(13, 4), dpi=100)
@@ -766,15 +766,7 @@ def stats_chart(stats: dict[str, Any], path: Path, title: str = "") -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

@@ -19,7 +19,6 @@ restricted unpickler loads it and a file from elsewhere cannot run code::
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +51,12 @@ def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> Path:
     """Write ``checkpoint`` to ``path`` atomically (temporary sibling, then rename)."""
     import torch
 
+    from ..fsutil import atomic_open
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = dict(checkpoint, format=FORMAT, version=VERSION)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(data, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as fh:
+        torch.save(data, fh)
     return path
 
 

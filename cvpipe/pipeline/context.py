@@ -25,6 +25,7 @@ class Context:
             that keeps checkpoints (``train``) continues from them.
         hook: the lifecycle hooks (``ctx.hook.cvpipe_on_epoch_end(...)``), a
             :class:`~cvpipe.plugins.LifecycleHooks`: a failing plugin is named in the error.
+        reports: ``(step, text)`` results for people, given with :meth:`report`.
 
     Produced objects are stored and read with dict access: ``ctx["voc"] = dataset``,
     ``ctx["voc"]``, ``"voc" in ctx``.
@@ -54,6 +55,7 @@ class Context:
         self.step_name = ""
         self._log_stream = log_stream
         self._objects: dict[str, Any] = {}
+        self.reports: list[tuple[str, str]] = []
 
     @property
     def step_dir(self) -> Path:
@@ -68,6 +70,12 @@ class Context:
         if not self.quiet:
             for line in str(msg).splitlines() or [""]:
                 print(f"    {line}", file=sys.stderr)
+
+    def report(self, text: str) -> None:
+        """A result for people (a metrics table, ...): written to the run log now and printed on
+        stdout when the pipeline ends, after the step table, so a run ends with what it found."""
+        self._log_only(text)
+        self.reports.append((self.step_name, str(text)))
 
     def _log_only(self, msg: str) -> None:
         """Write ``msg`` to the run log only (the runner's own records)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -177,6 +178,11 @@ class Pipeline:
         return self._execute(run_dir, resume=resume, quiet=quiet)
 
     def _choose_run_dir(self, out: Path | str | None, resume: bool) -> Path:
+        """The run directory. Under torchrun (``WORLD_SIZE`` > 1) every process runs the whole
+        pipeline in the same run directory: rank 0 owns it (logs, results, checkpoints) and each
+        other rank works quietly in ``<run dir>/.rank<N>`` (its own copies of intermediate
+        files; the training engine keeps it in step with rank 0)."""
+        rank, world = _distributed()
         if out is not None:
             run_dir = Path(out).expanduser().absolute()
             if resume and not (run_dir / "pipeline.yaml").is_file():
@@ -189,17 +195,26 @@ class Pipeline:
                                   value=str(Path("runs") / self.name),
                                   expected="a run directory under runs/<pipeline>/", hint="give it with --out DIR")
             run_dir = latest
+        elif world > 1:
+            run_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
+            if run_id == "none":
+                raise ConfigError("under torchrun every process must use the same run directory",
+                                  field="--out", expected="--out DIR (or torchrun --rdzv-id ID)")
+            run_dir = (_runs_root(self.name) / f"torchrun-{run_id}").absolute()
         else:
             run_dir = self.run_dir
             if not self.run_dir_given:
                 run_dir = _fresh_run_dir(self.name) if run_dir.exists() else run_dir
-        if not resume and run_dir.is_dir() and any(run_dir.iterdir()):
+        if rank > 0:
+            return run_dir / f".rank{rank}"
+        if not resume and run_dir.is_dir() and any(not p.name.startswith(".rank") for p in run_dir.iterdir()):
             raise ConfigError("the run directory exists and is not empty", field="--out", value=str(run_dir),
                               expected="a new or empty folder",
                               hint="add --resume to continue that run, or choose another --out")
         return run_dir
 
     def _execute(self, run_dir: Path, *, resume: bool, quiet: bool) -> dict[str, Any]:
+        quiet = quiet or _distributed()[0] > 0  # one process talks to the user
         from ..fsutil import atomic_write_json, atomic_write_text
         from ..plugins import LifecycleHooks, get_plugin_manager
 
@@ -284,6 +299,8 @@ class Pipeline:
                     ctx._log_only(f"(while ending) {hook_exc}")
         if not quiet:
             self._print_table(results)
+            for step, text in ctx.reports:
+                print(f"\n{step}:\n{text}")
         return results
 
     def _print_table(self, results: dict[str, Any]) -> None:
@@ -349,6 +366,11 @@ def _summary(result: Mapping[str, Any], limit: int = 6) -> str:
 
 def _runs_root(name: str) -> Path:
     return Path.cwd() / "runs" / name
+
+
+def _distributed() -> tuple[int, int]:
+    """``(rank, world size)`` from the environment torchrun sets (``(0, 1)`` otherwise)."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _fresh_run_dir(name: str) -> Path:
