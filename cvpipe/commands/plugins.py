@@ -105,16 +105,23 @@ def plugins(as_json: bool, show_hooks: bool) -> None:
     if as_json:
         print_json(report)
         return
+    import shutil
+    import textwrap
+
+    name_w = max([len("plugin")] + [len(p["name"]) for p in report["plugins"]])
+    room = max(40, shutil.get_terminal_size((120, 24)).columns - name_w - 34)
     rows = []
     for p in report["plugins"]:
         source = "built-in" if p["builtin"] else (p["distribution"] or "in-process")
-        regs = "; ".join(f"{fam}: {', '.join(names)}" for fam, names in p["registers"].items() if names)
+        parts = [f"{fam}: {', '.join(names)}" for fam, names in p["registers"].items() if names]
         if p["lifecycle"]:
-            hooks = ", ".join(h.removeprefix("cvpipe_") for h in p["lifecycle"])
-            regs = f"{regs}; lifecycle: {hooks}" if regs else f"lifecycle: {hooks}"
+            parts.append("lifecycle: " + ", ".join(h.removeprefix("cvpipe_") for h in p["lifecycle"]))
+        # every name is shown; long lists wrap onto continuation rows (an error stays on one line)
+        lines = [line for part in parts or ["-"] for line in textwrap.wrap(part, room, subsequent_indent="  ")]
         if p.get("error"):
-            regs = f"NOT LOADED: {p['error']}"
-        rows.append([p["name"], p["version"] or "-", source, regs or "-"])
+            lines = [f"NOT LOADED: {p['error']}"]
+        rows.append([p["name"], p["version"] or "-", source, lines[0]])
+        rows.extend(["", "", "", line] for line in lines[1:])
     print_table(rows, ["plugin", "version", "from", "registers"])
     total = {fam: sum(len(p["registers"][fam]) for p in report["plugins"]) for fam in FAMILIES}
     click.echo("\n" + ", ".join(f"{n} {fam}" for fam, n in total.items()))
