@@ -35,7 +35,8 @@ report = {"rank": rank, "world": dist.get_world_size(), "backend": dist.get_back
           "epochs_hooked": epochs, "models": "compact" in get_registry().models.names(),
           "history": len(res.history), "epochs_run": res.epochs_run}
 (out / f"rank{rank}.json").write_text(json.dumps(report))
-dist.destroy_process_group()
+from cvpipe.engine.distributed import shutdown
+shutdown()
 '''
 
 
