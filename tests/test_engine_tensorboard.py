@@ -78,3 +78,15 @@ def test_a_misspelt_logger_is_caught():
     with pytest.raises(ConfigError) as e:
         TrainStep(loggers=["tensorbord"])
     assert e.value.problem.field == "loggers[0]" and "tensorboard" in str(e.value)
+
+
+def test_real_tensorboard_event_files(tmp_path):
+    """With tensorboard installed, the logger writes event files TensorBoard itself reads back."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert _run(tmp_path) == 0
+    acc = EventAccumulator(str(tmp_path / "run" / "tensorboard" / "train"))
+    acc.Reload()
+    assert {"train/loss", "train/lr", "train/images_per_s"} <= set(acc.Tags()["scalars"])
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2]
