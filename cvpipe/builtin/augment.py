@@ -256,16 +256,19 @@ def _composition_factory(name: str) -> Callable[..., Any]:
         check_p(p)
         return A.Sequential(list(transforms), p=p)
 
-    def some_of(transforms: list, n: int = 1, replace: bool = False, p: float = 1.0):
-        """albumentations.SomeOf: apply n of the nested transforms, chosen at random."""
-        import albumentations as A
-
-        check_p(p)
+    def check_n(n: int, replace: bool, transforms: list) -> None:
         if n < 1:
             raise ConfigError("must be at least 1", field="n", value=n, expected="an integer >= 1")
         if not replace and n > len(transforms):
             raise ConfigError("larger than the number of nested transforms", field="n", value=n,
                               expected=f"at most {len(transforms)} (or replace: true)")
+
+    def some_of(transforms: list, n: int = 1, replace: bool = False, p: float = 1.0):
+        """albumentations.SomeOf: apply n of the nested transforms, chosen at random."""
+        import albumentations as A
+
+        check_p(p)
+        check_n(n, replace, transforms)
         return A.SomeOf(list(transforms), n=n, replace=replace, p=p)
 
     def random_order(transforms: list, n: int = 1, replace: bool = False, p: float = 1.0):
@@ -273,11 +276,7 @@ def _composition_factory(name: str) -> Callable[..., Any]:
         import albumentations as A
 
         check_p(p)
-        if n < 1:
-            raise ConfigError("must be at least 1", field="n", value=n, expected="an integer >= 1")
-        if not replace and n > len(transforms):
-            raise ConfigError("larger than the number of nested transforms", field="n", value=n,
-                              expected=f"at most {len(transforms)} (or replace: true)")
+        check_n(n, replace, transforms)
         return A.RandomOrder(list(transforms), n=n, replace=replace, p=p)
 
     return {"OneOf": one_of, "Sequential": sequential, "SomeOf": some_of, "RandomOrder": random_order}[name]
