@@ -477,3 +477,20 @@ def test_real_voc_photos_through_augment_preview(tmp_path):
     pic = read_image(Path(res["png"]))
     assert res["images"] == 4 and res["boxes_after"] == res["boxes_before"]  # a flip drops nothing
     assert pic.shape[0] > 4 * 300 and pic.shape[1] >= 2 * 300
+
+
+@pytest.mark.parametrize(
+    "kind, n, replace, message",
+    [
+        ("SomeOf", 3, False, "transforms[0].SomeOf.n: larger than the number of nested transforms (got 3; "
+                             "expected at most 1 (or replace: true))"),
+        ("RandomOrder", 0, False, "transforms[0].RandomOrder.n: must be at least 1 (got 0; expected an integer >= 1)"),
+    ],
+)
+def test_composition_n_is_checked(kind, n, replace, message):
+    from cvpipe.builtin.augment import build_transforms
+
+    with pytest.raises(ConfigError) as info:
+        build_transforms([{kind: {"transforms": [{"HorizontalFlip": {}}], "n": n, "replace": replace}}])
+    assert str(info.value) == message
+    build_transforms([{kind: {"transforms": [{"HorizontalFlip": {}}], "n": 3, "replace": True}}])
