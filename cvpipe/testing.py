@@ -47,6 +47,7 @@ from .errors import CvpipeError, PluginError
 
 __all__ = [
     "make_dataset",
+    "blank_png",
     "write_images",
     "assert_same_dataset",
     "check_format",
@@ -114,6 +115,23 @@ def make_dataset(
         samples.append(Sample(image=name, width=w, height=h, boxes=np.array(boxes, dtype=np.float64).reshape(-1, 4),
                               labels=np.array(labels, dtype=np.int64), id=Path(name).stem, split=split))
     return Dataset(categories=list(categories), samples=samples, root=Path(root) if root is not None else None)
+
+
+def blank_png(path: Path, width: int, height: int) -> Path:
+    """Write a valid grey PNG of ``width`` x ``height`` at ``path`` (tiny: the rows are zeros),
+    with nothing but the standard library: for tests of header-only image size reading."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    raw = zlib.compress(b"\x00" * ((width + 1) * height))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+    return path
 
 
 def write_images(dataset, root: Path):

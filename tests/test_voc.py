@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import struct
 import subprocess
 import sys
-import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from cvpipe.builtin.voc import VOC_CLASSES, convert_voc_to_yolo, detect_voc, rea
 from cvpipe.builtin.yolo import read_yolo, write_yolo
 from cvpipe.data import Dataset, Sample
 from cvpipe.errors import InputError
-from cvpipe.testing import assert_same_dataset, check_format
+from cvpipe.testing import assert_same_dataset, blank_png as png, check_format
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 ODM = FIXTURES / "review-odm" / "data" / "database"
@@ -72,18 +70,6 @@ VOC2007_000001 = """<annotation>
 \t</object>
 </annotation>
 """
-
-
-def png(path: Path, width: int, height: int) -> Path:
-    """A valid grey PNG of the given size (tiny: the rows are zeros)."""
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    raw = zlib.compress(b"\x00" * ((width + 1) * height))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
-    return path
 
 
 def devkit(root: Path, files: dict[str, str], splits: dict[str, list[str]] | None = None) -> Path:

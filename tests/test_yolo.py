@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,23 +19,11 @@ from cvpipe.builtin.yolo import (
 )
 from cvpipe.data import Dataset, Sample
 from cvpipe.errors import InputError
-from cvpipe.testing import assert_same_dataset
+from cvpipe.testing import assert_same_dataset, blank_png as png
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 ODM = FIXTURES / "review-odm" / "data" / "database"
 needs_fixtures = pytest.mark.skipif(not ODM.is_dir(), reason=f"real fixtures not found at {FIXTURES}")
-
-
-def png(path: Path, width: int, height: int) -> Path:
-    """A valid grey PNG of the given size (tiny: the rows are zeros)."""
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    raw = zlib.compress(b"\x00" * ((width + 1) * height))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
-    return path
 
 
 def ultralytics(root: Path, labels: dict[str, str], *, names="[cat, dog]", size=(200, 100), split="train",
