@@ -510,3 +510,22 @@ def test_interpolation_law(value, before, after):
             text = {True: "true", False: "false"}.get(value, str(value)) if isinstance(value, bool) else str(value)
             assert interp.walk(f"{before}${{vars.x}}{after}", ("k",)) == before + text + after
             assert not problems
+
+
+def test_torchrun_without_a_shared_run_directory_is_refused(tmp_path, monkeypatch):
+    from cvpipe.errors import ConfigError
+    from cvpipe.pipeline import load_pipeline
+
+    yaml_path = tmp_path / "p.yaml"
+    yaml_path.write_text("name: dist\nsteps:\n  - synthesize: {path: data, images: 2}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    with pytest.raises(ConfigError, match="under torchrun every process must use the same run directory"):
+        load_pipeline(yaml_path).run(quiet=True)
+    assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists()
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job7")
+    monkeypatch.setenv("RANK", "1")
+    load_pipeline(yaml_path).run(quiet=True)   # rank 1 works quietly inside rank 0's run directory
+    assert (tmp_path / "runs" / "dist" / "torchrun-job7" / ".rank1" / "pipeline.yaml").is_file()
