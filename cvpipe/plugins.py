@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "cvpipe.builtin.coco",
     "cvpipe.builtin.voc",
     "cvpipe.builtin.yolo",
+    "cvpipe.builtin.cvat",
     "cvpipe.builtin.postprocess",
     "cvpipe.builtin.steps",
     "cvpipe.builtin.augment",
