@@ -45,6 +45,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "cvpipe.builtin.voc",
     "cvpipe.builtin.yolo",
     "cvpipe.builtin.cvat",
+    "cvpipe.builtin.kitti",
     "cvpipe.builtin.postprocess",
     "cvpipe.builtin.steps",
     "cvpipe.builtin.augment",
