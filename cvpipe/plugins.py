@@ -46,6 +46,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "cvpipe.builtin.yolo",
     "cvpipe.builtin.cvat",
     "cvpipe.builtin.kitti",
+    "cvpipe.builtin.label_studio",
     "cvpipe.builtin.postprocess",
     "cvpipe.builtin.steps",
     "cvpipe.builtin.augment",
