@@ -47,6 +47,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "cvpipe.builtin.cvat",
     "cvpipe.builtin.kitti",
     "cvpipe.builtin.label_studio",
+    "cvpipe.builtin.openimages",
     "cvpipe.builtin.postprocess",
     "cvpipe.builtin.steps",
     "cvpipe.builtin.augment",
