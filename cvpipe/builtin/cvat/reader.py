@@ -7,7 +7,8 @@ Read:
   labels gets the box labels sorted. A box whose label is not declared is a problem (CVAT itself
   never writes one).
 * ``<image id name width height [subset]>``: ``Sample.id`` = ``id`` (an integer), ``image`` =
-  ``name``, ``split`` = ``subset``; other attributes in ``extra["cvat"]["attrib"]``.
+  ``name`` (also in ``extra["cvat_name"]``: the writer keeps it), ``split`` = ``subset``; other
+  attributes in ``extra["cvat"]["attrib"]``.
 * ``<box label xtl ytl xbr ybr occluded z_order source>``: the box; ``occluded`` (0/1) and
   ``z_order`` (int) to ``box_extra``, ``source`` and other XML attributes to
   ``box_extra["cvat_attrib"]``, ``<attribute name=...>`` children to ``box_extra["attributes"]``
@@ -224,6 +225,7 @@ def read_cvat(
             for f in _FLAGS:
                 flags[f].append(f_vals[f])
         cv: dict[str, Any] = {}
+        extra: dict[str, Any] = {"cvat_name": name}  # written back as it is (sub-folders kept)
         attrib = {a: v for a, v in im.attrib.items() if a not in ("id", "name", "width", "height", "subset")}
         if attrib:
             cv["attrib"] = attrib
@@ -232,7 +234,7 @@ def read_cvat(
         rows.append(Sample(image=name, width=w, height=h, boxes=np.array(boxes, dtype=np.float64).reshape(-1, 4),
                            labels=np.array(labels, dtype=np.int64), difficult=flags["difficult"] or None,
                            truncated=flags["truncated"] or None, iscrowd=flags["iscrowd"] or None,
-                           box_extra=extras, extra={"cvat": cv} if cv else {}, id=ident, split=subset))
+                           box_extra=extras, extra={**extra, "cvat": cv} if cv else extra, id=ident, split=subset))
     if not declared:  # no labels in meta: the box labels, sorted
         order = sorted(names)
         remap = np.array([order.index(n) for n in names] + [0], dtype=np.int64)

@@ -93,7 +93,7 @@ def write_cvat(
     samples = list(dataset.samples)
     names = []
     seen: dict[str, str] = {}
-    for s, name in zip(samples, image_names(samples)):
+    for s, name in zip(samples, image_names(samples, known_key="cvat_name")):
         rel = safe_relpath(name, file=str(dataset.image_path(s)), field="image")
         if rel in seen:
             raise InputError("two images would get the same name", file=str(dataset.image_path(s)), value=rel,
