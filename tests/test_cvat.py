@@ -12,7 +12,7 @@ from lxml import etree
 from cvpipe.builtin.cvat import detect_cvat, read_cvat, write_cvat
 from cvpipe.builtin.voc import detect_voc
 from cvpipe.errors import InputError, Problem
-from cvpipe.formats import check_dataset, detect_format, read_dataset
+from cvpipe.formats import check_dataset, detect_format, format_names, read_dataset
 from cvpipe.testing import assert_same_dataset, blank_png as png, check_format
 
 FIXTURES = Path(os.environ.get("CVPIPE_FIXTURES") or Path(__file__).resolve().parents[1].parent / "shared" / "fixtures")
@@ -182,4 +182,6 @@ def test_review_odm_cvat_reads_as_its_voc_twin():
 
 
 def test_conformance(tmp_path):
-    check_format("cvat", workdir=tmp_path)
+    # cross-checked against every registered format (the other new ones and labelme included),
+    # not only voc, coco and yolo: detection must stay unambiguous among all of them
+    check_format("cvat", workdir=tmp_path, against=format_names())

@@ -11,7 +11,7 @@ import pytest
 from cvpipe.builtin.openimages import detect_openimages, read_openimages, write_openimages
 from cvpipe.data import Dataset, Sample
 from cvpipe.errors import InputError, Problem
-from cvpipe.formats import detect_format
+from cvpipe.formats import detect_format, format_names
 from cvpipe.testing import assert_same_dataset, blank_png as png, check_format
 
 # Rows in the style of the Open Images download page (the train file adds XClick columns)
@@ -121,4 +121,22 @@ def test_header_without_coordinates_is_refused(tmp_path):
 
 
 def test_conformance(tmp_path):
-    check_format("openimages", workdir=tmp_path)
+    # cross-checked against every registered format (the other new ones and labelme included),
+    # not only voc, coco and yolo: detection must stay unambiguous among all of them
+    check_format("openimages", workdir=tmp_path, against=format_names())
+
+
+def test_chain_through_the_four_new_formats_is_exact(tmp_path):
+    # integer pixels on odd image sizes survive percent (Label Studio) and normalised (Open
+    # Images) coordinates exactly: no float noise reaches the numbers written or read
+    from cvpipe.formats import read_dataset, write_dataset
+    from cvpipe.testing import make_dataset, write_images
+
+    src = write_images(make_dataset(6, size=(487, 333), boxes_per_image=5, seed=3), tmp_path / "src")
+    ds = src
+    for k, fmt in enumerate(("kitti", "label_studio", "openimages", "cvat")):
+        write_dataset(ds, tmp_path / f"{k}-{fmt}", fmt, images="copy")
+        ds = read_dataset(tmp_path / f"{k}-{fmt}")
+        assert_same_dataset(src, ds, atol=0)
+    text = (tmp_path / "2-openimages" / "annotations" / "train-annotations-bbox.csv").read_text()
+    assert "0000000" not in text and "9999999" not in text

@@ -10,7 +10,8 @@ The export is a list of tasks ``{"id", "data": {"image": URL, ...}, "annotations
 * boxes: results of ``type`` ``rectanglelabels`` (also ``labels``/``rectangle`` results holding
   a rectangle), ``value`` ``{x, y, width, height}`` in **percent** of ``original_width`` /
   ``original_height`` (the image size; from the image header when the task has no result),
-  one label in ``value.rectanglelabels``. A rectangle with ``rotation`` (or an ``image_rotation``)
+  one label in ``value.rectanglelabels``; pixels are rounded to 1e-9 px (the float noise of
+  the percent conversion). A rectangle with ``rotation`` (or an ``image_rotation``)
   other than 0, or with no or several labels, is a problem (never turned silently into a
   different box). ``id``, ``from_name``, ``to_name`` are kept in ``box_extra["label_studio"]``;
 * other results (choices, polygons, keypoints, ...) are kept in
@@ -213,7 +214,10 @@ def read_label_studio(
                 found.extend(exc.problems)
                 continue
         w, h = size
-        px = [[x / 100.0 * w, y / 100.0 * h, (x + bw) / 100.0 * w, (y + bh) / 100.0 * h] for x, y, bw, bh in boxes]
+        # percent -> pixels, rounded to 1e-9 px: what is left is the float noise of the percent
+        # conversion (20.2% of 500 is 101, not 101.00000000000001)
+        px = [[round(x * w / 100.0, 9), round(y * h / 100.0, 9), round((x + bw) * w / 100.0, 9),
+               round((y + bh) * h / 100.0, 9)] for x, y, bw, bh in boxes]
         if image_file is not None:
             try:
                 image = image_file.relative_to(roots[0]).as_posix()

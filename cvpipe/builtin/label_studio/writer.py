@@ -97,8 +97,9 @@ def write_label_studio(
                 "id": str(ls.get("id") or f"t{t + 1}b{j + 1}"), "type": "rectanglelabels",
                 "from_name": ls.get("from_name", "label"), "to_name": ls.get("to_name", "image"),
                 "original_width": s.width, "original_height": s.height, "image_rotation": 0,
-                "value": {"x": x1 / s.width * 100.0, "y": y1 / s.height * 100.0,
-                          "width": (x2 - x1) / s.width * 100.0, "height": (y2 - y1) / s.height * 100.0,
+                # multiplied before dividing: 101 px of 500 is 20.2%, not 20.200000000000003%
+                "value": {"x": x1 * 100.0 / s.width, "y": y1 * 100.0 / s.height,
+                          "width": (x2 - x1) * 100.0 / s.width, "height": (y2 - y1) * 100.0 / s.height,
                           "rotation": 0, "rectanglelabels": [str(dataset.categories[int(s.labels[j])])]},
             }
             for k in ("origin", "meta", "parentID"):
