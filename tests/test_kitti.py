@@ -52,6 +52,8 @@ def test_reads_boxes_flags_dontcare_and_3d_fields(tmp_path):
     assert a.scores is None
     assert detect_kitti(root) and detect_kitti(root / "training") and detect_format(root) == "kitti"
     assert not detect_kitti(root / "testing")
+    alone = read_kitti(root / "training" / "label_2")  # the label folder named: its split folder read
+    assert [s.image for s in alone] == ["image_2/000000.png", "image_2/000001.png", "image_2/000002.png"]
 
 
 def test_round_trip_is_line_for_line(tmp_path):

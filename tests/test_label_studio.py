@@ -133,6 +133,9 @@ def test_missing_image_without_size_and_bad_json(tmp_path):
     (tmp_path / "bad.json").write_text("[{\"data\": ")
     with pytest.raises(InputError, match="not valid JSON"):
         read_label_studio(tmp_path / "bad.json")
+    (tmp_path / "min.json").write_text('[{"image": "/data/upload/1/a.png", "id": 1, "label": []}]')
+    with pytest.raises(InputError, match="JSON-MIN"):
+        read_label_studio(tmp_path / "min.json")
     (tmp_path / "coco.json").write_text('{"images": [], "annotations": []}')
     assert not detect_label_studio(tmp_path / "coco.json")
 

@@ -16,10 +16,12 @@ DONTCARE = "DontCare"
 
 def split_folders(path: Path) -> list[tuple[str | None, Path]]:
     """``(split, folder holding label_2/)`` pairs: ``path`` itself (split None) when it holds
-    ``label_2/``, else each sub-folder that does (split = its name), sorted by name."""
+    ``label_2/`` (or its parent when ``path`` is a ``label_2/``), else each sub-folder that does (split = its name), sorted by name."""
     path = Path(path)
     if (path / LABELS_DIR).is_dir():
         return [(None, path)]
+    if path.name == LABELS_DIR and path.is_dir():  # the label folder itself was named
+        return [(None, path.parent)]
     if not path.is_dir():
         return []
     return [(d.name, d) for d in sorted(path.iterdir())

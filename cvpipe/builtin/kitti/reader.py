@@ -134,7 +134,10 @@ def read_kitti(
                 found.append(Problem("split not found", file=str(path), field="splits", value=s,
                                      expected="one of: " + (", ".join(str(h) for h in have) or "(none)")))
         folders = [(s, f) for s, f in folders if s in splits]
-    root = Path(images_dir) if images_dir is not None else path
+    if images_dir is not None:
+        root = Path(images_dir)
+    else:  # the dataset folder (the split folder when path named its label_2/)
+        root = folders[0][1] if len(folders) == 1 and folders[0][0] is None else path
     records = []  # (split, image path, label file, rows)
     for split, folder in folders:
         lab_dir = folder / LABELS_DIR

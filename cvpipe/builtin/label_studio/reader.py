@@ -128,6 +128,11 @@ def read_label_studio(
     for t, task in enumerate(tasks):
         tf = f"[{t}]"
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            if isinstance(task, dict) and "data" not in task and ("label" in task or "image" in task):
+                found.append(Problem("a Label Studio JSON-MIN export", file=file, field=tf,
+                                     expected="the full JSON export (tasks with data and annotations)",
+                                     hint="export the project as 'JSON', not 'JSON-MIN'"))
+                break
             found.append(Problem("task without data", file=file, field=f"{tf}.data", expected="{\"data\": {\"image\": URL}}"))
             continue
         url = _image_url(task["data"])
