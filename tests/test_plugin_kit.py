@@ -132,7 +132,8 @@ def test_hooks_reference_is_printed_from_the_specs_docstrings():
     assert len(specs) >= 11
     reg_at, life_at = out.index("Registration hooks\n"), out.index("Lifecycle hooks\n")
     for name, func in specs:
-        at = out.index(f"def {name}{inspect.signature(func)}:")
+        # annotations as written (strings under `from __future__ import annotations`), unquoted
+        at = out.index(f"def {name}{str(inspect.signature(func)).replace(chr(39), '')}:")
         assert (reg_at < at < life_at) if name.startswith("cvpipe_register_") else at > life_at
         for line in inspect.getdoc(func).splitlines():
             assert ("    " + line).rstrip() in out
@@ -144,6 +145,36 @@ def test_hooks_reference_is_printed_from_the_specs_docstrings():
     assert all(h["doc"] == inspect.getdoc(f) for h, (_, f) in zip(data["hooks"], specs))
     formats = next(h for h in data["hooks"] if h["name"] == "cvpipe_register_formats")
     assert "cvpipe.builtin.voc" in formats["implemented_by"]
+
+
+def test_hooks_reference_shows_each_registrar_and_its_typed_methods():
+    """A plugin author sees the typed contract: the registrar class every registration hook
+    receives, its typed method's signature (from inspect) and documentation, the legacy form."""
+    from cvpipe.contract import REGISTRARS
+
+    data = json.loads(cli("plugins", "--hooks", "--json").stdout)
+    hooks = {h["name"]: h for h in data["hooks"]}
+    for cls in REGISTRARS:
+        reg = hooks[cls.hook]["registrar"]
+        assert reg["class"] == f"cvpipe.contract.{cls.__name__}"
+        typed, legacy = reg["methods"]
+        assert typed["name"] == cls.method and not typed["legacy"] and legacy["legacy"]
+        assert typed["doc"] == inspect.getdoc(getattr(cls, cls.method))
+        assert typed["signature"].startswith(f"register.{cls.method}(name: str, ")
+        assert typed["signature"].endswith("description: str = '') -> None")
+    assert all(h["registrar"] is None for h in data["hooks"] if not h["name"].startswith("cvpipe_register_"))
+    fmt = hooks["cvpipe_register_formats"]
+    assert fmt["signature"] == "cvpipe_register_formats(register: FormatRegistrar) -> None"
+    assert "read_predictions: PredictionsReader | None = None" in fmt["registrar"]["methods"][0]["signature"]
+    assert {p["class"].rpartition(".")[2] for p in data["protocols"]} == {"Step", "Metric", "Postprocessor", "Decoder"}
+    step = next(p for p in data["protocols"] if p["class"].endswith(".Step"))
+    assert step["attributes"] == ["inputs: Mapping[str, str]", "outputs: Mapping[str, str]"]
+    assert step["methods"] == ["run(context: Any) -> dict[str, Any]"]
+
+    text = cli("plugins", "--hooks").stdout
+    assert "    register: cvpipe.contract.StepRegistrar\n" in text
+    assert "      register.add_step(name: str, factory: Factory, *, description: str = '') -> None\n" in text
+    assert "class cvpipe.contract.Metric:" in text
 
 
 # ---------------------------------------------------------------------------------------------
