@@ -2,7 +2,8 @@
 
 :func:`write_skeleton` writes ``cvpipe-<name>/`` with a ``pyproject.toml`` declaring the entry
 point (group ``cvpipe``), a README, ``src/cvpipe_<name>/__init__.py`` implementing one
-registration hook with a small but real example, and ``tests/test_cvpipe_<name>.py`` that uses
+registration hook in the typed form (``register.add_format(...)``, see :mod:`cvpipe.contract`)
+with a small but real example, and ``tests/test_cvpipe_<name>.py`` that uses
 :mod:`cvpipe.testing`. As generated, it installs (``pip install -e .``) and its tests pass.
 """
 
@@ -12,12 +13,11 @@ import re
 from pathlib import Path
 
 from . import HOOK_API_VERSION, __version__
+from .contract import FAMILIES
 from .errors import ConfigError
 
 __all__ = ["HOOK_CHOICES", "write_skeleton", "normalize_name"]
 
-#: The hook families ``cvpipe plugin new --hook`` can start from.
-HOOK_CHOICES: tuple[str, ...] = ("formats", "transforms", "models", "postprocessors", "steps")
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -78,9 +78,10 @@ pytest                           # its tests, using cvpipe.testing
 ## How it works
 
 `pyproject.toml` declares the entry point `{name} = "{pkg}"` in the group `cvpipe`; cvpipe
-imports `{pkg}` and calls its `@cvpipe.hookimpl` functions. `CVPIPE_HOOK_API_VERSION` says which
-version of the hook contract the plugin was written for (`cvpipe plugins --hooks` prints the
-contract). Keep the module cheap to import: import heavy libraries inside the functions.
+imports `{pkg}` and calls its `@cvpipe.hookimpl` functions. The registration hook receives a
+typed registrar (`cvpipe.contract`) and calls its `add_*` method once per name it provides.
+`CVPIPE_HOOK_API_VERSION` says which version of the hook contract the plugin was written for
+(`cvpipe plugins --hooks` prints the contract, registrars and protocols included). Keep the module cheap to import: import heavy libraries inside the functions.
 
 ## Publish
 
@@ -127,6 +128,7 @@ from pathlib import Path
 from typing import Literal
 
 from cvpipe import hookimpl
+from cvpipe.contract import FormatRegistrar
 from cvpipe.errors import ConfigError, InputError, Problem
 
 CVPIPE_HOOK_API_VERSION = {api}
@@ -209,8 +211,8 @@ def write(dataset, dst: Path, *, images: Literal["copy", "link", "none"] = "copy
 
 
 @hookimpl
-def cvpipe_register_formats(register):
-    register("{name}", reader=read, writer=write, detect=detect,
+def cvpipe_register_formats(register: FormatRegistrar) -> None:
+    register.add_format("{name}", reader=read, writer=write, detect=detect,
              description="{name}.json beside the images (example format)")
 ''',
         "test": '''
@@ -231,6 +233,7 @@ def test_format_conformance(cvpipe_registry, tmp_path):
 from __future__ import annotations
 
 from cvpipe import hookimpl
+from cvpipe.contract import TransformRegistrar
 from cvpipe.errors import ConfigError
 
 CVPIPE_HOOK_API_VERSION = {api}
@@ -254,8 +257,8 @@ def invert(*, p: float = 0.5):
 
 
 @hookimpl
-def cvpipe_register_transforms(register):
-    register("{name}", invert, description="Invert the image colours (example transform)")
+def cvpipe_register_transforms(register: TransformRegistrar) -> None:
+    register.add_transform("{name}", invert, description="Invert the image colours (example transform)")
 ''',
         "test": '''
 
@@ -288,6 +291,7 @@ The example predicts one box per image from globally pooled features: it shows t
 from __future__ import annotations
 
 from cvpipe import hookimpl
+from cvpipe.contract import ModelRegistrar
 from cvpipe.errors import ConfigError
 
 CVPIPE_HOOK_API_VERSION = {api}
@@ -338,8 +342,8 @@ def build(num_classes: int, *, hidden: int = 16):
 
 
 @hookimpl
-def cvpipe_register_models(register):
-    register("{name}", build, description="One box per image (example model)")
+def cvpipe_register_models(register: ModelRegistrar) -> None:
+    register.add_model("{name}", build, description="One box per image (example model)")
 ''',
         "test": '''
 
@@ -373,6 +377,7 @@ def test_model_follows_the_detection_protocol(cvpipe_registry):
 from __future__ import annotations
 
 from cvpipe import hookimpl
+from cvpipe.contract import PostprocessorRegistrar
 from cvpipe.errors import ConfigError
 
 CVPIPE_HOOK_API_VERSION = {api}
@@ -395,8 +400,8 @@ def drop_small(*, min_area: float = 16.0):
 
 
 @hookimpl
-def cvpipe_register_postprocessors(register):
-    register("{name}", drop_small, description="Drop detections smaller than min_area (example)")
+def cvpipe_register_postprocessors(register: PostprocessorRegistrar) -> None:
+    register.add_postprocessor("{name}", drop_small, description="Drop detections smaller than min_area (example)")
 ''',
         "test": '''
 
@@ -420,6 +425,7 @@ def test_small_boxes_are_dropped(cvpipe_registry):
 from __future__ import annotations
 
 from cvpipe import hookimpl
+from cvpipe.contract import StepRegistrar
 from cvpipe.errors import ConfigError
 
 CVPIPE_HOOK_API_VERSION = {api}
@@ -447,8 +453,8 @@ class CountBoxes:
 
 
 @hookimpl
-def cvpipe_register_steps(register):
-    register("{name}", CountBoxes, description="Count boxes per category (example step)")
+def cvpipe_register_steps(register: StepRegistrar) -> None:
+    register.add_step("{name}", CountBoxes, description="Count boxes per category (example step)")
 ''',
         "test": '''
 
@@ -465,6 +471,10 @@ def test_step_counts_boxes(cvpipe_registry, cvpipe_dataset, tmp_path):
 ''',
     },
 }
+
+
+#: The hook families ``cvpipe plugin new --hook`` can start from (those with a template).
+HOOK_CHOICES: tuple[str, ...] = tuple(f for f in FAMILIES if f in _TEMPLATES)
 
 
 def write_skeleton(name: str, hook: str = "formats", parent: Path | str = ".") -> Path:
