@@ -92,7 +92,8 @@ def test_plugin_new_skeletons_install_and_pass_their_own_tests(tmp_path):
         assert "error" not in p and p["distribution"] == f"cvpipe-kit-{hook}", p
         assert p["registers"][hook] == [f"kit_{hook}"]
 
-    env = {**os.environ, "PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1"}
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))  # keep the cvpipe under test
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
     tests = [str(d / "tests") for d in dists]
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
                           *tests], capture_output=True, text=True, env=env, cwd=tmp_path)
