@@ -216,7 +216,7 @@ class Registrar:
         return f"<{type(self).__name__} of plugin {self.plugin!r}>"
 
     def _fail(self, name: object, message: str) -> PluginError:
-        return PluginError(f"plugin {self.plugin!r}: {self.kind} {name!r} {message} (hook {self.hook})")
+        return PluginError(f"plugin {self.plugin!r}: {self.kind} {name!r}: {message} (hook {self.hook})")
 
     def _check_name(self, name: object) -> str:
         if not isinstance(name, str) or not name.strip():
@@ -228,11 +228,11 @@ class Registrar:
         if obj is None and optional:
             return
         if not callable(obj):
-            raise self._fail(name, f"is not callable: its {what} is {type(obj).__name__} {obj!r:.60}")
+            raise self._fail(name, f"{what} is not callable (got {type(obj).__name__} {obj!r:.60})")
 
     def _check_description(self, name: str, description: object) -> str:
         if not isinstance(description, str):
-            raise self._fail(name, f"has a description that is not a string ({type(description).__name__})")
+            raise self._fail(name, f"description is not a string (got {type(description).__name__})")
         return description
 
     def _add_factory(self, name: str, factory: Factory, description: str) -> None:
@@ -302,7 +302,7 @@ class FormatRegistrar(Registrar):
         """
         name = self._check_name(name)
         if reader is None and writer is None:
-            raise self._fail(name, "has neither reader nor writer")
+            raise self._fail(name, "neither reader nor writer given")
         for what, fn in (("reader", reader), ("writer", writer), ("detect", detect),
                          ("read_predictions", read_predictions)):
             self._check_callable(name, what, fn, optional=True)

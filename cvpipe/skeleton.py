@@ -416,6 +416,93 @@ def test_small_boxes_are_dropped(cvpipe_registry):
     assert torch.allclose(out["scores"], torch.tensor([0.8])) and out["labels"].tolist() == [0]
 ''',
     },
+    "metrics": {
+        "summary": "The {name} evaluation metric",
+        "usage": "```\ncvpipe evaluate --gt gt_dir/ --dt detections.json --metric {name}\n```\n\nor in a pipeline's `evaluate` step.",
+        "module": '''\
+"""{name}: a cvpipe evaluation metric (recall of ground-truth boxes at an IoU threshold)."""
+
+from __future__ import annotations
+
+from cvpipe import hookimpl
+from cvpipe.contract import MetricRegistrar
+from cvpipe.errors import ConfigError
+
+CVPIPE_HOOK_API_VERSION = {api}
+
+
+class Recall:
+    """Share of ground-truth boxes found by a detection of the same label with IoU >= ``iou``
+    and score >= ``min_score`` (each detection matches one box, best scores first)."""
+
+    def __init__(self, *, iou: float = 0.5, min_score: float = 0.0) -> None:
+        if not 0.0 < iou <= 1.0:
+            raise ConfigError("IoU threshold out of range", field="iou", value=iou, expected="0 < iou <= 1")
+        self.iou, self.min_score = iou, min_score
+
+    def compute(self, gt, dt) -> dict:
+        """``gt`` the ground truth, ``dt`` the detections (samples with ``scores``) matched to
+        it by image path; boxes absolute pixel xyxy. Returns ``{{"recall", "found", "objects"}}``."""
+        import numpy as np
+
+        detections = {{s.image: s for s in dt.samples}}
+        found = objects = 0
+        for truth in gt.samples:
+            objects += len(truth)
+            det = detections.get(truth.image)
+            if det is None or not len(truth) or not len(det):
+                continue
+            scores = det.scores if det.scores is not None else np.ones(len(det))
+            taken = np.zeros(len(truth), dtype=bool)
+            for j in np.argsort(-scores, kind="stable"):
+                if scores[j] < self.min_score:
+                    break
+                iou = _iou(det.boxes[j], truth.boxes)
+                iou[(truth.labels != det.labels[j]) | taken] = -1.0
+                best = int(np.argmax(iou))
+                if iou[best] >= self.iou:
+                    taken[best] = True
+            found += int(taken.sum())
+        return {{"recall": found / objects if objects else 0.0, "found": found, "objects": objects}}
+
+
+def _iou(box, boxes):
+    """IoU of one xyxy ``box`` with each row of ``boxes`` (N, 4)."""
+    import numpy as np
+
+    x1, y1 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
+    x2, y2 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-12)
+
+
+@hookimpl
+def cvpipe_register_metrics(register: MetricRegistrar) -> None:
+    register.add_metric("{name}", Recall, description="Recall of ground-truth boxes at an IoU threshold (example)")
+''',
+        "test": '''
+
+def test_recall_counts_found_boxes(cvpipe_registry, cvpipe_dataset):
+    from dataclasses import replace
+
+    import numpy as np
+    import pytest
+    from cvpipe.errors import ConfigError
+
+    metric = cvpipe_registry.metrics.create("{name}", {{"iou": 0.5}})
+    objects = cvpipe_dataset.num_boxes
+    perfect = cvpipe_dataset.subset([replace(s, scores=np.ones(len(s))) for s in cvpipe_dataset.samples])
+    assert metric.compute(cvpipe_dataset, perfect) == {{"recall": 1.0, "found": objects, "objects": objects}}
+    first = cvpipe_dataset.samples[0]
+    only_first = cvpipe_dataset.subset([replace(first, scores=np.ones(len(first)))])
+    assert metric.compute(cvpipe_dataset, only_first)["found"] == len(first)
+    moved = cvpipe_dataset.subset([replace(s, boxes=s.boxes + 100, scores=np.ones(len(s))) for s in cvpipe_dataset.samples])
+    assert metric.compute(cvpipe_dataset, moved)["recall"] == 0.0
+    with pytest.raises(ConfigError, match="iou"):
+        cvpipe_registry.metrics.create("{name}", {{"iou": 0}})
+''',
+    },
     "steps": {
         "summary": "The {name} pipeline step",
         "usage": "In a pipeline:\n\n```yaml\nsteps:\n  - {name}: {{dataset: train, output: counts}}\n```",

@@ -107,7 +107,7 @@ def test_plugin_new_refuses_bad_names_and_existing_folders(tmp_path, capsys):
     assert main(["plugin", "new", "mine", "--dir", str(tmp_path)]) == 0
     assert main(["plugin", "new", "mine", "--dir", str(tmp_path)]) == 2
     assert "the plugin folder exists already" in capsys.readouterr().err
-    assert main(["plugin", "new", "other", "--hook", "metrics", "--dir", str(tmp_path)]) == 2
+    assert main(["plugin", "new", "other", "--hook", "widgets", "--dir", str(tmp_path)]) == 2
     assert main(["plugin", "new", "voc", "--dir", str(tmp_path)]) == 2
     assert "format 'voc' is already registered by plugin 'cvpipe.builtin.voc'" in capsys.readouterr().err
     assert main(["plugin", "new", "My-Format", "--dir", str(tmp_path)]) == 0

@@ -251,14 +251,14 @@ def test_typed_and_legacy_registration_give_the_same_entries():
 
 
 @pytest.mark.parametrize("body, message", [
-    (lambda r: r.add_format("f"), "plugin 'p': format 'f' has neither reader nor writer (hook cvpipe_register_formats)"),
+    (lambda r: r.add_format("f"), "plugin 'p': format 'f': neither reader nor writer given (hook cvpipe_register_formats)"),
     (lambda r: r.add_format("f", reader=len, detect="yes"),
-     "plugin 'p': format 'f' is not callable: its detect is str 'yes' (hook cvpipe_register_formats)"),
+     "plugin 'p': format 'f': detect is not callable (got str 'yes') (hook cvpipe_register_formats)"),
     (lambda r: r.add_format("", writer=len), "plugin 'p' registered a format with a bad name '' "
                                              "(hook cvpipe_register_formats) (expected a non-empty string)"),
     (lambda r: r.add_format(3, writer=len), "plugin 'p' registered a format with a bad name 3"),
     (lambda r: r.add_format("f", writer=len, description=None),
-     "plugin 'p': format 'f' has a description that is not a string (NoneType)"),
+     "plugin 'p': format 'f': description is not a string (got NoneType)"),
 ])
 def test_bad_format_registrations_refuse_the_plugin_by_name(body, message):
     reg = _registry_of(cvpipe_register_formats=lambda register: body(register))
@@ -275,7 +275,7 @@ def test_every_factory_registrar_checks_its_factory(family, method):
 
     reg = _registry_of(**{f"cvpipe_register_{family}": hook})
     kind = family[:-1]
-    assert reg.plugins[0].error == (f"plugin 'p': {kind} 'thing' is not callable: its factory is int 42 "
+    assert reg.plugins[0].error == (f"plugin 'p': {kind} 'thing': factory is not callable (got int 42) "
                                     f"(hook cvpipe_register_{family})")
     ok = _registry_of(**{f"cvpipe_register_{family}": lambda register: getattr(register, method)("thing", dict)})
     assert ok.family(family).names() == ["thing"]
