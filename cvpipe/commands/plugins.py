@@ -106,9 +106,10 @@ def hooks_reference() -> list[dict]:
     implementing it, in load order)."""
     from .. import hookspecs
     from ..contract import REGISTRARS
-    from ..plugins import get_plugin_manager
+    from ..plugins import get_plugin_manager, lifecycle_hooks
 
     registrars = {r.hook: r for r in REGISTRARS}
+    lifecycle = set(lifecycle_hooks())
     pm = get_plugin_manager()
     order = {info.name: i for i, info in enumerate(getattr(pm, "cvpipe_plugins", []))}
     out = []
@@ -118,7 +119,7 @@ def hooks_reference() -> list[dict]:
         caller = getattr(pm.hook, name, None)
         impls = [] if caller is None else [i.plugin_name for i in caller.get_hookimpls()]
         impls.sort(key=lambda n: order.get(n, len(order)))  # load order: built-ins first
-        group = "registration" if name in registrars else "lifecycle" if name.startswith("cvpipe_on_") else "other"
+        group = "registration" if name in registrars else "lifecycle" if name in lifecycle else "other"
         out.append({
             "name": name,
             "group": group,
