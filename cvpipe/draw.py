@@ -35,6 +35,10 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 #: images alike), never in a class colour.
 GT_COLORS: tuple[tuple[int, int, int], tuple[int, int, int]] = ((255, 255, 255), (0, 0, 0))
 
+#: The ground truth's dash pattern: white, gap, black, gap. Drawn over a prediction's outline
+#: that coincides with it, both stay visible (the prediction's colour shows in the gaps).
+_GT_DASHES = (GT_COLORS[0], None, GT_COLORS[1], None)
+
 
 def color_for(index: int) -> tuple[int, int, int]:
     """The RGB colour of class (or box) ``index``: deterministic, cycling through :data:`PALETTE`."""
@@ -114,9 +118,10 @@ def place_labels(
 
 
 def _dashed_rect(out: np.ndarray, p1: tuple[int, int], p2: tuple[int, int], lw: int,
-                 colors: Sequence[tuple[int, int, int]], dash: int) -> None:
+                 colors: Sequence[tuple[int, int, int] | None], dash: int) -> None:
     """An axis-aligned rectangle outline from ``p1`` to ``p2`` (inclusive pixels), ``lw`` wide
-    (grown inwards), in dashes of ``dash`` pixels cycling through ``colors`` along the outline."""
+    (grown inwards), in dashes of ``dash`` pixels cycling through ``colors`` along the outline
+    (``None``: a gap)."""
     x1, y1 = p1
     x2, y2 = p2
     h, w = out.shape[:2]
@@ -127,6 +132,8 @@ def _dashed_rect(out: np.ndarray, p1: tuple[int, int], p2: tuple[int, int], lw: 
     left = [(x1, y) for y in range(y2 - 1, y1, -1)] if x2 > x1 else []
     for i, (x, y) in enumerate(top + right + bottom + left):
         c = colors[(i // dash) % len(colors)]
+        if c is None:  # a gap: what is underneath shows
+            continue
         # thickness towards the inside of the box
         xs = slice(x, min(x + lw, x2 + 1, w)) if x == x1 else slice(max(x - lw + 1, x1, 0), x + 1) if x == x2 else slice(x, x + 1)
         ys = slice(y, min(y + lw, y2 + 1, h)) if y == y1 else slice(max(y - lw + 1, y1, 0), y + 1) if y == y2 else slice(y, y + 1)
@@ -185,12 +192,14 @@ def draw_boxes(
     thickness: int | None = None,
     font_scale: float | None = None,
     show_labels: bool = True,
+    ground_truth: np.ndarray | Sequence[Sequence[float]] | None = None,
 ) -> np.ndarray:
     """A copy of ``image`` with boxes (predictions: solid outlines) and their labels drawn.
 
     Boxes are drawn by ascending score, so a higher-scoring box lies on top of a lower one;
-    labels are placed by descending score beside or inside their box where they cover no other
-    label (:func:`place_labels`), after all outlines, so no outline crosses a label.
+    ``ground_truth`` boxes, if given, are drawn dashed over the outlines (see
+    :func:`draw_ground_truth`); labels are placed by descending score beside or inside their box
+    where they cover no other label (:func:`place_labels`), last, so no line crosses a label.
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB (grey, RGBA and float in [0, 1] are converted).
@@ -205,6 +214,8 @@ def draw_boxes(
         thickness: line width in pixels (default scales with the image size).
         font_scale: OpenCV font scale of the labels (default scales with the image size).
         show_labels: draw the text tags.
+        ground_truth: ``(M, 4)`` absolute pixel xyxy true boxes, drawn dashed in
+            :data:`GT_COLORS`, never in a class colour.
 
     Returns:
         ``(H, W, 3)`` uint8 RGB, a new array (``image`` is not modified).
@@ -237,8 +248,23 @@ def draw_boxes(
         if scs is not None:
             parts.append(f"{scs[i]:.2f}")
         tags.append(((p1[0], p1[1], p2[0], p2[1]), " ".join(parts), rgb))
+    if ground_truth is not None:
+        _dashed_boxes(out, np.asarray(ground_truth, dtype=np.float64).reshape(-1, 4), lw)
     _draw_tags(out, tags[::-1], fs, font_th)  # priority: highest score first
     return out
+
+
+def _dashed_boxes(out: np.ndarray, boxes: np.ndarray, lw: int) -> list[tuple[int, int, int, int]]:
+    """Draw ``boxes`` (xyxy) in the ground truth's dashes; returns their pixel rectangles."""
+    h, w = out.shape[:2]
+    rects = []
+    for box in boxes:
+        if not np.all(np.isfinite(box)):
+            continue
+        p1, p2 = _pixel_rect(box, w, h)
+        _dashed_rect(out, p1, p2, lw, _GT_DASHES, max(3, 2 * lw))
+        rects.append((p1[0], p1[1], p2[0], p2[1]))
+    return rects
 
 
 def draw_ground_truth(
@@ -252,15 +278,15 @@ def draw_ground_truth(
     show_labels: bool = False,
 ) -> np.ndarray:
     """A copy of ``image`` with ground-truth boxes drawn dashed in :data:`GT_COLORS` (white and
-    black alternating, never a class colour), so they read apart from predictions drawn by
-    :func:`draw_boxes` on top of them.
+    black dashes with gaps between, never a class colour), so they read apart from the solid
+    predictions of :func:`draw_boxes` (which draws both together with ``ground_truth=``).
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB (converted as in :func:`draw_boxes`).
         boxes: ``(N, 4)`` absolute pixel xyxy.
         labels, categories: class indices and names, for the tags (``show_labels``).
-        thickness: line width (default scales with the image size); dashes are
-            ``max(4, 3 * thickness)`` pixels long.
+        thickness: line width (default scales with the image size); dashes (white, gap,
+            black, gap) are ``max(3, 2 * thickness)`` pixels long.
         font_scale: label font scale.
         show_labels: write the class name (black on white) by each box.
 
@@ -273,17 +299,12 @@ def draw_ground_truth(
     labs = None if labels is None else np.asarray(labels).reshape(-1).astype(np.int64)
     _check_lengths(len(b), labels=labs)
     lw, fs, font_th = _sizes(max(1, min(h, w)), thickness, font_scale)
-    tags = []
-    for i in range(len(b)):
-        if not np.all(np.isfinite(b[i])):
-            continue
-        p1, p2 = _pixel_rect(b[i], w, h)
-        _dashed_rect(out, p1, p2, lw, GT_COLORS, max(4, 3 * lw))
-        if show_labels and labs is not None:
-            k = int(labs[i])
-            text = categories[k] if categories is not None and 0 <= k < len(categories) else str(k)
-            tags.append(((p1[0], p1[1], p2[0], p2[1]), text, GT_COLORS[0]))
-    _draw_tags(out, tags, fs, font_th)
+    keep = np.all(np.isfinite(b), axis=1)
+    rects = _dashed_boxes(out, b[keep], lw)
+    if show_labels and labs is not None:
+        names = [categories[k] if categories is not None and 0 <= k < len(categories) else str(k)
+                 for k in labs[keep].tolist()]
+        _draw_tags(out, [(r, t, GT_COLORS[0]) for r, t in zip(rects, names)], fs, font_th)
     return out
 
 
@@ -324,8 +345,10 @@ def add_legend(
         for x, text, style, rgb in row:
             x_end = min(x + sample, w - 1)
             if style == "dashed":  # the ground truth's own pattern
-                for k, xs in enumerate(range(x, x_end, 6)):
-                    strip[y_mid - 1:y_mid + 2, xs:min(xs + 6, x_end)] = GT_COLORS[k % 2]
+                for k, xs in enumerate(range(x, x_end, 4)):
+                    c = _GT_DASHES[k % len(_GT_DASHES)]
+                    if c is not None:
+                        strip[y_mid - 1:y_mid + 2, xs:min(xs + 4, x_end)] = c
             else:
                 strip[y_mid - 2:y_mid + 2, x:x_end] = rgb if rgb is not None else (0, 0, 0)
             cv2.putText(strip, text, (x + sample + 6, y_mid + text_h // 2), font, fs, (0, 0, 0), 1, cv2.LINE_AA)

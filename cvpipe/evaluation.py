@@ -659,14 +659,14 @@ def plot_confusion_matrix(gt: Dataset, dt: Dataset, path: Path, *, iou_threshold
 
 def draw_samples(gt: Dataset, dt: Dataset, path: Path, *, count: int = 8, conf_threshold: float = 0.25,
                  max_side: int = 512, cols: int = 4) -> Path | None:
-    """A grid of up to ``count`` images (spread evenly over ``gt``) with true boxes dashed
-    (white/black, :func:`cvpipe.draw.draw_ground_truth`) and detections scoring at least
-    ``conf_threshold`` solid in their class colours with their scores on top
-    (:func:`cvpipe.draw.draw_boxes`), and a legend below. Images that cannot be found are
+    """A grid of up to ``count`` images (spread evenly over ``gt``) with detections scoring at
+    least ``conf_threshold`` solid in their class colours, higher scores on top, true boxes
+    dashed white/black over them and the detections' labels last
+    (:func:`cvpipe.draw.draw_boxes` with ``ground_truth``), and a legend below. Images that cannot be found are
     skipped; returns None when none could be read."""
     import cv2
 
-    from .draw import add_legend, color_for, draw_boxes, draw_ground_truth, image_grid, read_image, save_png
+    from .draw import add_legend, color_for, draw_boxes, image_grid, read_image, save_png
 
     dt = align_detections(gt, dt)
     n = len(gt.samples)
@@ -688,9 +688,9 @@ def draw_samples(gt: Dataset, dt: Dataset, path: Path, *, count: int = 8, conf_t
         if scale < 1.0:
             img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)),
                              interpolation=cv2.INTER_AREA)
-        img = draw_ground_truth(img, g.boxes * scale)
         keep = d.scores >= conf_threshold if len(d) else np.zeros(0, dtype=bool)
-        img = draw_boxes(img, d.boxes[keep] * scale, d.labels[keep], gt.categories, d.scores[keep])
+        img = draw_boxes(img, d.boxes[keep] * scale, d.labels[keep], gt.categories, d.scores[keep],
+                         ground_truth=g.boxes * scale)
         shown.update(int(k) for k in d.labels[keep])
         tiles.append(img)
         titles.append(Path(g.image).name)

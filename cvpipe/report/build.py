@@ -64,6 +64,26 @@ def _fmt_seconds(s: Any) -> str:
     return f"{m} min {sec:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
 
 
+def step_summary(result: Mapping[str, Any] | None, limit: int = 6) -> str:
+    """The one line the run's table shows for a step: its ``summary``, else its first scalar
+    results as ``name=value``."""
+    if not isinstance(result, Mapping):
+        return ""
+    if isinstance(result.get("summary"), str):
+        return result["summary"]
+    parts = []
+    for k, v in result.items():
+        if isinstance(v, bool) or v is None:
+            continue
+        if isinstance(v, float):
+            parts.append(f"{k}={v:.4g}")
+        elif isinstance(v, int) or (isinstance(v, str) and len(v) <= 40 and "\n" not in v):
+            parts.append(f"{k}={v}")
+        if len(parts) >= limit:
+            break
+    return " ".join(parts)
+
+
 def _status(s: str) -> str:
     return f'<span class="status {esc(s)}">{esc(s)}</span>'
 
@@ -183,8 +203,8 @@ def _step_section(step: StepRecord, anchor: str) -> str:
     head = (f'<section id="{esc(anchor)}"><h2>{step.index + 1}. {esc(step.name)} '
             f'<span class="note">({esc(step.kind)})</span> {_status(step.status)}</h2>')
     body = []
-    summary = (step.result or {}).get("summary")
-    line = f"{_fmt_seconds(step.seconds)}" + (f" &middot; {esc(summary)}" if isinstance(summary, str) else "")
+    summary = step_summary(step.result)
+    line = f"{_fmt_seconds(step.seconds)}" + (f" &middot; {esc(summary)}" if summary else "")
     body.append(f"<p>{line}</p>")
     data_files = [f for f in step.files if Path(f).suffix.lower() not in PICTURE_SUFFIXES]
     pictures = sorted((f for f in step.files if Path(f).suffix.lower() in PICTURE_SUFFIXES), key=_picture_rank)
@@ -246,7 +266,7 @@ def render_report(run: RunRecord) -> str:
             f'<div class="card"><div class="v">{esc(f"{v:.4f}")}</div><div class="k">{esc(k)}</div></div>'
             for k, v in cards.items()) + "</div>")
     rows = [[s.index + 1, s.name, s.kind, s.status, _fmt_seconds(s.seconds),
-             (s.result or {}).get("summary", "")] for s in run.steps]
+             step_summary(s.result)] for s in run.steps]
     ov.append(table(rows, ["#", "step", "kind", "status", "time", "summary"]) if rows
               else '<p class="note">No step has run.</p>')
     if run.metrics is not None:

@@ -43,7 +43,7 @@ tr.total td { font-weight: 600; background: #f7f9fb; }
 figure { margin: 10px 0 14px; }
 figure img { max-width: 100%; height: auto; border: 1px solid #dde3ea; background: #fff; }
 figcaption { font-size: 12px; color: #4a5568; margin-top: 3px; }
-pre { background: #f7f9fb; border: 1px solid #dde3ea; padding: 8px 10px; overflow-x: auto; font-size: 12px; }
+pre { background: #f7f9fb; border: 1px solid #dde3ea; padding: 8px 10px; overflow: auto; max-height: 640px; font-size: 12px; }
 details { margin: 6px 0; }
 summary { cursor: pointer; color: #2456a6; }
 .status { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; font-weight: 600; }
