@@ -228,3 +228,15 @@ def test_report_command_imports_no_heavy_library(tmp_path):
     from test_cli import heavy_modules_after
 
     assert heavy_modules_after("report", str(make_run(tmp_path))) == []
+
+
+def test_large_files_are_named_not_embedded(tmp_path, monkeypatch):
+    import cvpipe.report.collect as collect
+
+    run = make_run(tmp_path)
+    (run / "evaluate" / "detections").mkdir()
+    (run / "evaluate" / "detections" / "results.json").write_text(json.dumps([{"score": 0.123456}] * 5000))
+    monkeypatch.setattr(collect, "MAX_DATA_BYTES", 50_000)
+    page = build_report(run)
+    assert "Not embedded (too large or too many): detections/results.json" in page
+    assert "0.1235" not in page

@@ -28,6 +28,10 @@ DATA_SUFFIXES = (".json", ".jsonl")
 MAX_PICTURE_BYTES = 12 * 1024 * 1024
 #: At most this many pictures per step (the rest are named).
 MAX_PICTURES_PER_STEP = 40
+#: JSON files larger than this (a detections file, a whole COCO dataset) are named, not shown.
+MAX_DATA_BYTES = 2 * 1024 * 1024
+#: At most this many JSON files per step.
+MAX_DATA_FILES_PER_STEP = 20
 #: How deep below a step folder files are looked for (``evaluate/gallery/x.png`` is depth 2).
 MAX_DEPTH = 2
 
@@ -111,12 +115,13 @@ def read_jsonl(path: Path) -> list[Any]:
 
 def _step_files(folder: Path) -> tuple[list[str], list[str]]:
     """(shown, left out) files of a step folder, relative and sorted: pictures and JSON up to
-    :data:`MAX_DEPTH` levels deep, hidden files (temporaries) excluded."""
+    :data:`MAX_DEPTH` levels deep, hidden files (temporaries) excluded; too large or too many
+    are left out (and named in the report)."""
     shown: list[str] = []
     left: list[str] = []
     if not folder.is_dir():
         return shown, left
-    pictures = 0
+    pictures = data = 0
     stack = [(folder, 1)]
     found: list[Path] = []
     while stack:
@@ -135,15 +140,20 @@ def _step_files(folder: Path) -> tuple[list[str], list[str]]:
                 found.append(p)
     for p in sorted(found, key=lambda q: (len(q.relative_to(folder).parts), str(q.relative_to(folder)))):
         rel = p.relative_to(folder).as_posix()
+        try:
+            size = p.stat().st_size
+        except OSError:
+            continue
         if p.suffix.lower() in PICTURE_SUFFIXES:
-            try:
-                size = p.stat().st_size
-            except OSError:
-                continue
             if size > MAX_PICTURE_BYTES or pictures >= MAX_PICTURES_PER_STEP:
                 left.append(rel)
                 continue
             pictures += 1
+        else:
+            if size > MAX_DATA_BYTES or data >= MAX_DATA_FILES_PER_STEP:
+                left.append(rel)
+                continue
+            data += 1
         shown.append(rel)
     return shown, left
 
