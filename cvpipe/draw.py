@@ -150,7 +150,7 @@ def _pixel_rect(box: np.ndarray, w: int, h: int) -> tuple[tuple[int, int], tuple
 
 def _sizes(side: int, thickness: int | None, font_scale: float | None) -> tuple[int, float, int]:
     lw = thickness if thickness is not None else max(2, round(side / 250))
-    fs = font_scale if font_scale is not None else max(0.35, side / 800)
+    fs = font_scale if font_scale is not None else max(0.4, side / 700)
     return lw, fs, max(1, lw - 1)
 
 

@@ -48,9 +48,11 @@ def picture_title(rel: str) -> str:
 
 
 def _picture_rank(rel: str) -> tuple[int, str]:
+    """Sort key of a picture: its place in :data:`_ORDER` by file stem or folder, then its path."""
     low = rel.lower()
+    names = [Path(low).stem] + list(Path(low).parts[:-1])
     for i, word in enumerate(_ORDER):
-        if Path(low).name.startswith(word) or f"/{word}" in low:
+        if any(n == word or n.startswith(word + "_") or (len(word) > 3 and n.startswith(word)) for n in names):
             return i, low
     return len(_ORDER), low
 
