@@ -120,6 +120,7 @@ class CvpipePluginManager(pluggy.PluginManager):
         "cvpipe.builtin.models",
         "cvpipe.builtin.train_steps",
         "cvpipe.builtin.tensorboard",
+        "cvpipe.builtin.report",
     )
 
     def __init__(self) -> None:
