@@ -23,7 +23,11 @@ import os
 from pathlib import Path
 from typing import Literal, Sequence
 
+from collections import Counter
+
 from cvpipe.errors import ConfigError, InputError, Problem
+from cvpipe.formats import conversion_report, problem_reason
+from cvpipe.formats.yolo_text import data_yaml_text, label_name, output_split
 
 _CHUNK = 256
 _JOB: dict = {}
@@ -49,64 +53,74 @@ def _write_new(path: str, text: str) -> None:
 
 
 def _run_chunk(chunk: list[tuple[int, str, str]]):
-    """Convert a chunk of ``(index, xml_path, out_split)``; returns counts, names seen, splits
-    written and ``[(index, problems)]``, or None when the generic path is needed."""
+    """Convert a chunk of ``(index, xml_path, out_split)``. Returns the counts, the object names
+    of every parsed file and of the files written, ``[(index, filename)]`` of the parsed files,
+    ``[(index, problems)]`` of the reading problems and ``[(index, problems, boxes)]`` of the
+    image problems (the checks :func:`cvpipe.formats.check_dataset` makes when images are
+    copied), or None when the general path is needed."""
     from cvpipe.builtin import voc
-    from cvpipe.builtin.yolo import label_name
+    from cvpipe.formats.images import image_size
 
     j = _JOB
-    tmp, image_root, shift, classes = j["tmp"], j["image_root"], j["shift"], j["classes"]
+    tmp, image_root, shift = j["tmp"], j["image_root"], j["shift"]
     tokens, decimals, images = j["tokens"], j["decimals"], j["images"]
-    keep_difficult, keep_crowd = j["keep_difficult"], j["keep_crowd"]
-    n_img = n_box = n_diff = n_crowd = n_files = 0
-    names: set[str] = set()
-    splits: set[str] = set()
-    problems: list[tuple[int, list[Problem]]] = []
-    # one %-format per line: the same digits as yolo.yolo_box_text's f-string (the same float
+    keep_difficult = j["keep_difficult"]
+    n_img = n_box = n_diff = n_crowd = n_files = n_found = 0
+    names_read: set[str] = set()
+    names_kept: set[str] = set()
+    parsed: list[tuple[int, str]] = []
+    read_problems: list[tuple[int, list[Problem]]] = []
+    image_problems: list[tuple[int, list[Problem], int]] = []
+    kept_splits: set[tuple[str, bool]] = set()
+    # one %-format per line: the same digits as yolo_box_text's f-string (the same float
     # formatting) from the same arithmetic, in one call (tests check the bytes are identical)
     line_fmt = f"%s %.{decimals}f %.{decimals}f %.{decimals}f %.{decimals}f\n"
     parse = voc._parse_file
-    for idx, xml, split in chunk:
+    for idx, xml, split, has_split in chunk:
         found: list[Problem] = []
-        rec = parse(xml, image_root, shift, False, classes, found)
-        if rec is not None:
-            name = rec["filename"]
-            if "/" in name:
-                return None
-            w, h = rec["width"], rec["height"]
-            src = None
-            if images != "none":  # the checks cvpipe.formats.check_dataset makes when images are copied
-                from cvpipe.images import image_size
-
-                src = image_root / name
-                if not src.is_file():
-                    found.append(Problem("image file not found", file=xml, field="filename", value=str(src),
-                                         expected="an existing image file", hint="point to the images with --images-dir"))
-                    rec = None
-                else:
-                    try:
-                        size = image_size(src)
-                    except InputError as exc:
-                        found.extend(exc.problems)
-                        rec = None
-                    else:
-                        if size != (w, h):
-                            found.append(Problem("image size differs from the annotation", file=xml, field="size",
-                                                 value=f"{w}x{h}", expected=f"{size[0]}x{size[1]} as in {src}"))
-                            rec = None
+        rec = parse(xml, image_root, shift, False, None, found)
         if found:
-            problems.append((idx, found))
+            read_problems.append((idx, found))
         if rec is None:
             continue
-        lines = []
-        for oname, (x1, y1, x2, y2), diff, _trunc, crowd, score, _ in rec["objects"]:
-            if score is not None:
+        name = rec["filename"]
+        if "/" in name:
+            return None
+        objects = rec["objects"]
+        for o in objects:
+            if o[5] is not None:  # a <score>: detections, which the general reader checks as a whole
                 return None
-            names.add(oname)
+            names_read.add(o[0])
+        parsed.append((idx, name))
+        w, h = rec["width"], rec["height"]
+        src = None
+        if images != "none":
+            img_found: list[Problem] = []
+            src = image_root / name
+            if not src.is_file():
+                img_found.append(Problem("image file not found", file=xml, field="image", value=str(src),
+                                         expected="an existing image file",
+                                         hint="point to the images with --images-dir"))
+            else:
+                n_found += 1
+                try:
+                    size = image_size(src)
+                except InputError as exc:
+                    img_found.extend(exc.problems)
+                else:
+                    if size != (w, h):
+                        img_found.append(Problem("image size differs from the annotation", file=xml, field="size",
+                                                 value=f"{w}x{h}", expected=f"{size[0]}x{size[1]} as in {src}"))
+            if img_found:
+                image_problems.append((idx, img_found, len(objects)))
+                continue
+        lines = []
+        for oname, (x1, y1, x2, y2), diff, _trunc, crowd, _score, _ in objects:
+            names_kept.add(oname)
             if diff and not keep_difficult:
                 n_diff += 1
                 continue
-            if crowd and not keep_crowd:
+            if crowd:  # crowd boxes (from COCO) are left out, as write_yolo does by default
                 n_crowd += 1
                 continue
             tok = tokens.get(oname) or "#" + oname.encode("utf-8").hex()
@@ -121,10 +135,11 @@ def _run_chunk(chunk: list[tuple[int, str, str]]):
 
             place_file(src, Path(f"{tmp}/images/{split}/{name}"), images)
             n_files += 1
-        splits.add(split)
+        kept_splits.add((split, has_split))
         n_img += 1
         n_box += len(lines)
-    return n_img, n_box, n_diff, n_crowd, n_files, names, splits, problems
+    counts = (n_img, n_box, n_diff, n_crowd, n_files, n_found)
+    return counts, names_read, names_kept, parsed, read_problems, image_problems, kept_splits
 
 
 def _interleave(work: list[tuple[int, str, str]], size: int) -> list[list[tuple[int, str, str]]]:
@@ -206,72 +221,87 @@ def convert_voc_to_yolo(
     dst: Path,
     *,
     classes: Sequence[str] | None = None,
+    classes_file: str | None = None,
     keep_difficult: bool = False,
-    keep_crowd: bool = False,
     images: Literal["copy", "link", "none"] = "none",
     splits: Sequence[str] | None = None,
     images_dir: Path | None = None,
-    pixel_convention: Literal["raw", "one_based"] = "raw",
-    decimals: int = 6,
     skip_invalid: bool = False,
     workers: int | None = None,
     progress: bool = True,
 ) -> dict:
-    """Convert a Pascal VOC dataset to the YOLO (Ultralytics) layout, streaming over a process
-    pool. Gives byte-for-byte the files of ``write_yolo(read_voc(src, ...), dst, ...)`` (the
-    ``convert`` command uses it for ``--from voc --to yolo``).
-
-    Args:
-        src: VOCdevkit folder, folder of XML files or one XML file (see :func:`read_voc`).
-        dst: output folder; appears whole or not at all.
-        classes: fix the class order (ids = positions); objects of other classes are problems.
-            Default: the names present, in VOC's canonical order when all are VOC classes,
-            else sorted.
-        keep_difficult, keep_crowd: write difficult / crowd boxes (default: left out, counted).
-        images: ``none`` (labels only; sizes come from the XML), ``copy`` or ``link``.
-        splits, images_dir, pixel_convention: as for :func:`read_voc`.
-        decimals: places of the normalised values.
-        skip_invalid: skip bad files/objects and count them instead of raising.
-        workers: processes (default: the CPUs this process may use, see :func:`default_workers`).
-        progress: show a tqdm bar on stderr.
+    """Convert a Pascal VOC dataset to the YOLO (Ultralytics) layout: what
+    ``cvpipe convert SRC DST --from voc --to yolo`` does (:func:`cvpipe.formats.convert_dataset`),
+    through the streaming converter (:func:`stream_voc_to_yolo`) when it can, else the general
+    path. Same arguments as ``convert_dataset``, plus ``workers`` (processes; default: the CPUs
+    this process may use, see :func:`default_workers`).
 
     Returns:
-        ``{"images", "boxes", "skipped": {"difficult", "crowd", <invalid reasons>...}, "files",
-        "categories", "problems"}`` (``problems``: how many problems were skipped, 0 unless
-        ``skip_invalid``; each is counted in ``skipped`` under its reason).
+        ``{"images", "boxes", "skipped": {reason: n}, "files", "problems"}``.
 
     Raises:
-        InputError: listing every problem (file, line, field) unless ``skip_invalid``.
+        InputError: :func:`cvpipe.formats.refuse_conversion` listing the problems unless
+            ``skip_invalid``.
+    """
+    options = {"classes": list(classes) if classes is not None else None, "classes_file": classes_file,
+               "keep_difficult": keep_difficult, "images": images, "splits": list(splits) if splits else None,
+               "images_dir": images_dir, "skip_invalid": skip_invalid, "progress": progress}
+    report = stream_voc_to_yolo(Path(src), Path(dst), options, workers=workers)
+    if report is None:
+        from cvpipe.formats import convert_dataset
+
+        report = convert_dataset(src, dst, "yolo", from_format="voc", direct=False, **options)
+        for key in ("source", "dst", "from", "to"):
+            report.pop(key, None)
+    return report
+
+
+#: the options :func:`stream_voc_to_yolo` understands, with their defaults
+OPTIONS = {"classes": None, "classes_file": None, "keep_difficult": False, "images": "copy", "splits": None,
+           "images_dir": None, "skip_invalid": False, "progress": False}
+
+
+def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | None = None) -> dict | None:
+    """The streaming VOC -> YOLO converter behind the ``cvpipe_convert`` hook: the files, report
+    and errors of the general path (read, check, order categories, ``write_yolo``), or None
+    (nothing written) for what it does not reproduce: an option it does not know, a ``<score>``,
+    a file name with folders, an image listed twice, two images with one label name.
+
+    ``options``: see :data:`OPTIONS` (the hook's options). Returns the report with ``problems``.
     """
     from cvpipe.builtin import voc
-    from cvpipe.builtin.yolo import data_yaml_text, output_split
+    from cvpipe.formats import refuse_conversion
     from cvpipe.fsutil import atomic_dir, safe_relpath
 
-    if pixel_convention not in voc._SHIFT:
-        raise ConfigError("unknown pixel convention", field="pixel_convention", value=pixel_convention,
-                          expected="raw or one_based")
+    if any(k not in OPTIONS and v not in (None, False) for k, v in options.items()):
+        return None  # an option of a newer cvpipe: the general path knows it
+    opt = {**OPTIONS, **options}
+    images, classes, skip_invalid = opt["images"], opt["classes"], opt["skip_invalid"]
     if images not in ("copy", "link", "none"):
         raise ConfigError("unknown images mode", field="images", value=images, expected="copy, link or none")
-    if not 1 <= decimals <= 15:
-        raise ConfigError("decimals out of range", field="decimals", value=decimals, expected="1..15")
     found: list[Problem] = []
-    entries, image_root = voc._layout(Path(src), splits, images_dir, found)
+    entries, image_root = voc._layout(Path(src), opt["splits"], opt["images_dir"], found)
     any_split = any(e[1] is not None for e in entries)
-    work = [(k, xml, output_split(split, any_split)) for k, (xml, split, _) in enumerate(entries)]
-    split_dirs = list(dict.fromkeys(s for _, _, s in work))
+    work = [(k, xml, output_split(split, any_split), split is not None)
+            for k, (xml, split, _) in enumerate(entries)]
+    split_dirs = list(dict.fromkeys(w[2] for w in work))
     for s in split_dirs:
         if "/" in safe_relpath(s, field="split"):
-            raise InputError("split name with a folder", field="split", value=s, expected="a plain name")
-    class_index = {c: i for i, c in enumerate(classes)} if classes is not None else None
+            return None  # write_yolo's error, from the general path
     provisional = list(classes) if classes is not None else list(voc.VOC_CLASSES)
     tokens = {c: str(i) for i, c in enumerate(provisional)}
     workers = max(1, int(workers or default_workers()))
     dst = Path(dst).absolute()
-    report = {"images": 0, "boxes": 0, "skipped": {"difficult": 0, "crowd": 0}, "files": 0}
-    names: set[str] = set()
-    written: set[str] = set()
+    written = {"images": 0, "boxes": 0, "skipped": {"difficult": 0, "crowd": 0}, "files": 0}
+    names_read: set[str] = set()
+    names_kept: set[str] = set()
+    parsed: list[tuple[int, str]] = []
+    read_problems: list[tuple[int, list[Problem]]] = []
+    image_problems: list[tuple[int, list[Problem], int]] = []
+    kept_splits: set[tuple[str, bool]] = set()
+    n_found = 0
     bar = None
-    if progress:
+    if opt["progress"]:
         from tqdm import tqdm
 
         bar = tqdm(total=len(work), desc="voc -> yolo", unit="file", leave=False)
@@ -281,76 +311,86 @@ def convert_voc_to_yolo(
                 os.makedirs(f"{tmp}/labels/{s}")
                 if images != "none":
                     os.makedirs(f"{tmp}/images/{s}")
-            job = {"tmp": str(tmp), "image_root": image_root, "shift": voc._SHIFT[pixel_convention],
-                   "classes": class_index, "tokens": tokens, "decimals": decimals, "images": images,
-                   "keep_difficult": keep_difficult, "keep_crowd": keep_crowd}
-            chunks = _interleave(work, _CHUNK)
-            per_file: list[tuple[int, list[Problem]]] = []
-            for res in _pool_map(_run_chunk, chunks, job, workers, bar):
+            job = {"tmp": str(tmp), "image_root": image_root, "shift": 0.0, "tokens": tokens, "decimals": 6,
+                   "images": images, "keep_difficult": opt["keep_difficult"]}
+            for res in _pool_map(_run_chunk, _interleave(work, _CHUNK), job, workers, bar):
                 if res is None:
                     raise _Fallback
-                n_img, n_box, n_diff, n_crowd, n_files, nm, sp, fnd = res
-                report["images"] += n_img
-                report["boxes"] += n_box
-                report["skipped"]["difficult"] += n_diff
-                report["skipped"]["crowd"] += n_crowd
-                report["files"] += n_files
-                names |= nm
-                written |= sp
-                per_file += fnd
-            found += [p for _, ps in sorted(per_file, key=lambda t: t[0]) for p in ps]  # file order, as read_voc
+                counts, nr, nk, ps, rp, ip, ks = res
+                n_img, n_box, n_diff, n_crowd, n_files, nf = counts
+                written["images"] += n_img
+                written["boxes"] += n_box
+                written["skipped"]["difficult"] += n_diff
+                written["skipped"]["crowd"] += n_crowd
+                written["files"] += n_files
+                n_found += nf
+                names_read |= nr
+                names_kept |= nk
+                parsed += ps
+                read_problems += rp
+                image_problems += ip
+                kept_splits |= ks
+            parsed.sort()
+            if len({name for _, name in parsed}) != len(parsed):
+                raise _Fallback  # an image listed twice: check_dataset names it
+            if any_split and kept_splits and not any(has for _, has in kept_splits):
+                raise _Fallback  # the files with a split were all left out: write_yolo says "train"
+            skipped: Counter = Counter()
+            for _, ps in sorted(read_problems, key=lambda t: t[0]):  # file order, as read_voc
+                found += ps
+            for p in found:
+                skipped[problem_reason(p)] += 1
+            image_problems.sort(key=lambda t: t[0])
+            if images != "none" and len(parsed) > 1 and n_found == 0:
+                # not one image where the layout says: one problem, as check_dataset gives
+                first = next(xml for k, xml, _, _ in work if k == parsed[0][0])
+                p = Problem(f"no image files found ({len(parsed)} images listed)", file=first,
+                            value=str((image_root / parsed[0][1]).parent), expected="the images in the dataset's layout",
+                            hint="point to the images with --images-dir")
+                found.append(p)
+                skipped[problem_reason(p) + " (whole image)"] += sum(n for _, _, n in image_problems)
+            else:
+                for _, ps, n in image_problems:
+                    found += ps
+                    skipped[problem_reason(ps[0]) + " (whole image)"] += n
             if found and not skip_invalid:
-                raise InputError.from_problems(found)
-            categories = list(classes) if classes is not None else voc.voc_categories(names)
-            remap = {tokens.get(n) or "#" + n.encode("utf-8").hex(): str(i) for i, n in enumerate(categories)}
-            remap = {k: v for k, v in remap.items() if k != v}
-            if remap:
-                paths = [e.path for s in split_dirs for e in os.scandir(f"{tmp}/labels/{s}")]
-                job["remap"] = remap
-                for _ in _pool_map(_remap_chunk, [paths[i:i + _CHUNK] for i in range(0, len(paths), _CHUNK)],
-                                   job, workers, None):
-                    pass
-            for s in split_dirs:  # a split whose files were all invalid is not written (as write_yolo)
-                if s not in written:
+                raise refuse_conversion(found, src, dst)
+            categories = voc.voc_categories(names_read)
+            if classes is not None:
+                really = [c for c in categories if c not in classes and c in names_kept]
+                if really:
+                    raise InputError("the data uses classes the classes file does not list", file=opt["classes_file"],
+                                     value=", ".join(really), expected="every class of the data listed",
+                                     hint="add them to the classes file")
+                categories = list(classes)
+            _rewrite_ids(tmp, split_dirs, tokens, categories, job, workers)
+            out_splits = []
+            for s in split_dirs:  # a split whose files were all left out is not written (as write_yolo)
+                if any(s == k for k, _ in kept_splits):
+                    out_splits.append(s)
+                else:
                     os.rmdir(f"{tmp}/labels/{s}")
                     if images != "none":
                         os.rmdir(f"{tmp}/images/{s}")
             with open(tmp / "data.yaml", "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(data_yaml_text(dst, [s for s in split_dirs if s in written], categories))
-            report["files"] += 1
+                fh.write(data_yaml_text(dst, out_splits, categories))
+            written["files"] += 1
     except _Fallback:
-        if bar is not None:
-            bar.close()
-        return _generic(src, dst, classes=classes, keep_difficult=keep_difficult, keep_crowd=keep_crowd,
-                        images=images, splits=splits, images_dir=images_dir, pixel_convention=pixel_convention,
-                        decimals=decimals, skip_invalid=skip_invalid)
+        return None
     finally:
         if bar is not None:
             bar.close()
-    return _finish(report, categories, found)
+    return conversion_report(written, skipped, len(found))
 
 
-def _finish(report: dict, categories: list[str], found: list[Problem]) -> dict:
-    from cvpipe.formats import problem_reason
-
-    for p in found:
-        key = problem_reason(p)
-        report["skipped"][key] = report["skipped"].get(key, 0) + 1
-    report["categories"] = categories
-    report["problems"] = len(found)
-    return report
-
-
-def _generic(src, dst, *, classes, keep_difficult, keep_crowd, images, splits, images_dir, pixel_convention,
-             decimals, skip_invalid) -> dict:
-    """``write_yolo(read_voc(...))``: the reference the fast path reproduces, and its fallback."""
-    from cvpipe.builtin.voc import read_voc
-    from cvpipe.builtin.yolo import write_yolo
-
-    found: list[Problem] = []
-    ds = read_voc(Path(src), images_dir=images_dir, splits=list(splits) if splits else None,
-                  problems=found if skip_invalid else None, pixel_convention=pixel_convention,
-                  classes=list(classes) if classes is not None else None)
-    report = write_yolo(ds, dst, images=images, keep_difficult=keep_difficult, keep_crowd=keep_crowd,
-                        decimals=decimals)
-    return _finish(report, ds.categories, found)
+def _rewrite_ids(tmp: Path, split_dirs: list[str], tokens: dict[str, str], categories: list[str], job: dict,
+                 workers: int) -> None:
+    """Replace the provisional class tokens of the written label files by the final ids."""
+    remap = {tokens.get(n) or "#" + n.encode("utf-8").hex(): str(i) for i, n in enumerate(categories)}
+    remap = {k: v for k, v in remap.items() if k != v}
+    if not remap:
+        return
+    paths = [e.path for s in split_dirs for e in os.scandir(f"{tmp}/labels/{s}")]
+    job["remap"] = remap
+    for _ in _pool_map(_remap_chunk, [paths[i:i + _CHUNK] for i in range(0, len(paths), _CHUNK)], job, workers, None):
+        pass

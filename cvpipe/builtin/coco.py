@@ -924,24 +924,10 @@ def _schema():
         ("images", list[image]), ("categories", list[category]), ("annotations", list[annotation], [])])
 
 
-def _clean_name(name: str) -> str:
-    """``safe_relpath(name)`` without its cost for the plain names nearly every dataset has."""
-    from ..fsutil import safe_relpath
-
-    parts = name.split("/")
-    if "\\" in name or ":" in name or any(p in ("", ".", "..") for p in parts):
-        return safe_relpath(name, field="file_name")
-    return name
-
-
-def _label_file(name: str) -> str:
-    """:func:`cvpipe.builtin.yolo.label_name` with string operations (same result)."""
-    head, _, last = name.rpartition("/")
-    i = last.rfind(".")
-    stem = last[:i] if 0 < i < len(last) - 1 else last
-    if not (0 < i < len(last) - 1):
-        return name + ".txt"
-    return (head + "/" if head else "") + stem + ".txt"
+def _plain_name(name: str) -> bool:
+    """A relative ``/``-separated name that the general path keeps as it is (no ``\\``, ``:``,
+    empty, ``.`` or ``..`` part), checked with string operations."""
+    return "\\" not in name and ":" not in name and not any(p in ("", ".", "..") for p in name.split("/"))
 
 
 def convert_coco_to_yolo(
@@ -971,8 +957,8 @@ def convert_coco_to_yolo(
 
     from ..data import Dataset
     from ..formats import _bad_boxes, order_categories
+    from ..formats.yolo_text import data_yaml_text, label_name, output_split
     from ..fsutil import atomic_dir
-    from .yolo import data_yaml_text, output_split
 
     if images != "none" or images_dir is not None or not 1 <= decimals <= 15:
         return None
@@ -1045,8 +1031,9 @@ def convert_coco_to_yolo(
     skip_c = ~skip_d & crowd & ~np.bool_(keep_crowd)
     keep = ~(skip_d | skip_c)
     out_split = output_split(split, split is not None)
-    rel = [_clean_name(f) for f in file_names]
-    labels_files = [_label_file(r) for r in rel]
+    if not all(_plain_name(f) for f in file_names):
+        return None  # the general path names or normalises it (image_names, safe_relpath)
+    labels_files = [label_name(f) for f in file_names]
     if len(set(labels_files)) != len(labels_files):
         return None
     # normalised cx, cy, w, h exactly as yolo_box_text computes them, for all boxes at once
@@ -1067,13 +1054,12 @@ def convert_coco_to_yolo(
         base_s = str(base) + "/"
         pos = 0
         # os.open/os.write: half the system calls of open() (no fstat/isatty), what the I/O-bound
-        # part costs; newlines as text mode writes them on this OS
+        # part costs; "\n" line ends on every OS, as write_yolo writes them
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        nl = os.linesep
         for lf, k in zip(labels_files, counts):
             text = line * k % tuple(flat[pos:pos + 5 * k]) if k else ""
             pos += 5 * k
-            data = (text if nl == "\n" else text.replace("\n", nl)).encode("utf-8")
+            data = text.encode("utf-8")
             fd = os.open(base_s + lf, flags, 0o666)
             try:
                 view = memoryview(data)
@@ -1095,3 +1081,25 @@ def convert_coco_to_yolo(
 def cvpipe_register_formats(register):
     register("coco", reader=read_coco, writer=write_coco, detect=detect,
              description="COCO instances JSON (annotations/instances_<split>.json, images/<split>/)")
+
+
+#: the options of hook ``cvpipe_convert`` the COCO -> YOLO converter takes (others: decline)
+_DIRECT_OPTIONS = {"classes", "classes_file", "keep_difficult", "images", "splits", "images_dir", "skip_invalid",
+                   "progress"}
+
+
+@hookimpl
+def cvpipe_convert(src, dst, src_format, dst_format, options):
+    """COCO -> YOLO without building a Dataset (None for other pairs, or to decline). The
+    converter runs on plainly valid input only, so ``skip_invalid`` changes nothing."""
+    if (src_format, dst_format) != ("coco", "yolo"):
+        return None
+    if any(k not in _DIRECT_OPTIONS and v not in (None, False) for k, v in options.items()):
+        return None
+    from ..formats import conversion_report
+
+    written = convert_coco_to_yolo(Path(src), Path(dst), classes=options.get("classes"),
+                                   keep_difficult=bool(options.get("keep_difficult")),
+                                   images=options.get("images", "copy"), splits=options.get("splits"),
+                                   images_dir=options.get("images_dir"))
+    return None if written is None else conversion_report(written, Counter(), 0)

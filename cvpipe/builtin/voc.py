@@ -531,7 +531,7 @@ def _extract(root, file: str, image_root: Path, shift: float, full: bool, classe
     if len(found) > n0:
         return None
     if w is None or h is None:
-        from cvpipe.images import image_size
+        from cvpipe.formats.images import image_size
 
         try:
             w, h = image_size(image_root / filename)
@@ -662,7 +662,7 @@ def _parse_object(o, i: int, file: str, w: int, h: int, shift: float, full: bool
 
 
 def _guess_image(image_root: Path, stem: str) -> str:
-    from cvpipe.images import IMAGE_EXTENSIONS
+    from cvpipe.formats.images import IMAGE_EXTENSIONS
 
     for ext in IMAGE_EXTENSIONS:
         for e in (ext, ext.upper()):
@@ -956,6 +956,16 @@ def detect_voc(path: Path) -> bool:
 def cvpipe_register_formats(register):
     register("voc", reader=read_voc, writer=write_voc, detect=detect_voc,
              description="Pascal VOC XML (VOCdevkit layout or a folder of XML files)")
+
+
+@hookimpl
+def cvpipe_convert(src, dst, src_format, dst_format, options):
+    """VOC -> YOLO through the streaming converter (None for other pairs, or to decline)."""
+    if (src_format, dst_format) != ("voc", "yolo"):
+        return None
+    from cvpipe.builtin._voc2yolo import stream_voc_to_yolo
+
+    return stream_voc_to_yolo(Path(src), Path(dst), options)
 
 
 from cvpipe.builtin._voc2yolo import convert_voc_to_yolo  # noqa: E402  (re-exported public API)

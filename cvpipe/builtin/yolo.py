@@ -40,6 +40,14 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from cvpipe import hookimpl
 from cvpipe.errors import InputError, Problem
+from cvpipe.formats.yolo_text import (
+    data_yaml_names,
+    data_yaml_text,
+    label_name,
+    load_data_yaml,
+    output_split,
+    yolo_box_text,
+)
 
 if TYPE_CHECKING:
     from cvpipe.data import Dataset
@@ -49,82 +57,9 @@ __all__ = [
     "write_yolo",
     "detect_yolo",
     "read_yolo_predictions",
-    "yolo_box_text",
-    "data_yaml_text",
-    "label_name",
-    "output_split",
 ]
 
 _RESERVED_KEYS = {"path", "names", "nc", "download", "yaml_file", "kpt_shape", "flip_idx", "channels", "roboflow"}
-_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./\-]*( [A-Za-z0-9_.\-]+)*\Z")
-_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
-
-
-# ---------------------------------------------------------------------------------------------
-# Pieces shared by write_yolo and the fast VOC -> YOLO path (pure Python: byte-identical output)
-# ---------------------------------------------------------------------------------------------
-
-
-def yolo_box_text(x1: float, y1: float, x2: float, y2: float, width: float, height: float, decimals: int) -> str:
-    """``"cx cy w h"`` normalised, ``decimals`` places, for an absolute xyxy box."""
-    d = decimals
-    return (f"{(x1 + x2) / 2.0 / width:.{d}f} {(y1 + y2) / 2.0 / height:.{d}f} "
-            f"{(x2 - x1) / width:.{d}f} {(y2 - y1) / height:.{d}f}")
-
-
-def label_name(image_name: str) -> str:
-    """The label file for an image name inside its split folder: ``a/x.jpg`` -> ``a/x.txt``
-    (pathlib's suffix rule, done on the string: this runs once per file on the fast path)."""
-    head, sep, base = image_name.rpartition("/")
-    dot = base.rfind(".")
-    if 0 < dot < len(base) - 1:
-        base = base[:dot]
-    return head + sep + base + ".txt"
-
-
-def output_split(split: str | None, any_split: bool) -> str:
-    """The split folder a sample goes to (see the module docstring)."""
-    if split is not None:
-        return split
-    return "unassigned" if any_split else "train"
-
-
-def _yaml_str(s: str) -> str:
-    """``s`` as a YAML scalar: plain when that reads back as the same string, else double-quoted
-    with YAML escapes (non-printable characters as ``\\uXXXX``/``\\UXXXXXXXX``; PyYAML neither
-    joins JSON's surrogate pairs nor accepts raw non-printable characters)."""
-    if _PLAIN.match(s) and s.lower() not in _YAML_WORDS:
-        return s
-    out = []
-    for c in s:
-        if c in '"\\':
-            out.append("\\" + c)
-        elif c.isprintable() and c != "\ufeff":
-            out.append(c)
-        elif ord(c) < 0x10000:
-            out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(f"\\U{ord(c):08x}")
-    return '"' + "".join(out) + '"'
-
-
-def _split_order(names) -> list[str]:
-    names = list(dict.fromkeys(names))
-    first = [s for s in ("train", "val", "test") if s in names]
-    return first + [s for s in names if s not in first]
-
-
-def data_yaml_text(root: Path, splits: Sequence[str], names: Sequence[str]) -> str:
-    """The ``data.yaml`` cvpipe writes: absolute ``path``, ``<split>: images/<split>``, ``nc``
-    and ``names`` as an ``{id: name}`` map."""
-    lines = ["# YOLO dataset written by cvpipe (Ultralytics layout)", f"path: {_yaml_str(str(root))}"]
-    for s in _split_order(splits):
-        lines.append(f"{_yaml_str(s)}: {_yaml_str('images/' + s)}")
-    lines.append(f"nc: {len(names)}")
-    lines.append("names:" if names else "names: {}")
-    lines += [f"  {i}: {_yaml_str(n)}" for i, n in enumerate(names)]
-    return "\n".join(lines) + "\n"
-
 
 # ---------------------------------------------------------------------------------------------
 # Writer
@@ -341,7 +276,7 @@ def _make_sample(image: str, width: int, height: int, rows: list[tuple], label_f
 
 
 def _list_images(folder: Path) -> list[Path]:
-    from cvpipe.images import is_image
+    from cvpipe.formats.images import is_image
 
     out = []
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -363,7 +298,7 @@ def _labels_of(image: Path) -> Path:
 def _find_in(images_dir: Path, rel: str) -> Path:
     """An image in ``images_dir``: at ``rel``, else by file name, else by stem with any image
     extension; the first candidate when none exists (reported as missing later)."""
-    from cvpipe.images import IMAGE_EXTENSIONS
+    from cvpipe.formats.images import IMAGE_EXTENSIONS
 
     cands = [images_dir / rel, images_dir / PurePosixPath(rel).name]
     stem = PurePosixPath(rel).stem
@@ -376,61 +311,13 @@ def _find_in(images_dir: Path, rel: str) -> Path:
     return cands[0]
 
 
-def _load_yaml(path: Path, found: list[Problem]) -> dict | None:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        found.append(Problem(f"malformed YAML: {getattr(exc, 'problem', None) or exc}", file=str(path),
-                             line=mark.line + 1 if mark else None, expected="a YOLO data.yaml"))
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        found.append(Problem("cannot read file", file=str(path), value=str(exc), expected="a YOLO data.yaml"))
-        return None
-    if not isinstance(data, dict):
-        found.append(Problem("not a mapping", file=str(path), value=type(data).__name__,
-                             expected="a YAML mapping with names and split keys"))
-        return None
-    return data
-
-
-def _names_from_yaml(data: dict, file: str, found: list[Problem]) -> list[str] | None:
-    names = data.get("names")
-    if isinstance(names, list):
-        out = [str(n) for n in names]
-    elif isinstance(names, dict):
-        try:
-            ids = sorted(int(k) for k in names)
-        except (TypeError, ValueError):
-            found.append(Problem("class ids of names are not integers", file=file, field="names",
-                                 value=list(names), expected="a list or an {id: name} map"))
-            return None
-        if ids != list(range(len(ids))):
-            found.append(Problem("class ids of names are not 0..n-1", file=file, field="names", value=ids,
-                                 expected=f"0..{len(ids) - 1}"))
-            return None
-        by_id = {int(k): str(v) for k, v in names.items()}
-        out = [by_id[i] for i in ids]
-    else:
-        found.append(Problem("names missing", file=file, field="names", value=names,
-                             expected="a list of class names or an {id: name} map"))
-        return None
-    if len(set(out)) != len(out):
-        dup = sorted({n for n in out if out.count(n) > 1})
-        found.append(Problem("class name listed twice", file=file, field="names", value=dup, expected="distinct names"))
-        return None
-    return out
-
-
 def _ultralytics_items(yaml_path: Path, splits: Sequence[str] | None, images_dir: Path | None,
                        found: list[Problem]):
     """``(names, root, [(split, image_path, image_rel_to_root, label_path)])`` of a data.yaml."""
-    data = _load_yaml(yaml_path, found)
+    data = load_data_yaml(yaml_path, found)
     if data is None:
         return None
-    names = _names_from_yaml(data, str(yaml_path), found)
+    names = data_yaml_names(data, str(yaml_path), found)
     if names is None:
         return None
     root = yaml_path.parent
@@ -549,7 +436,7 @@ def read_yolo(
     """
     from cvpipe.data import Dataset
     from cvpipe.formats import raise_or_collect
-    from cvpipe.images import image_size
+    from cvpipe.formats.images import image_size
 
     path = Path(path)
     found: list[Problem] = []

@@ -13,7 +13,7 @@ plugins registered through ``cvpipe_register_formats`` (see :mod:`cvpipe.hookspe
   (:func:`find_images_dir`, :func:`image_names`) shared by readers and writers;
 * :func:`validate_dataset` and :func:`convert_dataset` -- what ``cvpipe validate`` and
   ``cvpipe convert`` run (read everything, check, refuse or skip-and-count, write atomically;
-  direct converters in :data:`FAST_CONVERTERS` for VOC/COCO -> YOLO give the same bytes faster).
+  plugins' direct converters, hook ``cvpipe_convert``, give the same bytes faster).
 
 Problem locations: readers may record where a sample or box came from in *private* keys (names
 starting with ``_``) that writers never write: ``Sample.extra["_file"]`` (the annotation file),
@@ -30,12 +30,12 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Sequence
 
-from .errors import ConfigError, InputError, Problem
-from .registry import call_plugin
+from ..errors import ConfigError, InputError, Problem
+from ..registry import call_plugin
+from .images import find_images_dir, image_names
 
 __all__ = [
     "detect_format",
-    "format_names",
     "get_format",
     "read_dataset",
     "write_dataset",
@@ -52,7 +52,8 @@ __all__ = [
     "bind_options",
     "validate_dataset",
     "convert_dataset",
-    "FAST_CONVERTERS",
+    "refuse_conversion",
+    "conversion_report",
 ]
 
 #: Relative tolerance (of the image side) for "box outside the image": float formats (COCO xywh,
@@ -66,14 +67,9 @@ OUTSIDE_TOLERANCE = 1e-6
 
 
 def _formats():
-    from .plugins import get_registry
+    from ..plugins import get_registry
 
     return get_registry().formats
-
-
-def format_names() -> list[str]:
-    """Registered format names, sorted."""
-    return _formats().names()
 
 
 def get_format(name: str, *, need: str | None = None, field: str | None = None):
@@ -157,7 +153,7 @@ def read_dataset(
                 return call_plugin(entry, reader, path, **kwargs)
             except InputError as exc:
                 problems.extend(exc.problems)
-                from .data import Dataset
+                from ..data import Dataset
 
                 return Dataset([])
         kwargs["problems"] = problems
@@ -177,7 +173,7 @@ def write_dataset(dataset, dst: Path, fmt: str, **options: Any) -> dict:
 def bind_options(func, options: dict[str, Any], *, where: str, skip: int) -> dict[str, Any]:
     """:func:`cvpipe.params.bind` for a reader (``skip=1``: the path) or a writer (``skip=2``:
     the dataset and ``dst``), whose leading positionals cvpipe supplies."""
-    from .params import bind
+    from ..params import bind
 
     return bind(func, options, where=where, skip=skip)
 
@@ -437,7 +433,7 @@ def read_classes_file(path: Path) -> list[str]:
 
 def voc_class_names() -> tuple[str, ...]:
     """Pascal VOC's twenty class names in their canonical order (owned by the VOC plugin)."""
-    from .builtin import voc
+    from ..builtin import voc
 
     return tuple(voc.VOC_CLASSES)
 
@@ -494,54 +490,6 @@ def order_categories(dataset, classes: Sequence[str] | None = None, *, classes_f
 
 
 # ---------------------------------------------------------------------------------------------
-# Images on disk
-# ---------------------------------------------------------------------------------------------
-
-
-def find_images_dir(candidates: Sequence[Path], probe: str | None) -> Path | None:
-    """The first folder of ``candidates`` that holds the image ``probe`` (a relative file name);
-    when none does (or ``probe`` is None), the first that exists; None if none exists."""
-    existing = [Path(c) for c in candidates if Path(c).is_dir()]
-    if probe:
-        for c in existing:
-            if (c / probe).is_file():
-                return c
-    return existing[0] if existing else None
-
-
-def image_names(samples: Sequence, *, known_key: str = "file_name") -> list[str]:
-    """The name each sample's image should have inside an output split folder.
-
-    A sample whose ``extra[known_key]`` (e.g. COCO ``file_name``) is a suffix of its path keeps
-    that name (sub-folders included); otherwise the folders every sample of the group shares
-    (``JPEGImages/``, ``images/train/``) are dropped and the rest kept. Names are not yet checked
-    for safety: pass them through :func:`cvpipe.fsutil.safe_relpath`.
-    """
-    paths = [PurePosixPath(str(s.image).replace("\\", "/")) for s in samples]
-    common: tuple[str, ...] | None = None
-    for p in paths:
-        parts = p.parts[:-1]
-        if common is None:
-            common = parts
-        else:
-            n = 0
-            while n < min(len(common), len(parts)) and common[n] == parts[n]:
-                n += 1
-            common = common[:n]
-    cut = len(common or ())
-    out = []
-    for s, p in zip(samples, paths):
-        known = s.extra.get(known_key)
-        if isinstance(known, str) and known and (str(p) == known or str(p).endswith("/" + known.lstrip("/"))):
-            out.append(known)
-        elif p.is_absolute():
-            out.append(p.name)
-        else:
-            out.append("/".join(p.parts[cut:]))
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
 # Convert and validate (what `cvpipe convert` / `cvpipe validate` run)
 # ---------------------------------------------------------------------------------------------
 
@@ -586,6 +534,31 @@ def _same_or_inside(a: Path, b: Path) -> bool:
     return a == b or b in a.parents
 
 
+def refuse_conversion(problems: Sequence[Problem], src: Path, dst: Path) -> InputError:
+    """The error a conversion raises for bad input: the first :data:`MAX_LISTED_PROBLEMS`
+    problems, a count of the rest, and a last line saying nothing was written. The general
+    path and every direct converter (hook ``cvpipe_convert``) raise this same error."""
+    listed = list(problems[:MAX_LISTED_PROBLEMS])
+    if len(problems) > len(listed):
+        listed.append(Problem(f"... and {len(problems) - len(listed)} more problems",
+                              hint=f"list them all with: cvpipe validate {src}"))
+    listed.append(Problem("nothing was written", file=str(dst),
+                          hint="fix the input, or leave the bad items out with --skip-invalid"))
+    return InputError.from_problems(listed)
+
+
+def conversion_report(written: dict[str, Any], skipped: Counter, problems: int) -> dict[str, Any]:
+    """A conversion's report: the writer's report ``written`` with ``skipped`` (the input's
+    problems counted by reason, in the order found) merged before the writer's own counts, then
+    ``problems`` (how many were found). Direct converters build their report with it too."""
+    report = dict(written)
+    merged = Counter(skipped)
+    merged.update(report.get("skipped") or {})
+    report["skipped"] = dict(merged)
+    report["problems"] = problems
+    return report
+
+
 def convert_dataset(
     src: Path,
     dst: Path,
@@ -595,11 +568,13 @@ def convert_dataset(
     keep_difficult: bool = False,
     images: str = "copy",
     classes_file: Path | None = None,
+    classes: Sequence[str] | None = None,
     splits: Sequence[str] | None = None,
     images_dir: Path | None = None,
     skip_invalid: bool = False,
     overwrite: bool = False,
     progress: bool = False,
+    direct: bool = True,
 ) -> dict[str, Any]:
     """Convert the dataset at ``src`` into format ``to`` at ``dst``.
 
@@ -608,16 +583,21 @@ def convert_dataset(
 
     The input is read completely and checked like :func:`validate_dataset` (image files are
     checked only when they are copied or linked); any problem refuses the conversion with an
-    InputError listing them (``dst`` untouched) unless ``skip_invalid``, which leaves the bad
-    items out and counts them. Categories are ordered by :func:`order_categories`. VOC -> YOLO
-    takes the VOC plugin's streaming converter when the options allow it.
+    InputError listing them (:func:`refuse_conversion`, ``dst`` untouched) unless
+    ``skip_invalid``, which leaves the bad items out and counts them. Categories are ordered by
+    :func:`order_categories` (``classes``, or the names in ``classes_file``, fix the order).
+
+    With ``direct`` (the default) the plugins' direct converters are asked first (hook
+    ``cvpipe_convert``); they give the same files and report as the general path, faster.
 
     Returns the writer's report plus ``source``, ``from``, ``to`` and ``skipped`` merged:
-    ``{"images", "boxes", "skipped": {reason: n}, ...}``.
+    ``{"images", "boxes", "skipped": {reason: n}, ..., "problems"}``.
     """
     src, dst = Path(src), Path(dst)
     if images not in ("copy", "link", "none"):
         raise ConfigError("bad --images", field="--images", value=images, expected="copy, link or none")
+    if classes is not None and classes_file is not None:
+        raise ConfigError("both classes and a classes file given", field="classes", expected="one of them")
     fmt = from_format or detect_format(src)
     get_format(fmt, need="reader", field="--from")
     writer_entry = get_format(to, need="writer", field="--to")
@@ -627,20 +607,19 @@ def convert_dataset(
     if dst.exists() and not overwrite and (not dst.is_dir() or any(dst.iterdir())):
         raise ConfigError("the output exists and is not empty", field="DST", value=str(dst),
                           expected="a new or empty folder", hint="replace it with --overwrite")
-    classes = read_classes_file(classes_file) if classes_file is not None else None
+    if classes_file is not None:
+        classes = read_classes_file(classes_file)
+    classes = list(classes) if classes is not None else None
+    where = {"source": str(src), "dst": str(dst), "from": fmt, "to": to}
 
-    fast = _fast_converter(fmt, to, images_dir=images_dir, skip_invalid=skip_invalid)
-    if fast is not None:
-        kwargs: dict[str, Any] = {"classes": classes, "keep_difficult": keep_difficult, "images": images,
-                                  "splits": list(splits) if splits else None, "progress": progress,
-                                  "images_dir": images_dir, "skip_invalid": skip_invalid}
-        kwargs = {k: v for k, v in kwargs.items() if _accepts(fast, k)}
-        report = fast(src, dst, **kwargs)
-        if report is not None:  # None: the fast path declined (nothing written); go the general way
-            report = dict(report)
-            report.setdefault("skipped", {})
-            report.update({"source": str(src), "dst": str(dst), "from": fmt, "to": to})
-            return report
+    if direct:
+        options = {"classes": classes, "classes_file": str(classes_file) if classes_file else None,
+                   "keep_difficult": keep_difficult, "images": images,
+                   "splits": list(splits) if splits else None, "images_dir": images_dir,
+                   "skip_invalid": skip_invalid, "progress": progress}
+        report = _direct_conversion(src, dst, fmt, to, options)
+        if report is not None:
+            return _with_where(report, where)
 
     problems: list[Problem] = []
     dataset = read_dataset(src, fmt, images_dir=images_dir, splits=splits, problems=problems)
@@ -649,54 +628,46 @@ def convert_dataset(
         skipped[problem_reason(p)] += 1
     dataset = check_dataset(dataset, problems, check_images=images != "none", skipped=skipped, progress=progress)
     if problems and not skip_invalid:
-        listed = problems[:MAX_LISTED_PROBLEMS]
-        if len(problems) > len(listed):
-            listed.append(Problem(f"... and {len(problems) - len(listed)} more problems",
-                                  hint=f"list them all with: cvpipe validate {src}"))
-        listed.append(Problem("nothing was written", file=str(dst),
-                              hint="fix the input, or leave the bad items out with --skip-invalid"))
-        raise InputError.from_problems(listed)
+        raise refuse_conversion(problems, src, dst)
     dataset = order_categories(dataset, classes, classes_file=str(classes_file) if classes_file else None)
     options: dict[str, Any] = {"images": images, "keep_difficult": keep_difficult}
     if progress and _accepts(writer_entry.obj.writer, "progress"):
         options["progress"] = True
-    report = dict(write_dataset(dataset, dst, to, **{k: v for k, v in options.items()
-                                                     if _accepts(writer_entry.obj.writer, k)}))
-    merged = Counter(skipped)
-    merged.update(report.get("skipped") or {})
-    report["skipped"] = dict(merged)
-    report.update({"source": str(src), "dst": str(dst), "from": fmt, "to": to, "problems": len(problems)})
+    written = write_dataset(dataset, dst, to, **{k: v for k, v in options.items()
+                                                 if _accepts(writer_entry.obj.writer, k)})
+    return _with_where(conversion_report(written, skipped, len(problems)), where)
+
+
+def _with_where(report: dict[str, Any], where: dict[str, str]) -> dict[str, Any]:
+    """``report`` with ``source``, ``dst``, ``from``, ``to`` set before ``problems``."""
+    report = dict(report)
+    report.setdefault("skipped", {})
+    problems = report.pop("problems", 0)
+    report.update(where)
+    report["problems"] = problems
     return report
 
 
-#: Direct converters of the built-in formats: (from, to) -> (module, function). They write
-#: exactly what the general path (read, check, order categories, write) writes, only faster;
-#: a converter may return None to decline (then the general path runs).
-FAST_CONVERTERS: dict[tuple[str, str], tuple[str, str]] = {
-    ("voc", "yolo"): ("cvpipe.builtin.voc", "convert_voc_to_yolo"),
-    ("coco", "yolo"): ("cvpipe.builtin.coco", "convert_coco_to_yolo"),
-}
+def _direct_conversion(src: Path, dst: Path, fmt: str, to: str, options: dict[str, Any]) -> dict | None:
+    """The first report a plugin's ``cvpipe_convert`` gives (plugins that failed to load are
+    not asked), or None. A plugin's own exception becomes a PluginError naming it."""
+    from ..errors import CvpipeError, PluginError
+    from ..plugins import get_plugin_manager, get_registry
 
-
-def _fast_converter(fmt: str, to: str, *, images_dir: Path | None, skip_invalid: bool):
-    """The built-in direct converter for ``fmt -> to`` when both formats are the built-in ones
-    and the options need nothing it lacks; else None (the general path)."""
-    import importlib
-
-    if (fmt, to) not in FAST_CONVERTERS:
-        return None
-    reg = _formats()
-    if not all(reg.get(f).plugin.startswith("cvpipe.builtin") for f in (fmt, to)):
-        return None
-    modname, attr = FAST_CONVERTERS[(fmt, to)]
+    pm = get_plugin_manager()
+    failed = [pm.get_plugin(i.name) for i in get_registry().failures if pm.get_plugin(i.name) is not None]
+    caller = pm.subset_hook_caller("cvpipe_convert", failed) if failed else pm.hook.cvpipe_convert
     try:
-        func = getattr(importlib.import_module(modname), attr, None)
-    except ImportError:
-        return None
-    if func is None:
-        return None
-    if images_dir is not None and not _accepts(func, "images_dir"):
-        return None
-    if skip_invalid and not _accepts(func, "skip_invalid"):
-        return None
-    return func
+        return caller(src=src, dst=dst, src_format=fmt, dst_format=to, options=dict(options))
+    except (CvpipeError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        owners = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()}
+        tb, plugin = exc.__traceback__, "unknown"
+        while tb is not None:
+            if tb.tb_frame.f_code in owners:
+                plugin = owners[tb.tb_frame.f_code]
+                break
+            tb = tb.tb_next
+        raise PluginError(f"plugin {plugin!r} failed in hook cvpipe_convert ({fmt} -> {to}): "
+                          f"{type(exc).__name__}: {exc}") from exc
