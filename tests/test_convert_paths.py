@@ -204,3 +204,70 @@ def test_builtin_direct_converters_are_plain_hookimpls(pair):
 
     impls = {i.plugin_name for i in get_plugin_manager().hook.cvpipe_convert.get_hookimpls()}
     assert {"cvpipe.builtin.voc", "cvpipe.builtin.coco"} <= impls
+
+
+# ---------------------------------------------------------------------------------------------
+# A third-party direct converter, installed as a distribution, used by `cvpipe convert`
+# ---------------------------------------------------------------------------------------------
+
+FAST_PLUGIN = '''
+from cvpipe import hookimpl
+
+
+@hookimpl
+def cvpipe_convert(src, dst, src_format, dst_format, options):
+    if (src_format, dst_format) != ("voc", "coco"):
+        return None
+    if options.get("images") == "link":
+        raise RuntimeError("links are not supported here")
+    from cvpipe.formats import convert_dataset
+
+    opts = {k: v for k, v in options.items() if k != "classes_file"}
+    report = convert_dataset(src, dst, dst_format, from_format=src_format, direct=False, **opts)
+    for key in ("source", "dst", "from", "to"):
+        report.pop(key)
+    report["converter"] = "cvpipe-fastvoc"
+    return report
+'''
+
+
+def _site_with_fast_plugin(tmp_path: Path) -> Path:
+    site = tmp_path / "site"
+    (site / "cvpipe_fastvoc-0.1.dist-info").mkdir(parents=True)
+    (site / "cvpipe_fastvoc.py").write_text(FAST_PLUGIN)
+    (site / "cvpipe_fastvoc-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: cvpipe-fastvoc\nVersion: 0.1\n")
+    (site / "cvpipe_fastvoc-0.1.dist-info" / "entry_points.txt").write_text("[cvpipe]\nfastvoc = cvpipe_fastvoc\n")
+    return site
+
+
+def _cvpipe(site: Path, *args: str):
+    import os
+    import subprocess
+    import sys
+
+    path = os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return subprocess.run([sys.executable, "-m", "cvpipe", *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": path})
+
+
+def test_a_third_party_direct_converter_is_used_by_cvpipe_convert(tmp_path):
+    spec = {"files": {"000": ("<annotation><filename>000.png</filename><size><width>9</width><height>9</height>"
+                              "</size><object><name>cat</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax>"
+                              "<ymax>5</ymax></bndbox></object></annotation>", "000.png", (9, 9))}, "lists": {}}
+    src = write_voc_devkit(tmp_path / "VOC", spec)
+    site = _site_with_fast_plugin(tmp_path)
+    proc = _cvpipe(site, "convert", str(src), str(tmp_path / "out"), "--to", "coco", "--json",
+                   str(tmp_path / "report.json"), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["converter"] == "cvpipe-fastvoc"  # the plugin's converter ran
+    assert (report["images"], report["boxes"], report["to"]) == (1, 1, "coco")
+    assert (tmp_path / "out" / "annotations" / "instances_default.json").is_file()
+    # a pair it declines goes the general way; its failure names the plugin (exit 1, nothing written)
+    proc = _cvpipe(site, "convert", str(src), str(tmp_path / "out2"), "--to", "yolo", "--json",
+                   str(tmp_path / "report2.json"), "--quiet")
+    assert proc.returncode == 0 and "converter" not in json.loads((tmp_path / "report2.json").read_text())
+    proc = _cvpipe(site, "convert", str(src), str(tmp_path / "out3"), "--to", "coco", "--images", "link")
+    assert proc.returncode == 1 and "plugin 'fastvoc' failed in hook cvpipe_convert" in proc.stderr
+    assert "links are not supported here" in proc.stderr and not (tmp_path / "out3").exists()
