@@ -25,6 +25,7 @@ from typing import Literal, Sequence
 
 from collections import Counter
 
+from cvpipe.data.categories import VOC_CLASSES, unlisted_classes_error, voc_categories
 from cvpipe.errors import ConfigError, InputError, Problem
 from cvpipe.formats import conversion_report, problem_reason
 from cvpipe.formats.yolo_text import data_yaml_text, label_name, output_split
@@ -115,7 +116,7 @@ def _run_chunk(chunk: list[tuple[int, str, str]]):
                 image_problems.append((idx, img_found, len(objects)))
                 continue
         lines = []
-        for oname, (x1, y1, x2, y2), diff, _trunc, crowd, _score, _ in objects:
+        for oname, (x1, y1, x2, y2), diff, _trunc, crowd, _score, _extra, _origin in objects:
             names_kept.add(oname)
             if diff and not keep_difficult:
                 n_diff += 1
@@ -288,7 +289,7 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
     for s in split_dirs:
         if "/" in safe_relpath(s, field="split"):
             return None  # write_yolo's error, from the general path
-    provisional = list(classes) if classes is not None else list(voc.VOC_CLASSES)
+    provisional = list(classes) if classes is not None else list(VOC_CLASSES)
     tokens = {c: str(i) for i, c in enumerate(provisional)}
     workers = max(1, int(workers or default_workers()))
     dst = Path(dst).absolute()
@@ -355,13 +356,11 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
                     skipped[problem_reason(ps[0]) + " (whole image)"] += n
             if found and not skip_invalid:
                 raise refuse_conversion(found, src, dst)
-            categories = voc.voc_categories(names_read)
+            categories = voc_categories(names_read)
             if classes is not None:
                 really = [c for c in categories if c not in classes and c in names_kept]
                 if really:
-                    raise InputError("the data uses classes the classes file does not list", file=opt["classes_file"],
-                                     value=", ".join(really), expected="every class of the data listed",
-                                     hint="add them to the classes file")
+                    raise unlisted_classes_error(really, opt["classes_file"])
                 categories = list(classes)
             _rewrite_ids(tmp, split_dirs, tokens, categories, job, workers)
             out_splits = []

@@ -42,8 +42,6 @@ score}]``) against a reference ground-truth dataset; :func:`to_coco_dict` and
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import os
 import re
@@ -52,7 +50,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .. import hookimpl
+from ..data.origin import Origin
 from ..errors import InputError, Problem
+from ..formats.json import LineFinder, add_lines, gc_paused, load_json
 
 __all__ = [
     "detect",
@@ -61,7 +61,6 @@ __all__ = [
     "read_coco_results",
     "to_coco_dict",
     "to_coco_results",
-    "load_json",
     "convert_coco_to_yolo",
 ]
 
@@ -72,126 +71,6 @@ _IMAGE_CORE = ("id", "file_name", "width", "height")
 _ANN_CORE = ("image_id", "category_id", "iscrowd")
 #: the split name used for a dataset without splits
 DEFAULT_SPLIT = "default"
-
-
-# ---------------------------------------------------------------------------------------------
-# JSON
-# ---------------------------------------------------------------------------------------------
-
-
-def _decode(data: bytes) -> Any:
-    """Parse JSON bytes: msgspec when installed (measured about 2.5x faster than the standard
-    library on COCO files, bench/bench_convert_coco.py), else ``json``. Malformed input is
-    re-parsed by ``json`` for its line and column."""
-    try:
-        import msgspec
-    except ImportError:  # pragma: no cover - msgspec is a dependency; keep working without it
-        return json.loads(data)
-    try:
-        return msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        return json.loads(data)  # raises json.JSONDecodeError with lineno/colno
-    # (if json accepts what msgspec refused, e.g. NaN literals, its result is used)
-
-
-def load_json(path: Path, problems: list[Problem] | None = None) -> Any:
-    """Parse the JSON file at ``path``. A missing file or malformed JSON becomes a Problem with
-    the file and line (appended to ``problems`` and None returned, or raised as InputError)."""
-    path = Path(path)
-    try:
-        return _decode(path.read_bytes())
-    except OSError as exc:
-        p = Problem("cannot read file", file=str(path), value=exc.strerror or str(exc), expected="a readable JSON file")
-    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
-        line = getattr(exc, "lineno", None)
-        msg = getattr(exc, "msg", str(exc))
-        col = getattr(exc, "colno", None)
-        p = Problem(f"malformed JSON: {msg}" + (f" (column {col})" if col else ""), file=str(path), line=line,
-                    expected="valid JSON")
-    if problems is None:
-        raise InputError.from_problems([p])
-    problems.append(p)
-    return None
-
-
-# Line numbers, found only when there is a problem to place (never on the happy path)
-_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-_FIELD = re.compile(r"^(\w*)\[(\d+)\]")
-#: files larger than this are not scanned for line numbers (problems keep their JSON path)
-LINE_SCAN_LIMIT = 100_000_000
-
-
-def element_lines(raw: bytes) -> dict[str, list[int]]:
-    """The 1-based line where each object element of each top-level array starts
-    (``{"annotations": [line of annotations[0], ...], ...}``); empty for a file on one line."""
-    if raw.count(b"\n", 0, 1 << 20) < 2 and raw.count(b"\n") < 2:
-        return {}
-    offsets: dict[str, list[int]] = {}
-    # elements are the objects opening at depth ``inside``: 2 in a top-level object's arrays,
-    # 1 in a top-level list (the results form, key "")
-    depth, key, current, inside = 0, b'""', None, 0
-    for m in _TOKEN.finditer(raw):
-        c = raw[m.start()]
-        if c == 0x22:  # a string: at depth 1 it may be the key of the array that follows
-            if depth == 1:
-                key = m.group()
-        elif c in (0x5B, 0x7B):  # [ {
-            if c == 0x5B and (depth == 0 or (depth == 1 and inside != 1)):
-                current = offsets.setdefault(key[1:-1].decode("utf-8", "replace") if depth else "", [])
-                inside = depth + 1
-            elif c == 0x7B and depth == inside and current is not None:
-                current.append(m.start())
-            depth += 1
-        else:
-            depth -= 1
-            if depth < inside:
-                current, inside = None, 0
-    out: dict[str, list[int]] = {}
-    for name, offs in offsets.items():
-        lines, line, prev = [], 1, 0
-        for off in offs:
-            line += raw.count(b"\n", prev, off)
-            prev = off
-            lines.append(line)
-        out[name] = lines
-    return out
-
-
-class _LineFinder:
-    """``finder(file, field) -> line | None`` for fields such as ``annotations[17].bbox`` of the
-    COCO files read; each file is scanned once, at the first question."""
-
-    def __init__(self, files: list[str]) -> None:
-        self.files = set(files)
-        self.cache: dict[str, dict[str, list[int]]] = {}
-
-    def __call__(self, file: str | None, field: str | None) -> int | None:
-        if file not in self.files or not field:
-            return None
-        m = _FIELD.match(field)
-        if not m:
-            return None
-        if file not in self.cache:
-            try:
-                path = Path(file)
-                self.cache[file] = element_lines(path.read_bytes()) if path.stat().st_size <= LINE_SCAN_LIMIT else {}
-            except OSError:
-                self.cache[file] = {}
-        lines = self.cache[file].get(m.group(1), [])
-        k = int(m.group(2))
-        return lines[k] if k < len(lines) else None
-
-
-def add_lines(problems: list[Problem], start: int, finder) -> None:
-    """Give ``problems[start:]`` without a line the line ``finder(file, field)`` knows."""
-    from dataclasses import replace
-
-    for j in range(start, len(problems)):
-        p = problems[j]
-        if p.line is None and p.field:
-            line = finder(p.file, p.field)
-            if line:
-                problems[j] = replace(p, line=line)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,19 +319,6 @@ def _short(items: list, n: int = 12) -> str:
     return text + (", ..." if len(items) > n else "") if items else "(none)"
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """Pause the cyclic garbage collector while building many small containers (a JSON file's
-    dicts and lists): it would rescan them over and over. Measured: about 1.5x faster loads."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def read_coco(
     path: Path,
     *,
@@ -468,7 +334,7 @@ def read_coco(
     duplicate ids) are appended to ``problems`` and the bad items skipped, or, without
     ``problems``, raised together as one InputError.
     """
-    with _gc_paused():
+    with gc_paused():
         return _read_coco(Path(path), images_dir, splits, problems)
 
 
@@ -476,6 +342,7 @@ def _read_coco(path: Path, images_dir: Path | None, splits: list[str] | None, pr
     import numpy as np
 
     from ..data import Dataset, Sample
+    from ..data.boxes import xywh_to_xyxy
     from ..formats import find_images_dir, raise_or_collect
 
     path = Path(path)
@@ -545,47 +412,45 @@ def _read_coco(path: Path, images_dir: Path | None, splits: list[str] | None, pr
         counts = np.bincount(img_idx, minlength=len(p.images))
         ends = np.cumsum(counts)
         bounds = zip((ends - counts).tolist(), ends.tolist())
-        xyxy = p.xywh[order]
-        xyxy[:, 2:] += xyxy[:, :2]
+        xyxy = xywh_to_xyxy(p.xywh[order])  # COCO's border: x2 = x + w, y2 = y + h
         labels_all = np.array([label_here[c] for c in p.ann_cat], dtype=np.int64).reshape(-1)[order]
         anns = [p.anns[i] for i in order.tolist()]
         crowd_all = np.array([a.get("iscrowd", 0) == 1 for a in anns], dtype=bool).reshape(-1)
         attrs = [a.get("attributes") for a in anns]
         difficult_all = np.array([type(x) is dict and bool(x.get("difficult")) for x in attrs], dtype=bool).reshape(-1)
         truncated_all = np.array([type(x) is dict and bool(x.get("truncated")) for x in attrs], dtype=bool).reshape(-1)
-        # the annotation dicts become box_extra: the modelled keys move out, the place is noted
+        # the annotation dicts become box_extra (the modelled keys move out); where each came
+        # from is its origin (the line is left to the dataset's locate)
         pos = p.ann_pos
+        origins = []
         for a, k in zip(anns, order.tolist()):
             for key in _ANN_CORE:
                 a.pop(key, None)
-            a["_field"] = f"annotations[{pos[k]}]"
+            origins.append(Origin(fname, None, f"annotations[{pos[k]}]"))
         ann_keys.update(*anns)
         for im, field, (a0, a1) in zip(p.images, p.image_fields, bounds):
             extra = {k: v for k, v in im.items() if k not in _IMAGE_CORE}
             image_keys.update(dict.fromkeys(extra))
             extra["file_name"] = im["file_name"]
-            extra["_file"] = fname
-            extra["_field"] = field
             samples.append(Sample(
                 image=prefix + im["file_name"], width=int(im["width"]), height=int(im["height"]),
                 boxes=xyxy[a0:a1], labels=labels_all[a0:a1], iscrowd=crowd_all[a0:a1],
                 difficult=difficult_all[a0:a1], truncated=truncated_all[a0:a1],
                 box_extra=anns[a0:a1], extra=extra, id=im["id"], split=p.split,
+                origin=Origin(fname, None, field), box_origins=origins[a0:a1],
             ))
     meta: dict[str, Any] = {"coco": {
         "categories": cats,
-        "image_keys": [k for k in image_keys if not k.startswith("_")],
-        "annotation_keys": [k for k in ann_keys if not k.startswith("_")],
+        "image_keys": list(image_keys),
+        "annotation_keys": list(ann_keys),
     }}
     if parsed:
         meta["coco"]["top"] = parsed[0].top
-    if len(parsed) == 1:
-        meta["_file"] = str(parsed[0].file)
-    finder = _LineFinder([str(f) for f, _ in files])
-    meta["_locate"] = finder  # for check_dataset: the line of images[k] / annotations[k]
+    finder = LineFinder([str(f) for f, _ in files])  # the line of images[k] / annotations[k]
     add_lines(found, 0, finder)
     raise_or_collect(found, problems)
-    return Dataset(names, samples, root=root, meta=meta)
+    return Dataset(names, samples, root=root, meta=meta,
+                   origin=Origin(str(parsed[0].file)) if len(parsed) == 1 else None, locate=finder)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -635,7 +500,7 @@ def to_coco_dict(dataset, *, keep_difficult: bool = True, keep_crowd: bool = Tru
     ``keep_difficult`` (then marked ``attributes.difficult``), crowd boxes unless ``keep_crowd``;
     both are counted in ``skipped``. ``area`` is the original one when known, else ``w * h``.
     """
-    from ..formats import image_names, public
+    from ..formats import image_names
 
     skipped = skipped if skipped is not None else Counter()
     coco_meta = dataset.meta.get("coco", {})
@@ -677,7 +542,7 @@ def to_coco_dict(dataset, *, keep_difficult: bool = True, keep_crowd: bool = Tru
                 "segmentation": ex["segmentation"] if "segmentation" in ex else [],
             }
             next_ann += 1
-            for k, v in public(ex).items():
+            for k, v in ex.items():
                 if k in ann_keys and k not in ann and k != "bbox":
                     ann[k] = v
             flags = {f: True for f in ("difficult", "truncated") if getattr(s, f)[j]}
@@ -734,7 +599,8 @@ def write_coco(
             seen: dict[str, str] = {}
             safe = []
             for s, name in zip(samples, names):
-                rel = safe_relpath(name, file=str(s.extra.get("_file") or dataset.image_path(s)), field="file_name")
+                rel = safe_relpath(name, file=str(s.origin.file if s.origin is not None and s.origin.file
+                                                  else dataset.image_path(s)), field="file_name")
                 if rel in seen:
                     raise InputError("two images would get the same output name", file=str(dataset.image_path(s)),
                                      value=rel, expected="distinct image names per split",
@@ -820,6 +686,7 @@ def read_coco_results(path: Path, reference, *, problems: list[Problem] | None =
     import numpy as np
 
     from ..data import Dataset
+    from ..data.boxes import xywh_to_xyxy
     from ..formats import raise_or_collect
     from dataclasses import replace
 
@@ -876,24 +743,22 @@ def read_coco_results(path: Path, reference, *, problems: list[Problem] | None =
     samples = []
     for s, dets in zip(reference.samples, per_image):
         if dets:
-            boxes = np.array([d[0] for d in dets], dtype=np.float64)
-            boxes[:, 2:] += boxes[:, :2]
+            boxes = xywh_to_xyxy([d[0] for d in dets])
             labels = np.array([d[1] for d in dets], dtype=np.int64)
             scores = np.array([d[2] for d in dets], dtype=np.float64)
-            box_extra = [{"bbox": d[0], "_field": f"[{d[3]}]"} for d in dets]
+            box_extra = [{"bbox": d[0]} for d in dets]
+            box_origins = [Origin(fname, None, f"[{d[3]}]") for d in dets]
         else:
             boxes, labels, scores, box_extra = np.zeros((0, 4)), np.zeros(0, np.int64), np.zeros(0), []
-        extra = dict(s.extra)
-        extra["_file"] = fname
+            box_origins = []
         samples.append(replace(s, boxes=boxes, labels=labels, scores=scores, box_extra=box_extra,
-                               difficult=None, truncated=None, iscrowd=None, extra=extra))
-    finder = _LineFinder([fname])
+                               difficult=None, truncated=None, iscrowd=None, extra=dict(s.extra),
+                               origin=Origin(fname), box_origins=box_origins))
+    finder = LineFinder([fname])
     add_lines(found, 0, finder)
     raise_or_collect(found, problems)
-    meta = dict(reference.meta)
-    meta["_file"] = fname
-    meta["_locate"] = finder
-    return Dataset(list(reference.categories), samples, root=reference.root, meta=meta)
+    return Dataset(list(reference.categories), samples, root=reference.root, meta=dict(reference.meta),
+                   origin=Origin(fname), locate=finder)
 
 
 def to_coco_results(detections) -> list[dict]:
@@ -956,7 +821,9 @@ def convert_coco_to_yolo(
     import numpy as np
 
     from ..data import Dataset
-    from ..formats import _bad_boxes, order_categories
+    from ..data.boxes import xywh_to_xyxy
+    from ..data.categories import order_categories
+    from ..data.checks import box_masks
     from ..formats.yolo_text import data_yaml_text, label_name, output_split
     from ..fsutil import atomic_dir
 
@@ -969,7 +836,7 @@ def convert_coco_to_yolo(
     try:
         import msgspec
 
-        with _gc_paused():
+        with gc_paused():
             data = msgspec.json.decode(file.read_bytes(), type=_schema())
     except Exception:  # malformed, unexpected types, msgspec missing: the general path says what
         return None
@@ -1010,10 +877,9 @@ def convert_coco_to_yolo(
         return None
     img_a = np.array(img, dtype=np.int64)
     lab_a = np.array(labels, dtype=np.int64)
-    xyxy = xywh.copy()
-    xyxy[:, 2:] += xyxy[:, :2]
+    xyxy = xywh_to_xyxy(xywh)
     w, h = widths[img_a].astype(np.float64), heights[img_a].astype(np.float64)
-    if _bad_boxes(xyxy, lab_a, w, h, len(names))["bad"].any():
+    if box_masks(xyxy, lab_a, w, h, len(names))["bad"].any():
         return None
 
     # --- categories in the order the writer uses ---------------------------------------------

@@ -18,8 +18,8 @@ Schema: every field is kept for a lossless round trip. Per image ``Sample.extra`
 ``pose``, ``occluded``, ``parts`` (person layout: ``[{"name": "head", "bndbox": [x1, y1, x2, y2],
 ...}]``, never mistaken for the object's own box) and ``voc_fields``. ``truncated`` and
 ``difficult`` (absent means 0) go to the Sample flags, ``<score>`` (detections) to
-``Sample.scores``. Values may carry whitespace and be floats. Keys starting with ``_`` (``_file``,
-``_line``, ``_field``) only locate problems and are never written.
+``Sample.scores``. Values may carry whitespace and be floats. Where each sample and object came
+from (file, line, field) is recorded in ``Sample.origin`` / ``Sample.box_origins``.
 
 Pixel convention: ``pixel_convention="raw"`` (default, like datumaro and globox) takes the numbers
 as they are: ``<xmin>48</xmin>`` is x = 48.0 in cvpipe's absolute xyxy. ``"one_based"`` (like
@@ -54,6 +54,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from cvpipe import hookimpl
+from cvpipe.data.categories import VOC_CLASSES, voc_categories
+from cvpipe.data.checks import box_problem, box_problem_text
+from cvpipe.data.origin import Origin
 from cvpipe.errors import InputError, Problem
 
 if TYPE_CHECKING:  # numpy-backed; imported where used so the fast path stays numpy-free
@@ -68,13 +71,6 @@ __all__ = [
     "voc_categories",
 ]
 
-#: Pascal VOC's twenty classes in their canonical (devkit) order.
-VOC_CLASSES: tuple[str, ...] = (
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
-    "tvmonitor",
-)
-
 PixelConvention = Literal["raw", "one_based"]
 _SHIFT = {"raw": 0.0, "one_based": 1.0}
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
@@ -84,14 +80,6 @@ _TRUE = {"1": True, "0": False, "true": True, "false": False, "1.0": True, "0.0"
 _REFUSED = (b"<!DOCTYPE", b"<!ENTITY", b"<\x00!\x00D\x00O\x00C\x00T\x00Y\x00P\x00E\x00",
             b"<\x00!\x00E\x00N\x00T\x00I\x00T\x00Y\x00", b"\x00<\x00!\x00D\x00O\x00C\x00T\x00Y\x00P\x00E",
             b"\x00<\x00!\x00E\x00N\x00T\x00I\x00T\x00Y")
-
-
-def voc_categories(names) -> list[str]:
-    """The category order for the object ``names`` a dataset uses (see the module docstring)."""
-    present = set(names)
-    if present <= set(VOC_CLASSES):
-        return [c for c in VOC_CLASSES if c in present]
-    return sorted(present)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,24 +322,14 @@ def _shown(b: list[float]) -> tuple:
 
 def _check_box(b: list[float], w: int | None, h: int | None, file: str, el, fld: str,
                found: list[Problem]) -> bool:
-    """Geometry checks, worded and toleranced like :func:`cvpipe.formats.check_dataset`
-    (``el``: the ``bndbox`` element, for the line number)."""
-    x1, y1, x2, y2 = b
-    if x2 < x1 or y2 < y1:
-        found.append(Problem("box is inverted", file=file, line=_line(el), field=fld, value=_shown(b),
-                             expected="x_min <= x_max and y_min <= y_max (xyxy)"))
-        return False
-    if x2 == x1 or y2 == y1:
-        found.append(Problem("box has zero area", file=file, line=_line(el), field=fld, value=_shown(b),
-                             expected="x_min < x_max and y_min < y_max (xyxy)"))
-        return False
-    if w is not None and h is not None:
-        tx, ty = 1e-6 * w, 1e-6 * h  # cvpipe.formats.OUTSIDE_TOLERANCE
-        if x1 < -tx or y1 < -ty or x2 > w + tx or y2 > h + ty:
-            found.append(Problem("box is outside the image", file=file, line=_line(el), field=fld,
-                                 value=_shown(b), expected=f"inside 0..{w} x 0..{h} (xyxy)"))
-            return False
-    return True
+    """The one box check (:mod:`cvpipe.data.checks`); a problem is placed at the ``bndbox``
+    element ``el`` (its line) and field ``fld``."""
+    kind = box_problem(b[0], b[1], b[2], b[3], w, h)
+    if kind is None:
+        return True
+    message, expected = box_problem_text(kind, w, h)
+    found.append(Problem(message, file=file, line=_line(el), field=fld, value=_shown(b), expected=expected))
+    return False
 
 
 def _parse_file(xml_path: str, image_root: Path, shift: float, full: bool,
@@ -434,7 +412,6 @@ def _extract_quick(root, shift: float, classes: dict[str, int] | None) -> dict |
                 h = v
     if not w or not h:
         return None
-    tx, ty = 1e-6 * w, 1e-6 * h
     flags = _TRUE
     index = _COORD_INDEX
     isfinite = math.isfinite
@@ -482,11 +459,9 @@ def _extract_quick(root, shift: float, classes: dict[str, int] | None) -> dict |
                     return None
                 box[k] = v - shift
         x1, y1, x2, y2 = box
-        if x1 is None or y1 is None or x2 is None or y2 is None:
+        if x1 is None or y1 is None or x2 is None or y2 is None or box_problem(x1, y1, x2, y2, w, h):
             return None
-        if not (x1 < x2 and y1 < y2) or x1 < -tx or y1 < -ty or x2 > w + tx or y2 > h + ty:
-            return None
-        out.append((oname, box, difficult, truncated, crowd, None, None))
+        out.append((oname, box, difficult, truncated, crowd, None, None, None))
     return {"filename": name, "width": w, "height": h, "objects": out}
 
 
@@ -558,8 +533,8 @@ def _extract(root, file: str, image_root: Path, shift: float, full: bool, classe
             extra["segmented"] = int(t) if t.isdigit() else t
         if others:
             extra["voc_fields"] = _fields(others)
-        extra["_file"] = file
         rec["extra"] = extra
+        rec["origin"] = Origin(file)
     return rec
 
 
@@ -656,9 +631,8 @@ def _parse_object(o, i: int, file: str, w: int, h: int, shift: float, full: bool
             extra["parts"] = plist
         if others:
             extra["voc_fields"] = _fields(others)
-        extra["_line"] = _line(bnd_el)
-        extra["_field"] = f"{fld}.bndbox"
-    return (name, box, bool(difficult), bool(truncated), bool(crowd), score, extra)
+    origin = Origin(file, _line(bnd_el), f"{fld}.bndbox") if full else None
+    return (name, box, bool(difficult), bool(truncated), bool(crowd), score, extra, origin)
 
 
 def _guess_image(image_root: Path, stem: str) -> str:
@@ -728,8 +702,8 @@ def read_voc(
         objs = rec["objects"]
         if any_scores and any(o[5] is None for o in objs):
             o = next(o for o in objs if o[5] is None)
-            found.append(Problem("object has no score", file=rec["extra"]["_file"], line=o[6]["_line"],
-                                 field=o[6]["_field"].replace(".bndbox", ".score"),
+            found.append(Problem("object has no score", file=rec["origin"].file, line=o[7].line,
+                                 field=o[7].field.replace(".bndbox", ".score"),
                                  expected="<score> on every object of a detections file"))
             continue
         samples.append(Sample(
@@ -741,10 +715,11 @@ def read_voc(
             iscrowd=np.array([o[4] for o in objs], dtype=bool),
             scores=np.array([o[5] for o in objs], dtype=np.float64) if any_scores else None,
             box_extra=[o[6] for o in objs], extra=rec["extra"], id=ident, split=split,
+            origin=rec["origin"], box_origins=[o[7] for o in objs],
         ))
     raise_or_collect(found, problems)
     return Dataset(categories, samples, root=image_root,
-                   meta={"format": "voc", "pixel_convention": pixel_convention, "_file": str(path)})
+                   meta={"format": "voc", "pixel_convention": pixel_convention}, origin=Origin(str(path)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -790,8 +765,6 @@ def annotation_xml(sample, categories: Sequence[str], filename: str, *, pixel_co
     """One sample as VOC XML bytes (pretty printed, UTF-8); ``keep`` the box indices to write."""
     from lxml import etree
 
-    from cvpipe.formats import is_private
-
     shift = _SHIFT[pixel_convention]
     ex = sample.extra
     root = etree.Element("annotation")
@@ -808,8 +781,7 @@ def annotation_xml(sample, categories: Sequence[str], filename: str, *, pixel_co
         etree.SubElement(size, "depth").text = str(ex["depth"])
     etree.SubElement(root, "segmented").text = str(ex.get("segmented", 0))
     for k, v in (ex.get("voc_fields") or {}).items():
-        if not is_private(k):
-            _emit(root, k, v)
+        _emit(root, k, v)
     idx = range(len(sample)) if keep is None else keep
     for i in idx:
         bx = sample.box_extra[i]
@@ -835,11 +807,10 @@ def annotation_xml(sample, categories: Sequence[str], filename: str, *, pixel_co
                     for item in v:
                         for kk, vv in item.items():
                             _emit(pe, kk, vv)
-                elif not is_private(k):
+                else:
                     _emit(pe, k, v)
         for k, v in (bx.get("voc_fields") or {}).items():
-            if not is_private(k):
-                _emit(obj, k, v)
+            _emit(obj, k, v)
     return etree.tostring(root, pretty_print=True, encoding="utf-8")
 
 

@@ -39,6 +39,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from cvpipe import hookimpl
+from cvpipe.data.checks import box_problem
+from cvpipe.data.origin import Origin
 from cvpipe.errors import InputError, Problem
 from cvpipe.formats.yolo_text import (
     data_yaml_names,
@@ -219,11 +221,11 @@ def _parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Pr
                                      value=line.strip(), expected="width > 0 and height > 0"))
                 continue
             nx1, ny1, nx2, ny2 = cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0
-            tol = 1e-6  # cvpipe.formats.OUTSIDE_TOLERANCE: the file's rounding
             if predictions:
                 out.append((cls, [nx1 * width, ny1 * height, nx2 * width, ny2 * height], score, None, lineno))
                 continue
-            if nx1 < -tol or ny1 < -tol or nx2 > 1 + tol or ny2 > 1 + tol:
+            # the one tolerance (cvpipe.data.checks), in normalised units: the file's rounding
+            if box_problem(nx1, ny1, nx2, ny2, 1.0, 1.0) == "outside":
                 found.append(Problem("box is outside the image", file=file, line=lineno, value=line.strip(),
                                      expected="cx - w/2 >= 0, cx + w/2 <= 1 (and likewise for y)"))
                 continue
@@ -256,17 +258,15 @@ def _make_sample(image: str, width: int, height: int, rows: list[tuple], label_f
     from cvpipe.data import Sample
 
     box_extra = []
-    for cls, _, _, poly, lineno in rows:
-        ex: dict[str, Any] = {"_line": lineno, "_field": "box"}
-        if poly is not None:
-            ex["segmentation"] = poly
-        box_extra.append(ex)
+    for _, _, _, poly, _ in rows:
+        box_extra.append({"segmentation": poly} if poly is not None else {})
     return Sample(
         image=image, width=width, height=height,
         boxes=np.array([r[1] for r in rows], dtype=np.float64).reshape(-1, 4),
         labels=np.array([r[0] for r in rows], dtype=np.int64),
         scores=np.array([r[2] for r in rows], dtype=np.float64) if with_scores else None,
-        box_extra=box_extra, extra={"_file": label_file}, id=ident, split=split,
+        box_extra=box_extra, id=ident, split=split, origin=Origin(label_file),
+        box_origins=[Origin(label_file, r[4], "box") for r in rows],
     )
 
 
@@ -485,7 +485,7 @@ def read_yolo(
             samples.append(_make_sample(image, w, h, rows, str(lab), split=split, ident=img.stem,
                                         with_scores=with_scores))
     raise_or_collect(found, problems)
-    return Dataset(names, samples, root=root, meta={"format": "yolo", "_file": str(path)})
+    return Dataset(names, samples, root=root, meta={"format": "yolo"}, origin=Origin(str(path)))
 
 
 def _rel_in_split(img: Path, root: Path, split: str) -> str:
@@ -574,7 +574,7 @@ def read_yolo_predictions(
                                     with_scores=True))
     raise_or_collect(found, problems)
     return Dataset(categories, samples, root=reference.root,
-                   meta={"format": "yolo-predictions", "_file": str(folder)})
+                   meta={"format": "yolo-predictions"}, origin=Origin(str(folder)))
 
 
 def detect_yolo(path: Path) -> bool:
