@@ -673,9 +673,11 @@ def _voc_text(draw):
 def test_quick_extraction_agrees_with_the_general_one(text, one_based, classes):
     from lxml import etree
 
+    from cvpipe.formats.xml import xml_parser
+
     from cvpipe.builtin import voc
 
-    root = etree.fromstring(text.encode(), voc._xml_parser())
+    root = etree.fromstring(text.encode(), xml_parser())
     shift = 1.0 if one_based else 0.0
     quick = voc._extract_quick(root, shift, classes)
     found = []

@@ -205,9 +205,9 @@ def _pool_map(func, chunks: list, job: dict, workers: int, bar):
         return
     import multiprocessing as mp
 
-    from cvpipe.builtin import voc
+    from cvpipe.formats.xml import xml_parser
 
-    voc._xml_parser()  # import lxml and build the parser once, before the workers fork
+    xml_parser()  # import lxml and build the parser once, before the workers fork
 
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     with ctx.Pool(workers, initializer=_init, initargs=(job,)) as pool:

@@ -32,24 +32,18 @@ order (a name it lacks is a problem).
 
 Crowd boxes (from COCO) are written only on request, as ``<iscrowd>1</iscrowd>``, and read back.
 
-Safety: XML is parsed by lxml with ``resolve_entities=False, no_network=True, load_dtd=False,
-huge_tree=False``, and any file with a ``<!DOCTYPE``/``<!ENTITY`` declaration is refused before
-parsing (VOC files never have one; that is where entity-expansion bombs and external entities
-live). File names from annotations go through :func:`cvpipe.fsutil.safe_relpath`.
-
-Parser choice, measured on VOC2012-like files (CPU per file, this machine): lxml parse plus our
-extraction ~18 us; ``xml.etree`` (expat building a tree) parses slower and ends up even or worse
-(25-35 us); expat with Python handlers ~28 us. lxml also gives line numbers for every problem.
+Safety: XML is parsed by :func:`cvpipe.formats.xml.parse_xml_file` (no entities, no DTD, no
+network; any ``<!DOCTYPE``/``<!ENTITY`` refused before parsing). File names from annotations go
+through :func:`cvpipe.fsutil.safe_relpath`.
 
 Fast path: :func:`convert_voc_to_yolo` streams VOC -> YOLO over a process pool without numpy,
-giving byte-identical output to ``write_yolo(read_voc(...))``.
+giving the files, report and errors of the general conversion.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
@@ -58,6 +52,7 @@ from cvpipe.data.categories import VOC_CLASSES, voc_categories
 from cvpipe.data.checks import box_problem, box_problem_text
 from cvpipe.data.origin import Origin
 from cvpipe.errors import InputError, Problem
+from cvpipe.formats.xml import parse_xml_file
 
 if TYPE_CHECKING:  # numpy-backed; imported where used so the fast path stays numpy-free
     from cvpipe.data import Dataset
@@ -76,11 +71,6 @@ _SHIFT = {"raw": 0.0, "one_based": 1.0}
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
 _IMAGE_TAGS = ("folder", "filename", "source", "owner", "size", "segmented")
 _TRUE = {"1": True, "0": False, "true": True, "false": False, "1.0": True, "0.0": False}
-#: "<!DOCTYPE" and "<!ENTITY" in UTF-8/ASCII and in UTF-16 (LE, BE), refused before parsing.
-_REFUSED = (b"<!DOCTYPE", b"<!ENTITY", b"<\x00!\x00D\x00O\x00C\x00T\x00Y\x00P\x00E\x00",
-            b"<\x00!\x00E\x00N\x00T\x00I\x00T\x00Y\x00", b"\x00<\x00!\x00D\x00O\x00C\x00T\x00Y\x00P\x00E",
-            b"\x00<\x00!\x00E\x00N\x00T\x00I\x00T\x00Y")
-
 
 # ---------------------------------------------------------------------------------------------
 # Layout
@@ -188,40 +178,6 @@ def _layout(path: Path, splits: Sequence[str] | None, images_dir: Path | None,
 # ---------------------------------------------------------------------------------------------
 # Parsing one file (shared by read_voc and the fast path; pure Python, no numpy)
 # ---------------------------------------------------------------------------------------------
-
-_parser = None
-etree: Any = None  # lxml.etree, imported on first use
-
-
-def _xml_parser():
-    global _parser, etree
-    if _parser is None:
-        from lxml import etree
-
-        # remove_blank_text drops whitespace-only text nodes (every value is stripped anyway):
-        # measured ~20% faster parsing of VOC files
-        _parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                                  dtd_validation=False, remove_comments=True, remove_pis=True,
-                                  remove_blank_text=True, collect_ids=False)
-    return _parser
-
-
-def _read_bytes(path: str) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        data = os.read(fd, 1 << 16)  # VOC files are ~1 kB: one read, one syscall
-        if len(data) < 1 << 16:
-            return data
-        chunks = [data]
-        while True:
-            b = os.read(fd, 1 << 20)
-            if not b:
-                break
-            chunks.append(b)
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
-
 
 def _plain_name(name: str) -> bool:
     """A bare file name that :func:`cvpipe.fsutil.safe_relpath` would return unchanged (checked
@@ -338,32 +294,9 @@ def _parse_file(xml_path: str, image_root: Path, shift: float, full: bool,
     ``filename``, ``width``, ``height``, ``objects`` = ``[(name, [x1, y1, x2, y2], difficult,
     truncated, iscrowd, score, box_extra)]`` (valid objects only; problems appended to
     ``found``) and, when ``full``, ``extra``."""
-    parser = _parser or _xml_parser()
     file = xml_path
-    try:
-        data = _read_bytes(xml_path)
-    except OSError as exc:
-        found.append(Problem("cannot read file", file=file, value=str(exc), expected="a readable XML file"))
-        return None
-    bang = b"!" in data  # one scan: VOC files rarely hold a "!" at all
-    if bang and any(t in data for t in _REFUSED):
-        found.append(Problem("XML with a DOCTYPE or ENTITY declaration refused", file=file,
-                             expected="a VOC annotation without DTD (entity expansion and external "
-                                      "entities are not allowed)"))
-        return None
-    try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
-        line = exc.position[0] if getattr(exc, "position", None) else getattr(exc, "lineno", None)
-        msg = re.sub(r",? line \d+, column (\d+)$", r" (column \1)", str(exc.msg))  # the line is ours
-        found.append(Problem(f"malformed XML: {msg}", file=file, line=line,
-                             expected="a well-formed VOC annotation"))
-        return None
-    # a DOCTYPE in an encoding the byte check does not know (an ASCII-compatible file without
-    # "!" cannot hold one)
-    if (bang or not data.startswith(b"<")) and root.getroottree().docinfo.doctype:
-        found.append(Problem("XML with a DOCTYPE declaration refused", file=file,
-                             expected="a VOC annotation without DTD"))
+    root = parse_xml_file(xml_path, found, document="VOC annotation")
+    if root is None:
         return None
     if not full:
         rec = _extract_quick(root, shift, classes)
