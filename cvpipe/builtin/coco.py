@@ -59,6 +59,7 @@ __all__ = [
     "read_coco",
     "write_coco",
     "read_coco_results",
+    "read_coco_predictions",
     "to_coco_dict",
     "to_coco_results",
     "convert_coco_to_yolo",
@@ -761,6 +762,45 @@ def read_coco_results(path: Path, reference, *, problems: list[Problem] | None =
                    origin=Origin(fname), locate=finder)
 
 
+def read_coco_predictions(path: Path, reference, *, problems: list[Problem] | None = None):
+    """COCO detections for ``cvpipe evaluate`` (the format's ``read_predictions``): a results
+    list (:func:`read_coco_results`, matched to ``reference``), or an instances file whose
+    annotations carry a ``score`` (read as a dataset, the scores moved into ``Sample.scores``)."""
+    path = Path(path)
+    if path.is_file() and _json_kind(path) == "object":
+        return _scores_from_extra(read_coco(path, problems=problems), path)
+    return read_coco_results(path, reference, problems=problems)
+
+
+def _json_kind(path: Path) -> str | None:
+    """``"list"`` or ``"object"``: what the JSON file at ``path`` holds at the top level, from its
+    first non-blank byte (None when unreadable; the reader then reports the problem). Reading
+    only the start keeps a 500,000-detection file from being parsed twice."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
+        return None
+    return {b"[": "list", b"{": "object"}.get(head[:1])
+
+
+def _scores_from_extra(dt, path: Path):
+    """Move ``box_extra["score"]`` (COCO annotations with scores) into ``Sample.scores``."""
+    import numpy as np
+
+    missing = []
+    for s in dt.samples:
+        vals = [e.get("score") for e in s.box_extra]
+        if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in vals):
+            missing.append(s.image)
+            continue
+        s.scores = np.asarray(vals, dtype=np.float64).reshape(-1)
+    if missing:
+        raise InputError("annotations without a score", file=str(path), value=", ".join(missing[:5]),
+                         expected="a numeric 'score' on every annotation of a detections file")
+    return dt
+
+
 def to_coco_results(detections) -> list[dict]:
     """Detections (a Dataset with ``scores``) as the COCO results list, with image ids and
     category ids as :func:`to_coco_dict` assigns them for the same dataset."""
@@ -945,7 +985,7 @@ def convert_coco_to_yolo(
 
 @hookimpl
 def cvpipe_register_formats(register):
-    register("coco", reader=read_coco, writer=write_coco, detect=detect,
+    register("coco", reader=read_coco, writer=write_coco, detect=detect, read_predictions=read_coco_predictions,
              description="COCO instances JSON (annotations/instances_<split>.json, images/<split>/)")
 
 

@@ -59,6 +59,7 @@ __all__ = [
     "write_yolo",
     "detect_yolo",
     "read_yolo_predictions",
+    "read_yolo_detections",
 ]
 
 _RESERVED_KEYS = {"path", "names", "nc", "download", "yaml_file", "kpt_shape", "flip_idx", "channels", "roboflow"}
@@ -577,6 +578,44 @@ def read_yolo_predictions(
                    meta={"format": "yolo-predictions"}, origin=Origin(str(folder)))
 
 
+def read_yolo_detections(path: Path, reference: "Dataset", *, problems: list[Problem] | None = None) -> "Dataset":
+    """YOLO detections for ``cvpipe evaluate`` (the format's ``read_predictions``), read against
+    the ground truth ``reference``: a YOLO dataset with ``data.yaml`` whose label lines carry a
+    confidence, a darknet dataset (``obj.names``; read as a dataset), or a bare folder of
+    prediction files (:func:`read_yolo_predictions`; also Ultralytics' ``labels/`` sub-folder)."""
+    path = Path(path)
+    yaml_file = next((path / n for n in ("data.yaml", "data.yml") if (path / n).is_file()), None)
+    if yaml_file is not None:
+        return _dataset_predictions(path, yaml_file, reference)
+    if (path / "obj.names").is_file():
+        return read_yolo(path, problems=problems)
+    folder = path
+    if path.is_dir() and not any(path.glob("*.txt")) and (path / "labels").is_dir():
+        folder = path / "labels"  # Ultralytics: runs/detect/predict/labels/*.txt
+    return read_yolo_predictions(folder, reference, problems=problems)
+
+
+def _dataset_predictions(path: Path, yaml_file: Path, gt: "Dataset") -> "Dataset":
+    """Detections written as a YOLO dataset (``data.yaml`` and ``labels/<split>/*.txt`` with a
+    confidence column, as the ``predict`` step writes them with ``format: yolo``, usually without
+    images): each label folder is read by :func:`read_yolo_predictions` against the ground
+    truth's image sizes, with the class names of ``data.yaml`` (matched to the ground truth's by
+    name later)."""
+    from cvpipe.data import Dataset
+
+    found: list[Problem] = []
+    data = load_data_yaml(yaml_file, found)
+    names = data_yaml_names(data, str(yaml_file), found) if data is not None else None
+    if names is None:
+        raise InputError.from_problems(found or [Problem("no class names", file=str(yaml_file),
+                                                         expected="names: in data.yaml")])
+    reference = Dataset(names, gt.samples, root=gt.root)
+    labels = path / "labels"
+    folders = sorted({p.parent for p in labels.rglob("*.txt")}) if labels.is_dir() else []
+    samples = [s for folder in folders for s in read_yolo_predictions(folder, reference).samples]
+    return Dataset(names, samples, root=gt.root)
+
+
 def detect_yolo(path: Path) -> bool:
     """A folder holding ``data.yaml``/``data.yml`` or ``obj.names``, or a YAML file with ``names``."""
     path = Path(path)
@@ -592,5 +631,5 @@ def detect_yolo(path: Path) -> bool:
 
 @hookimpl
 def cvpipe_register_formats(register):
-    register("yolo", reader=read_yolo, writer=write_yolo, detect=detect_yolo,
+    register("yolo", reader=read_yolo, writer=write_yolo, detect=detect_yolo, read_predictions=read_yolo_detections,
              description="YOLO txt labels (Ultralytics data.yaml layout; darknet obj.names read)")
