@@ -5,16 +5,17 @@ origins the reader recorded (:class:`cvpipe.data.Origin`)."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..data.checks import box_masks, box_problem_text, size_is_valid
 from ..errors import InputError, Problem
+from .json import add_lines
 
 if TYPE_CHECKING:
     from ..data import Dataset, Sample
 
-__all__ = ["check_dataset", "problem_reason"]
+__all__ = ["check_dataset", "problem_reason", "image_file_problems"]
 
 
 def problem_reason(problem: Problem) -> str:
@@ -46,15 +47,32 @@ def check_dataset(
     skipped = skipped if skipped is not None else Counter()
     first = len(problems)
     valid = _check(dataset, problems, check_images, require_images, skipped, progress)
-    locate = dataset.locate
-    if locate is not None and len(problems) > first:
-        for j in range(first, len(problems)):
-            p = problems[j]
-            if p.line is None and p.field:
-                line = locate(p.file, p.field)
-                if line:
-                    problems[j] = replace(p, line=line)
+    if dataset.locate is not None and len(problems) > first:
+        add_lines(problems, first, dataset.locate)
     return valid
+
+
+def image_file_problems(path: Path, width: int, height: int, *, file: str, line: int | None = None,
+                        field: str | None = None, require: bool = True) -> list[Problem]:
+    """The problems of the image file at ``path`` annotated as ``width`` x ``height``: missing
+    (only with ``require``), unreadable header, or a size differing from the annotation; placed
+    at ``file``/``line`` and ``field`` (default ``image`` / ``size``). Direct converters that
+    check images call it too, so that both paths word and place problems alike."""
+    from .images import image_size
+
+    if not path.is_file():
+        if not require:
+            return []
+        return [Problem("image file not found", file=file, line=line, field=field or "image", value=str(path),
+                        expected="an existing image file", hint="point to the images with --images-dir")]
+    try:
+        size = image_size(path)
+    except InputError as exc:
+        return list(exc.problems)
+    if size != (width, height):
+        return [Problem("image size differs from the annotation", file=file, line=line, field=field or "size",
+                        value=f"{width}x{height}", expected=f"{size[0]}x{size[1]} as in {path}")]
+    return []
 
 
 def _sample_where(dataset: "Dataset", s: "Sample", field: str) -> dict[str, Any]:
@@ -79,8 +97,6 @@ def _box_where(dataset: "Dataset", s: "Sample", i: int, suffix: str = "") -> dic
 def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, require_images: bool,
            skipped: Counter, progress: bool) -> "Dataset":
     import numpy as np
-
-    from .images import image_size
 
     ncat = len(dataset.categories)
     seen_paths: dict[str, str] = {}
@@ -117,22 +133,10 @@ def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, requ
                 img_problems.append(Problem("duplicate image id", **_sample_where(dataset, s, "id"), value=s.id,
                                             expected="unique image ids", hint=f"also used by {seen_ids[idkey]}"))
         if check_images and not img_problems:
-            path = dataset.image_path(s)
-            if not path.is_file():
-                if require_images:
-                    img_problems.append(Problem("image file not found", **_sample_where(dataset, s, "image"),
-                                                value=str(path), expected="an existing image file",
-                                                hint="point to the images with --images-dir"))
-            else:
-                try:
-                    size = image_size(path)
-                except InputError as exc:
-                    img_problems.extend(exc.problems)
-                else:
-                    if size != (s.width, s.height):
-                        img_problems.append(Problem(
-                            "image size differs from the annotation", **_sample_where(dataset, s, "size"),
-                            value=f"{s.width}x{s.height}", expected=f"{size[0]}x{size[1]} as in {path}"))
+            o = s.origin
+            img_problems += image_file_problems(dataset.image_path(s), s.width, s.height, file=file,
+                                                line=o.line if o is not None else None,
+                                                field=o.field if o is not None else None, require=require_images)
         if img_problems:
             problems.extend(img_problems)
             skipped[problem_reason(img_problems[0]) + " (whole image)"] += len(s)
