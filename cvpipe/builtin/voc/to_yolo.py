@@ -305,7 +305,7 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
     provisional = list(classes) if classes is not None else list(VOC_CLASSES)
     tokens = {c: str(i) for i, c in enumerate(provisional)}
     workers = max(1, int(workers or default_workers()))
-    dst = Path(dst).absolute()
+    out = Path(dst).absolute()  # data.yaml names it absolute; messages name dst as given
     t = _Tally()
     bar = None
     if opt["progress"]:
@@ -313,7 +313,7 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
 
         bar = tqdm(total=len(work), desc="voc -> yolo", unit="file", leave=False)
     try:
-        with atomic_dir(dst) as tmp:
+        with atomic_dir(out) as tmp:
             for s in split_dirs:
                 os.makedirs(f"{tmp}/labels/{s}")
                 if images != "none":
@@ -365,7 +365,7 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
                     if images != "none":
                         os.rmdir(f"{tmp}/images/{s}")
             with open(tmp / "data.yaml", "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(data_yaml_text(dst, out_splits, categories))
+                fh.write(data_yaml_text(out, out_splits, categories))
     except _Fallback:
         return None
     finally:
