@@ -38,8 +38,6 @@ grid of images with true and predicted boxes drawn (matplotlib and OpenCV import
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Sequence
 
@@ -47,6 +45,7 @@ import numpy as np
 
 from .data import Dataset, Sample
 from .errors import ConfigError, InputError
+from .formats.json import gc_paused  # one gc pause for JSON loading and evaluation (re-exported)
 
 __all__ = [
     "COCO_KEYS",
@@ -71,23 +70,6 @@ __all__ = [
 #: The twelve COCO summary numbers, in pycocotools' ``stats`` order.
 COCO_KEYS: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl",
                               "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
-
-@contextlib.contextmanager
-def gc_paused():
-    """Pause Python's cyclic garbage collector for the block (restoring its previous state).
-
-    Evaluation builds hundreds of thousands of small dicts (COCO annotations and detections);
-    each automatic collection walks the whole, growing heap, which measured here doubled the time
-    of reading and evaluating a COCO-val-sized pair. Those dicts hold no reference cycles, so
-    nothing is lost by collecting later.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # ---------------------------------------------------------------------------------------------

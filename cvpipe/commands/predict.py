@@ -25,7 +25,7 @@ def collect_images(inputs: list[Path]):
     """A :class:`cvpipe.data.Dataset` (no categories yet, no boxes) of the image files named or
     found (recursively) in the folders named, relative to their common folder."""
     from ..data import Dataset, Sample
-    from ..images import image_size, is_image
+    from ..formats.images import image_size, is_image
 
     files: list[Path] = []
     for p in inputs:
