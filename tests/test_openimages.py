@@ -12,7 +12,7 @@ from cvpipe.builtin.openimages import detect_openimages, read_openimages, write_
 from cvpipe.data import Dataset, Sample
 from cvpipe.errors import InputError, Problem
 from cvpipe.plugins import get_registry
-from cvpipe.formats import detect_format, format_names
+from cvpipe.formats import detect_format
 from cvpipe.testing import assert_same_dataset, blank_png as png, check_format
 
 # Rows in the style of the Open Images download page (the train file adds XClick columns)
