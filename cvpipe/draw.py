@@ -10,14 +10,17 @@ importing this module is cheap.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, JobError
 from .fsutil import atomic_write_bytes
 
-__all__ = ["PALETTE", "color_for", "draw_boxes", "image_grid", "save_png", "read_image", "as_rgb"]
+if TYPE_CHECKING:
+    from .data import Dataset
+
+__all__ = ["PALETTE", "color_for", "draw_boxes", "image_grid", "save_png", "read_image", "as_rgb", "draw_detections"]
 
 #: Distinct RGB colours, cycled by class index (a fixed list, so colours are the same in every
 #: picture and every run). Adapted from the 20-colour "Tableau"/Ultralytics style palettes.
@@ -218,3 +221,16 @@ def read_image(path: Path | str) -> np.ndarray:
         raise InputError("cannot read image" if path.is_file() else "image file not found",
                          file=str(path), expected="a readable JPEG, PNG, BMP, TIFF or WebP image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def draw_detections(dets: "Dataset", path: Path, *, limit: int, min_score: float = 0.25, cols: int = 4) -> Path:
+    """A grid PNG of the first ``limit`` images with their detections above ``min_score`` drawn."""
+    pics, titles = [], []
+    for s in dets.samples[:limit]:
+        keep = s.scores > min_score
+        pics.append(draw_boxes(read_image(dets.image_path(s)), s.boxes[keep], s.labels[keep], dets.categories,
+                               s.scores[keep]))
+        titles.append(Path(s.image).name)
+    if not pics:
+        raise JobError("nothing to draw: no images", expected="a dataset with images")
+    return save_png(path, image_grid(pics, min(cols, len(pics)), titles=titles))

@@ -35,7 +35,7 @@ from .errors import MISSING, ConfigError, CvpipeError, Problem, closest
 
 __all__ = [
     "Settings", "Lazy", "settings_model", "build_settings", "bind", "signature_params", "describe_type", "ParamInfo",
-    "resolve_path", "is_path_hint", "settings_doc", "validation_problems",
+    "resolve_path", "is_path_hint", "place", "under", "settings_doc", "validation_problems",
 ]
 
 
@@ -361,15 +361,30 @@ def validation_problems(exc: "ValidationError", model: "type[BaseModel]") -> lis
     return problems
 
 
-def _prefixed(p: Problem, where: str, file: str | None, lines: Mapping[str, int]) -> Problem:
+def _located(p: Problem, file: str | None, lines: Mapping[str, int]) -> Problem:
     import dataclasses
 
-    f = p.field or ""
-    top = f.split(".")[0].split("[")[0]
-    if where:
-        f = where if not f else (f"{where}{f}" if f.startswith("[") else f"{where}.{f}")
-    return dataclasses.replace(p, field=f or None, file=p.file or file,
-                               line=p.line if p.line is not None else lines.get(top))
+    top = (p.field or "").split(".")[0].split("[")[0]
+    return dataclasses.replace(p, file=p.file or file, line=p.line if p.line is not None else lines.get(top))
+
+
+def under(field: str | None, where: str) -> bool:
+    """True when problem field ``field`` already lies at or below the YAML path ``where``."""
+    return bool(field) and bool(where) and (field == where or field.startswith((where + ".", where + "[")))
+
+
+def place(problems: list[Problem], where: str) -> list[Problem]:
+    """``problems`` with the fields not yet below ``where`` prefixed by it (the value problems
+    :func:`bind` reports at the setting's own name, as a factory's own checks are)."""
+    import dataclasses
+
+    out = []
+    for p in problems:
+        if where and not under(p.field, where):
+            f = p.field or ""
+            p = dataclasses.replace(p, field=where if not f else (f"{where}{f}" if f.startswith("[") else f"{where}.{f}"))
+        out.append(p)
+    return out
 
 
 def _check(
@@ -426,9 +441,9 @@ def _check(
         try:
             instance = model.model_validate(out)
         except ValidationError as exc:
-            problems.extend(_prefixed(p, where, file, lines) for p in validation_problems(exc, model))
+            problems.extend(_located(p, file, lines) for p in validation_problems(exc, model))
         except CvpipeError as exc:  # a validator's own cvpipe error, with its field
-            problems.extend(_prefixed(p, where, file, lines) for p in exc.problems)
+            problems.extend(_located(p, file, lines) for p in exc.problems)
     if problems:
         raise ConfigError.from_problems(problems)
     return out, instance
@@ -462,8 +477,10 @@ def bind(
         passed to ``func`` as keyword arguments.
 
     Raises:
-        ConfigError: listing every unknown key, missing required key and wrong type, and (with a
-            settings model, when the types are right) every out-of-range value.
+        ConfigError: listing every unknown key, missing required key and wrong type (at
+            ``where.key``), and (with a settings model, when the types are right) every
+            out-of-range or inconsistent value, reported at the setting's own name as a factory's
+            own checks are (:func:`place` puts them under ``where``).
     """
     return _check(func, params, where=where, file=file, lines=lines, base_dir=base_dir, skip=skip)[0]
 

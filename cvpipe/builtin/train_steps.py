@@ -99,12 +99,15 @@ class TrainStep:
         from ..engine.train import TrainSettings
         from ..errors import closest
         from ..plugins import get_registry
-        from ..settings import bind, build_settings
+        from ..settings import bind, build_settings, place
 
         s = build_settings(self.Settings.resolve(), settings)
         reg = get_registry()
         entry = reg.models.get(s.model, field="model")
-        model_params = bind(entry.obj, s.model_params, where="model_params", skip=1)
+        try:
+            model_params = bind(entry.obj, s.model_params, where="model_params", skip=1)
+        except ConfigError as exc:
+            raise ConfigError.from_problems(place(exc.problems, "model_params")) from None
         self.augmenter = None
         if s.transforms:
             from .augment import build_transforms
@@ -220,7 +223,7 @@ class PredictStep:
 
     def run(self, ctx: Any) -> dict[str, Any]:
         from ..engine.distributed import resolve_device
-        from ..engine.predict import ModelBundle, predict_dataset
+        from ..engine.predict import ModelBundle, filter_scores, predict_dataset
 
         ds = _dataset(ctx, self.dataset)
         bundle = ctx[self.model]
@@ -248,28 +251,10 @@ class PredictStep:
             write_dataset(dets, out, self.format, images="none")
             result["written"] = str(out)
         if self.draw:
+            from ..draw import draw_detections
+
             result["pictures"] = str(draw_detections(dets, ctx.step_dir / "predictions.png", limit=self.draw))
         return result
-
-
-def filter_scores(dets, threshold: float):
-    """``dets`` keeping only boxes scoring above ``threshold``."""
-    return dets.subset(s.select(s.scores > threshold) for s in dets.samples)
-
-
-def draw_detections(dets, path: Path, *, limit: int, min_score: float = 0.25, cols: int = 4) -> Path:
-    """A grid PNG of the first ``limit`` images with their detections above ``min_score`` drawn."""
-    from ..draw import draw_boxes, image_grid, read_image, save_png
-
-    pics, titles = [], []
-    for s in dets.samples[:limit]:
-        keep = s.scores > min_score
-        pics.append(draw_boxes(read_image(dets.image_path(s)), s.boxes[keep], s.labels[keep], dets.categories,
-                               s.scores[keep]))
-        titles.append(Path(s.image).name)
-    if not pics:
-        raise JobError("nothing to draw: no images", expected="a dataset with images")
-    return save_png(path, image_grid(pics, min(cols, len(pics)), titles=titles))
 
 
 @hookimpl

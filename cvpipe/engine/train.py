@@ -302,7 +302,7 @@ def _fit(
 ) -> FitResult:
     import torch
 
-    from ..builtin.models import build_model
+    from ..models.build import build_model
     from . import distributed as D
     from .checkpoint import load_checkpoint, plain, save_checkpoint
     from .data import DetectionData, EpochSampler, class_balanced_weights, make_loader

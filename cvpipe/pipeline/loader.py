@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, CvpipeError, Problem, closest
+from ..settings import bind, is_path_hint, place, resolve_path, signature_params
 from .resolve import BadVar, InterpError, Interpolator, apply_override, default_names, step_kind
 from .runner import Pipeline, PlannedStep, _fresh_run_dir, _jsonable
 from .source import Source, load_yaml_with_lines
@@ -26,25 +27,23 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _STEP_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # no '.': --set NAME.key must split
 
 
-def _is_path_hint(tp: Any) -> bool:
-    return tp is Path or (isinstance(tp, type) and issubclass(tp, Path))
-
-
 def _absolutize(value: Any, tp: Any, path: tuple, external: set[tuple], cwd: Path) -> Any:
-    """Make relative paths that came from outside the file absolute against ``cwd`` wherever
-    the type hint ``tp`` expects a Path."""
+    """Make relative paths that came from outside the file (``--set``, ``${env:...}``) absolute
+    against ``cwd`` wherever the type hint ``tp`` expects a Path (:func:`resolve_path`); those
+    written in the file are resolved against its folder when the settings are bound."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        return _absolutize(value, args[0], path, external, cwd)
     if origin in (typing.Union, types.UnionType):
-        if path in external and isinstance(value, (str, Path)) and any(_is_path_hint(a) for a in args):
+        if path in external and isinstance(value, (str, Path)) and any(is_path_hint(a) for a in args):
             return _absolutize(value, Path, path, external, cwd)
         for a in args:
             if typing.get_origin(a) in (list, tuple, dict, set, typing.Sequence) and isinstance(value, (list, dict)):
                 return _absolutize(value, a, path, external, cwd)
         return value
-    if _is_path_hint(tp):
+    if is_path_hint(tp):
         if path in external and isinstance(value, (str, Path)) and str(value):
-            p = Path(value).expanduser()
-            return str(p if p.is_absolute() else cwd / p)
+            return str(resolve_path(value, cwd))
         return value
     if origin in (list, tuple, set, typing.Sequence) and isinstance(value, list):
         inner = args[0] if args else Any
@@ -80,7 +79,6 @@ def load_pipeline(path: Path | str, overrides: Sequence[str] = (), *, run_dir: P
 
 
 def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_dir_given: bool) -> Pipeline:
-    from ..params import bind, signature_params
     from ..plugins import get_registry
     from ..registry import call_plugin
 
@@ -219,7 +217,7 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_
         try:
             bound = bind(entry.obj, settings, where=where, file=file, base_dir=base_dir)
         except ConfigError as exc:
-            problems.extend(source.place(p) for p in exc.problems if p.field not in interp.failed_paths)
+            problems.extend(source.place(p) for p in place(exc.problems, where) if p.field not in interp.failed_paths)
             continue
         try:
             obj = call_plugin(entry, entry.obj, **bound)
@@ -281,8 +279,6 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_
 def _guess_outputs(registry: Any, item: Any) -> set[str]:
     """Names a step that could not be built might have produced: the strings among its
     settings and its factory's string defaults."""
-    from ..params import signature_params
-
     kind = step_kind(item)
     if kind is None:
         return set()
