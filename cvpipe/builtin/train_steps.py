@@ -17,7 +17,7 @@ torch is imported only when a step runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import functools
 
