@@ -180,14 +180,17 @@ def _draw_shape(mask: np.ndarray, shape: str, x: int, y: int, s: int) -> None:
         raise ValueError(shape)
 
 
+_DEFAULT = SynthesizeSettings()  # the defaults, from the one declaration
+
+
 def synthetic_image(
     rng: np.random.Generator,
     classes: Sequence[str] = DEFAULT_CLASSES,
     *,
-    size: tuple[int, int] = (320, 240),
-    objects_per_image: tuple[int, int] = (1, 4),
-    object_size: tuple[int, int] = (20, 80),
-    noise: float = 6.0,
+    size: tuple[int, int] = _DEFAULT.size,
+    objects_per_image: tuple[int, int] = _DEFAULT.objects_per_image,
+    object_size: tuple[int, int] = _DEFAULT.object_size,
+    noise: float = _DEFAULT.noise,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One synthetic image and its boxes.
 

@@ -37,13 +37,6 @@ def _dataset(ctx: Any, name: str):
     return obj
 
 
-def _check_device(device: str) -> None:
-    import re
-
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", device):
-        raise ConfigError("unknown device", field="device", value=device, expected="auto, cpu, cuda, cuda:N or mps")
-
-
 def _onto_categories(ds, categories: list[str]):
     """``ds`` relabelled onto ``categories`` (same names, another order or a subset), so a
     validation set read separately matches the training set's class indices."""
@@ -170,56 +163,51 @@ class TrainStep:
         }
 
 
-class PredictStep:
-    """Run a trained model on a dataset; store (and optionally write and draw) the detections."""
+@functools.cache
+def predict_step_settings() -> type:
+    """The ``predict`` step's settings (``device`` is the one of
+    :class:`cvpipe.engine.train.TrainSettings`)."""
+    from pydantic import Field
 
-    def __init__(
-        self,
-        *,
-        dataset: str,
-        model: str = "model",
-        output: str = "detections",
-        batch_size: int = 16,
-        workers: int = 0,
-        score_threshold: float = 0.0,
-        format: str | None = None,
-        draw: int = 0,
-        device: str = "auto",
-    ) -> None:
-        """
-        Args:
-            dataset: context name of the images to predict (a Dataset; its boxes are ignored).
-            model: context name of the trained model (what ``train`` stored).
-            output: context name the detections are stored under.
-            batch_size, workers: batching and loader processes.
-            score_threshold: drop detections scoring at or below this.
-            format: also write the detections in this format (``coco``, ``yolo``, ``voc``)
-                into the step folder's ``detections/``.
-            draw: write this many images with their detections drawn (``predictions.png``).
-            device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        """
-        problems = []
-        if batch_size < 1:
-            problems.append(Problem("out of range", field="batch_size", value=batch_size, expected="an integer >= 1"))
-        if workers < 0:
-            problems.append(Problem("out of range", field="workers", value=workers, expected="an integer >= 0"))
-        if not 0 <= score_threshold < 1:
-            problems.append(Problem("out of range", field="score_threshold", value=score_threshold,
-                                    expected="a number in [0, 1)"))
-        if draw < 0:
-            problems.append(Problem("out of range", field="draw", value=draw, expected="an integer >= 0"))
-        if problems:
-            raise ConfigError.from_problems(problems)
-        _check_device(device)
-        if format is not None:
+    from ..engine.train import TrainSettings
+    from ..settings import Settings
+
+    class PredictStepSettings(Settings):
+        dataset: str = Field(description="context name of the images to predict (a Dataset; its boxes are ignored)")
+        model: str = Field("model", description="context name of the trained model (what ``train`` stored)")
+        output: str = Field("detections", description="context name the detections are stored under")
+        batch_size: int = Field(16, ge=1, description="images per batch")
+        workers: int = Field(0, ge=0, description="data-loading worker processes")
+        score_threshold: float = Field(0.0, ge=0, lt=1, description="drop detections scoring at or below this")
+        format: str | None = Field(None, description="also write the detections in this format (``coco``, "
+                                   "``yolo``, ``voc``) into the step folder's ``detections/``")
+        draw: int = Field(0, ge=0, description="write this many images with their detections drawn "
+                          "(``predictions.png``)")
+        device: str = TrainSettings.model_fields["device"]
+
+    PredictStepSettings.__module__ = __name__
+    return PredictStepSettings
+
+
+class PredictStep:
+    """Run a trained model on a dataset; store (and optionally write and draw) the detections.
+    Settings: :func:`predict_step_settings`."""
+
+    Settings = Lazy(f"{__name__}:predict_step_settings")
+
+    def __init__(self, **settings: Any) -> None:
+        from ..settings import build_settings
+
+        s = build_settings(self.Settings.resolve(), settings)
+        if s.format is not None:
             from ..formats import get_format
 
-            get_format(format, need="writer", field="format")
-        self.dataset, self.model, self.output = dataset, model, output
-        self.batch_size, self.workers, self.score_threshold = batch_size, workers, score_threshold
-        self.format, self.draw, self.device = format, draw, device
-        self.inputs = {"dataset": dataset, "model": model}
-        self.outputs = {"output": output}
+            get_format(s.format, need="writer", field="format")
+        self.dataset, self.model, self.output = s.dataset, s.model, s.output
+        self.batch_size, self.workers, self.score_threshold = s.batch_size, s.workers, s.score_threshold
+        self.format, self.draw, self.device = s.format, s.draw, s.device
+        self.inputs = {"dataset": s.dataset, "model": s.model}
+        self.outputs = {"output": s.output}
 
     def run(self, ctx: Any) -> dict[str, Any]:
         from ..engine.distributed import resolve_device
