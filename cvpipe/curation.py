@@ -13,11 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
+from pydantic import Field, ValidationInfo, field_validator
+
 from .data import Dataset
 from .errors import ConfigError, Problem, closest
+from .settings import Settings, problem
+
+_NOT_NEGATIVE = {"message": "must not be negative", "expected": ">= 0"}
 
 __all__ = [
-    "relabel", "check_names", "filter_boxes", "remap_classes", "split_sizes", "controlled_rounding",
+    "relabel", "check_names", "FilterSettings", "filter_boxes", "remap_classes", "split_sizes", "controlled_rounding",
     "split_indices", "rarest_class_strata", "split_dataset", "merge_datasets",
 ]
 
@@ -36,38 +41,60 @@ def relabel(ds: Dataset, new_categories: list[str], old_to_new: np.ndarray) -> D
     return dataclasses.replace(ds, categories=list(new_categories), samples=samples, meta=dict(ds.meta))
 
 
-def check_names(given: list[str], categories: list[str], field: str) -> None:
-    """ConfigError for each name of ``given`` that is not a category (at ``field[i]``, with a
-    did-you-mean)."""
+def check_names(given: list[str], categories: list[str], field: str, *, keyed: bool = False) -> None:
+    """ConfigError for each name of ``given`` that is not a category, with a did-you-mean, at
+    ``field[i]`` (``field.<name>`` when the names are the keys of a mapping, ``keyed``)."""
     problems = []
     for i, name in enumerate(given):
         if name not in categories:
             match = closest(name, categories)
-            problems.append(Problem("not a category of the dataset", field=f"{field}[{i}]", value=name,
+            where = f"{field}.{name}" if keyed else f"{field}[{i}]"
+            problems.append(Problem("not a category of the dataset", field=where, value=name,
                                     expected="one of: " + ", ".join(categories),
                                     hint=f"did you mean {match!r}?" if match else None))
     if problems:
         raise ConfigError.from_problems(problems)
 
 
-def filter_boxes(
-    ds: Dataset,
-    *,
-    keep: list[str] | None = None,
-    drop: list[str] | None = None,
-    min_size: float = 0.0,
-    max_size: float | None = None,
-    min_area: float = 0.0,
-    drop_difficult: bool = False,
-    drop_crowd: bool = False,
-    drop_empty: bool = False,
-    prune_categories: bool = True,
-) -> tuple[Dataset, dict[str, int], int]:
+class FilterSettings(Settings):
+    """What :func:`filter_boxes` keeps: the one declaration the ``filter`` step reads."""
+
+    keep: list[str] | None = Field(None, description="keep only boxes of these classes")
+    drop: list[str] | None = Field(None, description="remove boxes of these classes")
+    min_size: float = Field(0.0, ge=0, json_schema_extra=_NOT_NEGATIVE,
+                            description="keep boxes whose width and height are both >= this (pixels)")
+    max_size: float | None = Field(None, ge=0, json_schema_extra=_NOT_NEGATIVE,
+                                   description="and both <= this (pixels; null: no limit)")
+    min_area: float = Field(0.0, ge=0, json_schema_extra=_NOT_NEGATIVE,
+                            description="keep boxes with width * height >= this (pixels)")
+    drop_difficult: bool = Field(False, description="remove boxes flagged difficult")
+    drop_crowd: bool = Field(False, description="remove boxes flagged crowd")
+    drop_empty: bool = Field(False, description="remove images left without boxes")
+    prune_categories: bool = Field(True, description="remove the kept-out classes from the category list "
+                                   "(labels renumbered)")
+
+    @field_validator("drop")
+    @classmethod
+    def _keep_or_drop(cls, drop: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if drop is not None and info.data.get("keep") is not None:
+            raise problem("give keep or drop, not both", "either keep (a list of classes) or drop")
+        return drop
+
+    @field_validator("max_size")
+    @classmethod
+    def _max_above_min(cls, max_size: float | None, info: ValidationInfo) -> float | None:
+        low = info.data.get("min_size", 0.0)
+        if max_size is not None and low is not None and max_size < low:
+            raise problem("max_size is below min_size", f">= min_size ({low})")
+        return max_size
+
+
+def filter_boxes(ds: Dataset, settings: FilterSettings) -> tuple[Dataset, dict[str, int], int]:
     """``ds`` keeping only the boxes of the classes in ``keep`` (or not in ``drop``) whose width
     and height (absolute pixels) are both >= ``min_size`` (and <= ``max_size``) and whose area is
     >= ``min_area``, without the ``difficult`` / crowd boxes when asked, and without the images
-    left empty with ``drop_empty``. With ``prune_categories`` the kept-out classes leave the
-    category list (labels renumbered).
+    left empty with ``drop_empty`` (see :class:`FilterSettings`). With ``prune_categories`` the
+    kept-out classes leave the category list (labels renumbered).
 
     Returns:
         ``(dataset, removed boxes per reason, images dropped empty)``; each box is counted once,
@@ -76,6 +103,9 @@ def filter_boxes(
     Raises:
         ConfigError: a name in ``keep``/``drop`` that is not a category (at ``keep[i]``/``drop[i]``).
     """
+    keep, drop, min_size, max_size, min_area = (settings.keep, settings.drop, settings.min_size, settings.max_size,
+                                                settings.min_area)
+    drop_difficult, drop_crowd, drop_empty = settings.drop_difficult, settings.drop_crowd, settings.drop_empty
     cats = list(ds.categories)
     if keep is not None:
         check_names(keep, cats, "keep")
@@ -113,7 +143,7 @@ def filter_boxes(
             continue
         samples.append(s)
     out = ds.subset(samples)
-    if prune_categories and not class_ok.all():
+    if settings.prune_categories and not class_ok.all():
         new_cats = [c for c, ok in zip(cats, class_ok) if ok]
         mapping = np.cumsum(class_ok) - 1
         mapping[~class_ok] = -1
@@ -133,15 +163,7 @@ def remap_classes(ds: Dataset, mapping: dict[str, str | None], unmapped: str = "
         ConfigError: a key of ``mapping`` that is not a category (at ``mapping.<name>``).
     """
     cats = list(ds.categories)
-    problems = []
-    for old in mapping:
-        if old not in cats:
-            match = closest(old, cats)
-            problems.append(Problem("not a category of the dataset", field=f"mapping.{old}", value=old,
-                                    expected="one of: " + ", ".join(cats),
-                                    hint=f"did you mean {match!r}?" if match else None))
-    if problems:
-        raise ConfigError.from_problems(problems)
+    check_names(list(mapping), cats, "mapping", keyed=True)
     new_cats: list[str] = []
     target: list[str | None] = []
     for c in cats:

@@ -119,13 +119,30 @@ def results_dict(gt_dict: dict, results: list[dict]) -> dict:
             "annotations": results}
 
 
+def _indexed(coco: Any, data: dict) -> Any:
+    """``coco`` (a ``COCO`` of either engine) holding ``data``, indexed."""
+    coco.dataset = data
+    coco.createIndex()
+    return coco
+
+
+def _summarized(ev: Any, iou_thresholds: Sequence[float] | None) -> Any:
+    """``ev`` (a COCOeval of either engine) after ``evaluate(); accumulate(); summarize()``."""
+    import numpy as np
+
+    if iou_thresholds is not None:
+        ev.params.iouThrs = np.asarray(iou_thresholds, dtype=np.float64)
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    return ev
+
+
 def run_cocoeval(gt_dict: dict, results: list[dict], *, engine: Engine = "faster",
                  iou_thresholds: Sequence[float] | None = None):
     """Run COCO bbox evaluation on in-memory dicts; returns the evaluator after
     ``evaluate(); accumulate(); summarize()`` (its printing silenced): ``.stats`` holds the
     twelve numbers, ``.eval["precision"]`` the ``[T, R, K, A, M]`` array."""
-    import numpy as np
-
     dt_dict = results_dict(gt_dict, results)
     if engine == "faster":
         from faster_coco_eval import COCO, COCOeval_faster
@@ -133,37 +150,15 @@ def run_cocoeval(gt_dict: dict, results: list[dict], *, engine: Engine = "faster
         def quiet(*args: Any, **kwargs: Any) -> None:
             return None
 
-        coco_gt = COCO(print_function=quiet)
-        coco_gt.dataset = gt_dict
-        coco_gt.createIndex()
-        coco_dt = COCO(print_function=quiet)
-        coco_dt.dataset = dt_dict
-        coco_dt.createIndex()
-        ev = COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=quiet)
-        if iou_thresholds is not None:
-            ev.params.iouThrs = np.asarray(iou_thresholds, dtype=np.float64)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-        return ev
+        coco_gt, coco_dt = (_indexed(COCO(print_function=quiet), d) for d in (gt_dict, dt_dict))
+        return _summarized(COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=quiet), iou_thresholds)
     if engine == "pycocotools":
         from pycocotools.coco import COCO as PyCOCO
         from pycocotools.cocoeval import COCOeval
 
         with contextlib.redirect_stdout(io.StringIO()):
-            coco_gt = PyCOCO()
-            coco_gt.dataset = gt_dict
-            coco_gt.createIndex()
-            coco_dt = PyCOCO()
-            coco_dt.dataset = dt_dict
-            coco_dt.createIndex()
-            ev = COCOeval(coco_gt, coco_dt, "bbox")
-            if iou_thresholds is not None:
-                ev.params.iouThrs = np.asarray(iou_thresholds, dtype=np.float64)
-            ev.evaluate()
-            ev.accumulate()
-            ev.summarize()
-        return ev
+            coco_gt, coco_dt = (_indexed(PyCOCO(), d) for d in (gt_dict, dt_dict))
+            return _summarized(COCOeval(coco_gt, coco_dt, "bbox"), iou_thresholds)
     raise ConfigError("unknown COCO engine", field="engine", value=engine, expected="'faster' or 'pycocotools'")
 
 

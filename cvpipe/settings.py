@@ -35,7 +35,7 @@ from .errors import MISSING, ConfigError, CvpipeError, Problem, closest
 
 __all__ = [
     "Settings", "Lazy", "settings_model", "build_settings", "bind", "signature_params", "describe_type", "ParamInfo",
-    "resolve_path", "is_path_hint", "place", "under", "settings_doc", "validation_problems",
+    "resolve_path", "is_path_hint", "place", "under", "problem", "settings_doc", "validation_problems",
 ]
 
 
@@ -331,6 +331,18 @@ def _nullable(annotation: Any) -> bool:
     return typing.get_origin(annotation) in (Union, types.UnionType) and type(None) in typing.get_args(annotation)
 
 
+PROBLEM = "cvpipe_problem"
+
+
+def problem(message: str, expected: str | None = None) -> Exception:
+    """An error for a settings model's field validator to raise: reported as a
+    :class:`~cvpipe.errors.Problem` with ``message`` and ``expected`` at the field, together with
+    the other fields' problems."""
+    from pydantic_core import PydanticCustomError
+
+    return PydanticCustomError(PROBLEM, message, {"expected": expected} if expected else None)
+
+
 def validation_problems(exc: "ValidationError", model: "type[BaseModel]") -> list[Problem]:
     """Problems for a pydantic ``ValidationError`` of ``model``, one per error, each with the
     field path (``lr_groups.backbone``, ``milestones[0]``), the value and what was expected.
@@ -351,9 +363,13 @@ def validation_problems(exc: "ValidationError", model: "type[BaseModel]") -> lis
                     expected += ", or null"
             else:
                 expected = _bounds_text(_word(float if isinstance(value, float) else int, value), e.get("ctx") or {})
-        elif kind == "value_error":  # a validator's ValueError: its text is the message
+        if kind == PROBLEM:  # a validator's settings.problem(): its own wording
+            problems.append(Problem(e.get("msg", ""), field=_field_path(loc) or None, value=value,
+                                    expected=(e.get("ctx") or {}).get("expected")))
+            continue
+        if kind == "value_error":  # a validator's ValueError: its text is the message
             message = str((e.get("ctx") or {}).get("error", e.get("msg", "")))
-        else:
+        elif kind not in _BOUNDS:
             message = e.get("msg", "invalid value")
         message = str(extra.get("message", message))
         expected = extra.get("expected", expected)

@@ -284,22 +284,13 @@ def fit(
     from .distributed import cpu_threads, using_threads
 
     with using_threads(cpu_threads(cfg.workers, cfg.threads)):
-        return _fit(train, val, cfg, out_dir=out_dir, transform=transform, resume=resume,
-                    on_epoch_end=on_epoch_end, log=log, progress=progress)
+        return _fit(train, val, cfg, out_dir, transform, resume, on_epoch_end, log, progress)
 
 
-def _fit(
-    train: Dataset,
-    val: Dataset | None,
-    cfg: TrainSettings,
-    *,
-    out_dir: Path,
-    transform: Any = None,
-    resume: bool = False,
-    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
-    log: Callable[[str], None] = print,
-    progress: bool = True,
-) -> FitResult:
+def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path, transform: Any, resume: bool,
+         on_epoch_end: Callable[[int, dict[str, Any]], None] | None, log: Callable[[str], None],
+         progress: bool) -> FitResult:
+    """:func:`fit`'s work, inside its thread setting."""
     import torch
 
     from ..models.build import build_model

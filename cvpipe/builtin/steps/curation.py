@@ -3,11 +3,13 @@ plain functions of :mod:`cvpipe.curation`)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from typing import Any, Literal
 
 from ...errors import ConfigError, Problem
+from ...settings import Lazy
 from ._common import dataset_in, describe
 
 __all__ = ["FilterStep", "RemapStep", "SplitStep", "MergeStep"]
@@ -15,62 +17,47 @@ __all__ = ["FilterStep", "RemapStep", "SplitStep", "MergeStep"]
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
-class FilterStep:
-    """Keep or drop classes, boxes by size, difficult or crowd boxes, and empty images."""
+@functools.cache
+def filter_step_settings() -> type:
+    """The ``filter`` step's settings: :class:`cvpipe.curation.FilterSettings` after the context
+    names."""
+    from pydantic import Field
 
-    def __init__(
-        self,
-        *,
-        dataset: str = "dataset",
-        output: str | None = None,
-        keep: list[str] | None = None,
-        drop: list[str] | None = None,
-        min_size: float = 0.0,
-        max_size: float | None = None,
-        min_area: float = 0.0,
-        drop_difficult: bool = False,
-        drop_crowd: bool = False,
-        drop_empty: bool = False,
-        prune_categories: bool = True,
-    ) -> None:
-        """
-        Args:
-            keep: keep only boxes of these classes.  drop: remove boxes of these classes.
-            min_size / max_size: keep boxes whose width and height are both >= min_size
-                (and <= max_size), in pixels.
-            min_area: keep boxes with width * height >= min_area (pixels).
-            drop_difficult / drop_crowd: remove boxes flagged difficult / crowd.
-            drop_empty: remove images left without boxes.
-            prune_categories: remove the kept-out classes from the category list (labels renumbered).
-        """
-        problems = []
-        if keep is not None and drop is not None:
-            problems.append(Problem("give keep or drop, not both", field="drop", value=drop,
-                                    expected="either keep (a list of classes) or drop"))
-        for name, v in (("min_size", min_size), ("min_area", min_area), ("max_size", max_size)):
-            if v is not None and v < 0:
-                problems.append(Problem("must not be negative", field=name, value=v, expected=">= 0"))
-        if max_size is not None and max_size < min_size:
-            problems.append(Problem("max_size is below min_size", field="max_size", value=max_size,
-                                    expected=f">= min_size ({min_size})"))
-        if problems:
-            raise ConfigError.from_problems(problems)
-        self.dataset, self.output = dataset, output or dataset
-        self.keep, self.drop = keep, drop
-        self.min_size, self.max_size, self.min_area = min_size, max_size, min_area
-        self.drop_difficult, self.drop_crowd, self.drop_empty = drop_difficult, drop_crowd, drop_empty
-        self.prune_categories = prune_categories
-        self.inputs = {"dataset": dataset}
+    from ...curation import FilterSettings
+    from ...settings import Settings
+
+    class _Flow(Settings):
+        dataset: str = Field("dataset", description="context name of the dataset to filter")
+        output: str | None = Field(None, description="context name of the result (default: replace ``dataset``)")
+
+    class FilterStepSettings(FilterSettings, _Flow):
+        pass
+
+    FilterStepSettings.__module__ = __name__
+    return FilterStepSettings
+
+
+class FilterStep:
+    """Keep or drop classes, boxes by size, difficult or crowd boxes, and empty images
+    (settings: :func:`filter_step_settings`)."""
+
+    Settings = Lazy(f"{__name__}:filter_step_settings")
+
+    def __init__(self, **settings: Any) -> None:
+        from ...curation import FilterSettings
+        from ...settings import build_settings
+
+        s = build_settings(self.Settings.resolve(), settings)
+        self.filter = FilterSettings.model_construct(**{k: getattr(s, k) for k in FilterSettings.model_fields})
+        self.dataset, self.output = s.dataset, s.output or s.dataset
+        self.inputs = {"dataset": self.dataset}
         self.outputs = {"output": self.output}
 
     def run(self, ctx: Any) -> dict[str, Any]:
         from ...curation import filter_boxes
 
         ds = dataset_in(ctx, self.dataset)
-        out, removed, empty_dropped = filter_boxes(
-            ds, keep=self.keep, drop=self.drop, min_size=self.min_size, max_size=self.max_size,
-            min_area=self.min_area, drop_difficult=self.drop_difficult, drop_crowd=self.drop_crowd,
-            drop_empty=self.drop_empty, prune_categories=self.prune_categories)
+        out, removed, empty_dropped = filter_boxes(ds, self.filter)
         ctx[self.output] = out
         return {
             "summary": f"kept {len(out)}/{len(ds)} images, {out.num_boxes}/{ds.num_boxes} boxes",
