@@ -91,14 +91,15 @@ class Lazy:
 class ParamInfo(typing.NamedTuple):
     """One setting of a factory: name, type hint, default (``MISSING`` if required), description."""
 
+    @property
+    def required(self) -> bool:
+        """No default: the setting must be given."""
+        return self.default is MISSING
+
     name: str
     annotation: Any
     default: Any
     description: str = ""
-
-    @property
-    def required(self) -> bool:
-        return self.default is MISSING
 
 
 def settings_model(factory: Any) -> "type[BaseModel] | None":
