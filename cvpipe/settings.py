@@ -518,13 +518,12 @@ def build_settings(model: type[_S], values: Mapping[str, Any], *, where: str = "
     return instance  # type: ignore[return-value]
 
 
-def settings_doc(factory: Any, *, indent: str = "    ") -> str:
-    """The settings of ``factory`` as documentation lines, from the one declaration::
-
-        epochs (an integer >= 1; default 10): epochs to train ...
-    """
+def settings_doc(factory: Any, *, indent: str = "    ", markdown: bool = False) -> str:
+    """The settings of ``factory`` as documentation, from the one declaration: lines such as
+    ``epochs (an integer >= 1; default 10): epochs to train ...``, or with ``markdown`` a table
+    (setting, type, default, meaning), the form the README shows."""
     model = settings_model(factory)
-    lines = []
+    lines = ["| setting | type | default | meaning |", "|---|---|---|---|"] if markdown else []
     for name, info in signature_params(factory).items():
         kind = describe_type(info.annotation)
         if model is not None:
@@ -532,6 +531,30 @@ def settings_doc(factory: Any, *, indent: str = "    ") -> str:
             c = _constraints(f.metadata)
             if c:
                 kind = _bounds_text(_word(f.annotation, info.default), c) + (" or null" if _nullable(f.annotation) else "")
-        default = "required" if info.required else f"default {info.default!r}"
-        lines.append(f"{indent}{name} ({kind}; {default}): {info.description}".rstrip(": "))
+        if markdown:
+            default = "required" if info.required else f"`{info.default!r}`"
+            lines.append(f"| `{name}` | {kind} | {default} | {info.description} |".replace("``", "`"))
+        else:
+            default = "required" if info.required else f"default {info.default!r}"
+            lines.append(f"{indent}{name} ({kind}; {default}): {info.description}".rstrip(": "))
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cvpipe.settings MODULE:FACTORY``: print the factory's settings as a markdown
+    table (how the README's tables are made)."""
+    import importlib
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or ":" not in args[0]:
+        print("usage: python -m cvpipe.settings MODULE:FACTORY", file=sys.stderr)
+        return 2
+    module, _, name = args[0].partition(":")
+    this = importlib.import_module("cvpipe.settings")  # not __main__'s copy: Lazy must be the same class
+    print(this.settings_doc(getattr(importlib.import_module(module), name), markdown=True))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -220,3 +220,12 @@ def test_cvpipe_run_chooses_the_run_directory_then_loads_once(tmp_path, monkeypa
     calls.clear()
     assert main(["run", str(f), "--out", str(out_dir), "-q"]) == 2  # not empty: refused before anything runs
     assert len(calls) == 1
+
+
+def test_readme_lists_the_train_settings_from_their_declaration():
+    from cvpipe.builtin.train_steps import TrainStep
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- train-settings:begin -->\n", 1)[1].split("\n<!-- train-settings:end -->", 1)[0]
+    assert block == settings_doc(TrainStep, markdown=True), \
+        "regenerate with: python -m cvpipe.settings cvpipe.builtin.train_steps:TrainStep"
