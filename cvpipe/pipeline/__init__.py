@@ -9,7 +9,7 @@ A pipeline file::
       - read: {format: voc, path: "${vars.voc_root}", output: voc}
       - write: {dataset: voc, format: yolo, path: "${run_dir}/yolo"}
 
-Every step's settings are checked against its registered factory (:func:`cvpipe.params.bind`)
+Every step's settings are checked against its registered factory (:func:`cvpipe.settings.bind`)
 and the whole file is validated before anything runs; all problems are reported at once with
 their YAML path and line (:class:`~cvpipe.errors.ConfigError`, exit code 2).
 
