@@ -229,3 +229,15 @@ def test_readme_lists_the_train_settings_from_their_declaration():
     block = readme.split("<!-- train-settings:begin -->\n", 1)[1].split("\n<!-- train-settings:end -->", 1)[0]
     assert block == settings_doc(TrainStep, markdown=True), \
         "regenerate with: python -m cvpipe.settings cvpipe.builtin.train_steps:TrainStep"
+
+
+def test_loading_the_registry_imports_no_pydantic():
+    """Settings models are named lazily (settings.Lazy): start-up stays as cheap as before."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from cvpipe.plugins import get_registry; get_registry(); "
+            "print('pydantic' in sys.modules, 'numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=dict(os.environ))
+    assert out.stdout.split() == ["False", "False"]
