@@ -13,7 +13,7 @@ matched by name. Boxes are cvpipe's absolute pixel xyxy.
 
 Metrics (each also a ``cvpipe_register_metrics`` plugin in :mod:`cvpipe.builtin.metrics`):
 
-* ``coco`` (:func:`cvpipe.builtin.metrics.coco_eval`): ``AP AP50 AP75 APs APm APl AR1 AR10
+* ``coco`` (:func:`cvpipe.evaluation_coco.coco_eval`): ``AP AP50 AP75 APs APm APl AR1 AR10
   AR100 ARs ARm ARl`` exactly as pycocotools computes them (``-1`` where pycocotools gives -1:
   no ground truth in that range), plus ``per_class`` AP@[.5:.95]. The COCO dictionaries are
   built in memory with fresh annotation ids starting at 1 (pycocotools treats annotation id 0
@@ -362,7 +362,7 @@ def evaluate(
         ``{name: result}``, e.g. ``{"coco": {"AP": ..., ..., "ARl": ..., "per_class": {...}},
         "voc07": {"mAP": ..., "per_class": {name: AP}}}``; JSON-ready.
     """
-    from .params import signature_params
+    from .settings import signature_params
     from .plugins import get_registry
     from .registry import call_plugin
 

@@ -30,13 +30,12 @@ def run(pipeline: str, overrides: tuple[str, ...], dry_run: bool, out: str | Non
     setting), naming the step.
     """
     from ..console import print_json
-    from ..pipeline import find_latest_run, load_pipeline
+    from ..pipeline import choose_run_dir, load_pipeline
 
-    pipe = load_pipeline(pipeline, overrides, run_dir=out)
-    if dry_run and resume and out is None:
-        latest = find_latest_run(pipe.name)
-        if latest is not None:  # show ${run_dir} as the run that would be resumed
-            pipe = load_pipeline(pipeline, overrides, run_dir=latest)
+    # the run directory is chosen first (--dry-run shows where a run would go, the run resumed
+    # included), then the pipeline is loaded and checked once, with ${run_dir} resolved to it
+    pipe = load_pipeline(pipeline, overrides,
+                         run_dir=lambda name: choose_run_dir(name, out, resume, check=not dry_run))
     if dry_run:
         click.echo("# resolved pipeline")
         click.echo(pipe.resolved_yaml().rstrip())
@@ -44,6 +43,6 @@ def run(pipeline: str, overrides: tuple[str, ...], dry_run: bool, out: str | Non
         click.echo(pipe.describe())
         click.echo(f"\n# run directory: {pipe.run_dir}{' (resume)' if resume else ''}; nothing was run (--dry-run)")
         return
-    results = pipe.run(out=out, resume=resume, quiet=quiet or as_json)
+    results = pipe.run(resume=resume, quiet=quiet or as_json)
     if as_json:
         print_json(results)

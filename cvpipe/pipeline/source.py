@@ -13,8 +13,6 @@ from ..errors import ConfigError, Problem
 
 __all__ = ["dotted", "load_yaml_with_lines", "Source"]
 
-PathKey = tuple  # a path into the data: ("steps", 2, "train", "epochs")
-
 
 def dotted(path: Iterable[Any]) -> str:
     """``("steps", 2, "train", "epochs")`` -> ``"steps[2].train.epochs"``."""
