@@ -44,6 +44,25 @@ def run(pipeline: str, overrides: tuple[str, ...], dry_run: bool, out: str | Non
         click.echo(pipe.describe())
         click.echo(f"\n# run directory: {pipe.run_dir}{' (resume)' if resume else ''}; nothing was run (--dry-run)")
         return
-    results = pipe.run(out=out, resume=resume, quiet=quiet or as_json)
+    from ..fsutil import locked_dir
+
+    # one process at a time per run directory (another rank under torchrun shares rank 0's)
+    with locked_dir(_lock_target(out, resume, pipe.name), what="run directory", field="--out"):
+        results = pipe.run(out=out, resume=resume, quiet=quiet or as_json)
     if as_json:
         print_json(results)
+
+
+def _lock_target(out: str | None, resume: bool, name: str) -> "Path | None":
+    """The run directory to lock: ``--out``, or the run ``--resume`` continues; ``None`` for a
+    fresh timestamped one or on a torchrun rank other than 0."""
+    import os
+    from pathlib import Path
+
+    from ..pipeline import find_latest_run
+
+    if int(os.environ.get("RANK", "0")) > 0:
+        return None
+    if out is not None:
+        return Path(out).expanduser()
+    return find_latest_run(name) if resume else None

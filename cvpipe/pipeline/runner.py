@@ -207,7 +207,7 @@ class Pipeline:
                 run_dir = _fresh_run_dir(self.name) if run_dir.exists() else run_dir
         if rank > 0:
             return run_dir / f".rank{rank}"
-        if not resume and run_dir.is_dir() and any(not p.name.startswith(".rank") for p in run_dir.iterdir()):
+        if not resume and run_dir.is_dir() and any(not p.name.startswith((".rank", ".cvpipe.lock")) for p in run_dir.iterdir()):
             raise ConfigError("the run directory exists and is not empty", field="--out", value=str(run_dir),
                               expected="a new or empty folder",
                               hint="add --resume to continue that run, or choose another --out")
