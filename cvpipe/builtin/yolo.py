@@ -379,8 +379,13 @@ def _find_in(images_dir: Path, rel: str) -> Path:
 def _load_yaml(path: Path, found: list[Problem]) -> dict | None:
     import yaml
 
+    from cvpipe.yamlsafe import YAMLLimitError, load_yaml
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"), file=str(path))
+    except YAMLLimitError as exc:
+        found.extend(exc.problems)
+        return None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         found.append(Problem(f"malformed YAML: {getattr(exc, 'problem', None) or exc}", file=str(path),
