@@ -178,8 +178,16 @@ def atomic_dir(dst: Path, *, overwrite: bool = True) -> Iterator[Path]:
             # a kill between these two renames leaves no dst but .dst.old-PID: recover() puts it back
             old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
             os.replace(dst, old)
-            os.replace(tmp, dst)
-            _remove(old)
+            try:
+                os.replace(tmp, dst)
+            except BaseException:  # Ctrl-C/SIGTERM right here: the previous version goes back
+                os.replace(old, dst)
+                raise
+            try:
+                _remove(old)
+            except BaseException:  # the new one is in place: finish the clean-up, then stop
+                _remove(old)
+                raise
         else:
             os.replace(tmp, dst)
     except BaseException:
