@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, Iterator
 from .errors import InputError
 
 __all__ = ["safe_relpath", "safe_join", "atomic_dir", "atomic_open", "atomic_write_bytes", "atomic_write_text",
-           "atomic_write_json", "place_file", "pid_alive", "recover", "sweep_stale", "locked_dir", "LOCK_NAME"]
+           "atomic_write_json", "place_file", "temp_prefix", "pid_alive", "recover", "sweep_stale", "locked_dir", "LOCK_NAME"]
 
 #: ``.NAME.tmp-PID-XXXX`` / ``.NAME.old-PID``: groups ``name``, ``kind`` (tmp/old), ``pid``.
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)(?:-[^/]*)?$")
@@ -64,7 +64,9 @@ def safe_join(root: Path, name: str, *, file: str | None = None, field: str | No
     return Path(root) / safe_relpath(name, file=file, field=field)
 
 
-def _temp_prefix(name: str) -> str:
+def temp_prefix(name: str) -> str:
+    """The prefix of a temporary sibling of ``name`` (for ``tempfile.mkdtemp``/``mkstemp``):
+    ``.NAME.tmp-PID-``, so :func:`recover` and :func:`sweep_stale` find it after a kill."""
     return f".{name}.tmp-{os.getpid()}-"
 
 
@@ -168,7 +170,7 @@ def atomic_dir(dst: Path, *, overwrite: bool = True) -> Iterator[Path]:
     dst = Path(dst).absolute()
     dst.parent.mkdir(parents=True, exist_ok=True)
     recover(dst)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(dst.name), dir=dst.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(dst.name), dir=dst.parent))
     try:
         yield tmp
         _publish_mode(tmp, directory=True)
@@ -201,7 +203,7 @@ def atomic_open(path: Path) -> Iterator[BinaryIO]:
     block ends without an exception (removed otherwise): readers never see a partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh

@@ -272,7 +272,7 @@ def synthesize_voc(
 
     from .data import Dataset, Sample
     from .formats import write_dataset
-    from .fsutil import atomic_write_text
+    from .fsutil import atomic_write_text, temp_prefix
 
     classes = list(DEFAULT_CLASSES if classes is None else classes)
     splits = dict(splits or {"train": 0.8, "val": 0.2})
@@ -294,7 +294,7 @@ def synthesize_voc(
     split_of = _assign_splits(images, splits, seed)
     digits = max(6, len(str(images)))
     dst.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.images-", dir=dst.parent))
+    staging = Path(tempfile.mkdtemp(prefix=temp_prefix(dst.name) + "images-", dir=dst.parent))
     try:
         (staging / "JPEGImages").mkdir()
         samples = []

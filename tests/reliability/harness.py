@@ -312,3 +312,104 @@ def _copy(src: Path, dst: Path) -> None:
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src, dst, symlinks=True)
+
+
+#: A pipeline that trains in seconds: 16 synthetic images, 64 px, 2 epochs, validation every
+#: epoch improving at both (so best.pt is written twice), then predict and evaluate
+#: (``metrics.json`` in the run directory).
+TINY_TRAIN_PIPELINE = """\
+name: tiny_train
+steps:
+  - synthesize:
+      path: ${run_dir}/data
+      images: 16
+      seed: 0
+      size: [96, 64]
+      object_size: [14, 30]
+      objects_per_image: [1, 2]
+      skip_if_exists: true
+  - read: {name: read_train, format: voc, path: "${run_dir}/data", splits: [train], output: train}
+  - read: {name: read_val, format: voc, path: "${run_dir}/data", splits: [val], output: val}
+  - train:
+      dataset: train
+      val: val
+      model_params: {image_size: 64, width: 8, depth: 0, fpn_channels: 16, head_convs: 1}
+      epochs: 2
+      batch_size: 4
+      workers: 0
+      threads: 1
+      lr: 0.01
+      warmup_epochs: 0.5
+      output: model
+  - predict: {model: model, dataset: val, output: detections}
+  - evaluate: {gt: val, detections: detections, metrics: [coco]}
+"""
+
+
+class TrainCase:
+    """``cvpipe run`` of :data:`TINY_TRAIN_PIPELINE` killed at a file operation, then resumed
+    (``--resume``; a fresh run when the kill came before the run directory was set up): the
+    result must equal an uninterrupted run's -- ``metrics.json`` byte for byte, the weights in
+    ``best.pt`` and ``last.pt`` bit for bit -- with ``curves.png`` present and no temporary."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = Path(work).resolve()
+        self.pipeline = self.work / "tiny_train.yaml"
+        self.ref = self.work / "ref"
+        self.run = self.work / "run"
+        self.ops: list[tuple[str, str]] = []
+
+    def args(self, out: Path, *extra: str) -> list[str]:
+        return ["run", str(self.pipeline), "--out", str(out), "-q", *extra]
+
+    def setup(self, *, traced: bool = False) -> "TrainCase":
+        """The reference run: in this process, or (``traced``) in a child recording ``ops``."""
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.pipeline.write_text(TINY_TRAIN_PIPELINE, encoding="utf-8")
+        if traced:
+            self.ops = trace(self.args(self.ref), root=self.ref, cwd=self.work)
+        else:
+            rerun(self.args(self.ref), cwd=self.work)
+        return self
+
+    def train_ops(self) -> list[int]:
+        """Positions in ``ops`` from the train step's first checkpoint to its step record."""
+        first = self.index("write", "last.pt", 1)
+        return list(range(first, self.index("rename", "_train.json", 1) + 1))
+
+    def index(self, op: str, match: str, nth: int) -> int:
+        """The 1-based position in ``ops`` of the ``nth`` operation ``op`` on a path containing ``match``."""
+        hits = [i for i, (o, p) in enumerate(self.ops, 1) if o == op and match in p]
+        return hits[nth - 1]
+
+    def point(self, fault: Fault) -> Outcome:
+        """Kill a fresh run with ``fault``, resume it, compare with the reference; returns the
+        killed run's outcome."""
+        import shutil
+
+        shutil.rmtree(self.run, ignore_errors=True)
+        out = cvpipe(self.args(self.run), root=self.run, cwd=self.work, fault=fault)
+        assert out.killed, f"{fault}: exit {out.returncode}\n{out.stderr}"
+        if (self.run / "pipeline.yaml").is_file():
+            rerun(self.args(self.run, "--resume"), cwd=self.work)
+        else:  # killed before the run directory was set up: start again
+            shutil.rmtree(self.run)
+            rerun(self.args(self.run), cwd=self.work)
+        self.compare(str(fault))
+        return out
+
+    def compare(self, where: str) -> None:
+        step = _train_dir(self.run)
+        ref_step = _train_dir(self.ref)
+        assert (self.run / "metrics.json").read_bytes() == (self.ref / "metrics.json").read_bytes(), \
+            f"{where}: metrics.json differs from the uninterrupted run's"
+        for name in ("best.pt", "last.pt"):
+            assert same_weights(step / name, ref_step / name), f"{where}: {name} holds other weights"
+        assert (step / "curves.png").is_file(), f"{where}: curves.png missing"
+        assert [ln.split(",")[0] for ln in (step / "metrics.csv").read_text().splitlines()] == \
+               [ln.split(",")[0] for ln in (ref_step / "metrics.csv").read_text().splitlines()], f"{where}: metrics.csv rows"
+        assert not leftovers(self.run), f"{where}: temporaries survived the resumed run: {leftovers(self.run)}"
+
+
+def _train_dir(run: Path) -> Path:
+    return Path(run) / "train"  # the step's folder (named after the step)
