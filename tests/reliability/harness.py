@@ -287,8 +287,9 @@ class ConvertCase:
         return which
 
 
-def rerun(args: Sequence[str], *, cwd: Path, code: int = 0) -> None:
-    """Run ``cvpipe ARGS`` in this process (the next, uninterrupted run: no start-up cost)."""
+def rerun(args: Sequence[str], *, cwd: Path, code: int = 0) -> str:
+    """Run ``cvpipe ARGS`` in this process (the next, uninterrupted run: no start-up cost),
+    check it exits with ``code``; returns what it wrote on stderr."""
     import contextlib
     import io
     import warnings
@@ -304,6 +305,7 @@ def rerun(args: Sequence[str], *, cwd: Path, code: int = 0) -> None:
     finally:
         os.chdir(old)
     assert rc == code, f"cvpipe {' '.join(args)} -> {rc}\n{err.getvalue()}"
+    return err.getvalue()
 
 
 def _copy(src: Path, dst: Path) -> None:
