@@ -6,7 +6,8 @@ Temporaries are hidden siblings named after the process that made them:
 ``NAME`` during an ``overwrite`` swap). A kill can leave them behind; :func:`recover` (called by
 :func:`atomic_dir` on its destination) and :func:`sweep_stale` (a whole folder, e.g. a run
 directory being resumed) remove those of dead processes, and put a ``.old-PID`` back when the
-kill came between the two renames of a swap (so ``NAME`` is never lost).
+kill came between the two renames of a swap (so ``NAME`` is never lost); :func:`atomic_open`
+sweeps the folder it writes to once per process (:func:`sweep_once`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, BinaryIO, Iterator
 from .errors import InputError
 
 __all__ = ["safe_relpath", "safe_join", "atomic_dir", "atomic_open", "atomic_write_bytes", "atomic_write_text",
-           "atomic_write_json", "place_file", "temp_prefix", "pid_alive", "recover", "sweep_stale", "locked_dir", "LOCK_NAME"]
+           "atomic_write_json", "place_file", "temp_prefix", "pid_alive", "recover", "sweep_once", "sweep_stale", "locked_dir", "LOCK_NAME"]
 
 #: ``.NAME.tmp-PID-XXXX`` / ``.NAME.old-PID``: groups ``name``, ``kind`` (tmp/old), ``pid``.
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)(?:-[^/]*)?$")
@@ -117,6 +118,27 @@ def recover(dst: Path) -> list[str]:
     return _clean(dst.parent, [p for p in siblings if (_stale(p) or ("",))[0] == dst.name])
 
 
+_swept: set[str] = set()  # folders whose stale temporaries this process has cleaned already
+
+
+def sweep_once(folder: Path) -> None:
+    """Clean the stale temporaries directly in ``folder`` (as :func:`recover` does for each
+    name), the first time this process writes there: every :func:`atomic_open` calls it, so a
+    killed writer's ``.NAME.tmp-PID-*`` goes with the next write into the same folder, at the
+    cost of one directory listing per folder and process."""
+    key = os.path.abspath(folder)
+    if key in _swept:
+        return
+    _swept.add(key)
+    try:
+        names = [n for n in os.listdir(key) if _TEMP_RE.match(n)]
+    except OSError:
+        return
+    stale = [Path(key) / n for n in names if _stale(Path(key) / n) is not None]
+    if stale:
+        _clean(Path(key), stale)
+
+
 def glob_escape(name: str) -> str:
     """``name`` with glob wildcards escaped (``[`` ``*`` ``?``)."""
     return re.sub(r"([\[\]*?])", r"[\1]", name)
@@ -203,6 +225,7 @@ def atomic_open(path: Path) -> Iterator[BinaryIO]:
     block ends without an exception (removed otherwise): readers never see a partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_once(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

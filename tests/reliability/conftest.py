@@ -35,3 +35,11 @@ def copy_tree(src: Path, dst: Path) -> None:
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src, dst, symlinks=True)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A finished tiny training run (:class:`reliability.harness.TrainCase`, run in this process)."""
+    from reliability.harness import TrainCase
+
+    return TrainCase(tmp_path_factory.mktemp("train")).setup()

@@ -294,8 +294,11 @@ def rerun(args: Sequence[str], *, cwd: Path, code: int = 0) -> str:
     import io
     import warnings
 
+    from cvpipe import fsutil
     from cvpipe.cli import main
 
+    fsutil._swept.clear()  # as in a new process: writers sweep their folders again
+    args = [str(a) for a in args]
     old = Path.cwd()
     err = io.StringIO()
     os.chdir(cwd)
@@ -415,3 +418,67 @@ class TrainCase:
 
 def _train_dir(run: Path) -> Path:
     return Path(run) / "train"  # the step's folder (named after the step)
+
+
+class CommandCase:
+    """Any command writing into one folder (``predict --out``, ``evaluate --json/--plots``),
+    killed at chosen operations while the folder holds the output of an earlier run.
+
+    After the kill (and the :func:`cvpipe.fsutil.recover` a later writer starts with), every
+    folder in ``whole`` must be entirely old or entirely new and every other file old or new
+    (never partial); an uninterrupted re-run must give the new output and leave no temporary.
+    """
+
+    def __init__(self, args: Sequence[str], old_args: Sequence[str], root: Path, *, cwd: Path,
+                 whole: Sequence[str] = ()) -> None:
+        self.args, self.old_args = [str(a) for a in args], [str(a) for a in old_args]
+        self.root, self.cwd, self.whole = Path(root).resolve(), Path(cwd), list(whole)
+        self.store = self.root.with_name(self.root.name + "-store-old")
+        self.ops: list[tuple[str, str]] = []
+        self.old: dict[str, str] = {}
+        self.new: dict[str, str] = {}
+
+    def setup(self) -> "CommandCase":
+        self.root.mkdir(parents=True, exist_ok=True)
+        rerun(self.old_args, cwd=self.cwd)
+        _copy(self.root, self.store)
+        self.old = tree(self.root)
+        self.ops = trace(self.args, root=self.root, cwd=self.cwd)
+        self.new = tree(self.root)
+        return self
+
+    def positions(self, op: str, match: str = "") -> list[int]:
+        return [i for i, (o, p) in enumerate(self.ops, 1) if o == op and match in p]
+
+    def point(self, i: int, sig: int = signal.SIGKILL) -> None:
+        import shutil
+        import warnings
+
+        from cvpipe.fsutil import recover
+
+        _copy(self.store, self.root)
+        out = cvpipe(self.args, root=self.root, cwd=self.cwd, fault=Fault("any", i, sig))
+        where = f"killed ({signal.Signals(sig).name}) before op {i} {self.ops[i - 1]}"
+        assert out.killed, f"{where}: exit {out.returncode}\n{out.stderr}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for d in self.whole:
+                recover(self.root / d)
+        now = tree(self.root)
+        for d in self.whole:
+            try:
+                assert_old_or_new(self.root / d, _sub(self.old, d), _sub(self.new, d))
+            except AssertionError as exc:
+                raise AssertionError(f"{where}: {exc}") from None
+        loose = {k: v for k, v in now.items() if not any(k == d or k.startswith(d + "/") for d in self.whole)
+                 and not TEMPORARY.match(Path(k).name)}
+        for k, v in loose.items():
+            assert v in (self.old.get(k), self.new.get(k)), f"{where}: {k} is neither its old nor its new version"
+        rerun(self.args, cwd=self.cwd)
+        assert tree(self.root) == self.new, f"{where}: the re-run did not give the new output"
+        assert not leftovers(self.root), f"{where}: temporaries survived the re-run: {leftovers(self.root)}"
+        shutil.rmtree(self.root)
+
+
+def _sub(t: dict[str, str], folder: str) -> dict[str, str]:
+    return {k[len(folder) + 1:]: v for k, v in t.items() if k.startswith(folder + "/")}

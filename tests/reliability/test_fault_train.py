@@ -12,9 +12,9 @@ import pytest
 from reliability.harness import Fault, TrainCase
 
 
-@pytest.fixture(scope="module")
-def case(tmp_path_factory) -> TrainCase:
-    return TrainCase(tmp_path_factory.mktemp("train")).setup()
+@pytest.fixture
+def case(trained) -> TrainCase:
+    return trained
 
 
 def test_killed_after_last_pt_before_best_pt_resumes_with_the_right_best(case):

@@ -105,3 +105,15 @@ def test_interrupt_between_the_renames_puts_the_old_back(tmp_path, monkeypatch):
             (tmp / "new.txt").write_text("new")
     monkeypatch.undo()
     assert _names(tmp_path) == ["out"] and _names(dst) == ["old.txt"]
+
+
+def test_a_file_writer_sweeps_its_folder_once(tmp_path, dead_pid):
+    import cvpipe.fsutil as fsutil
+
+    (tmp_path / f".m.json.tmp-{dead_pid}-ab12").write_text("{half")
+    with pytest.warns(UserWarning, match="removed"):
+        fsutil.atomic_write_text(tmp_path / "m.json", "{}")
+    assert _names(tmp_path) == ["m.json"]
+    (tmp_path / f".m.json.tmp-{dead_pid}-cd34").write_text("{half")
+    fsutil.atomic_write_text(tmp_path / "m.json", "{}")  # the same process: no second listing
+    assert len(_names(tmp_path)) == 2
