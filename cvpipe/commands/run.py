@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -53,11 +55,10 @@ def run(pipeline: str, overrides: tuple[str, ...], dry_run: bool, out: str | Non
         print_json(results)
 
 
-def _lock_target(out: str | None, resume: bool, name: str) -> "Path | None":
+def _lock_target(out: str | None, resume: bool, name: str) -> Path | None:
     """The run directory to lock: ``--out``, or the run ``--resume`` continues; ``None`` for a
     fresh timestamped one or on a torchrun rank other than 0."""
     import os
-    from pathlib import Path
 
     from ..pipeline import find_latest_run
 
