@@ -304,7 +304,7 @@ def synthesize_voc(
 
     from .data import Dataset, Sample
     from .formats import write_dataset
-    from .fsutil import atomic_write_text
+    from .fsutil import atomic_write_text, temp_prefix
     from .settings import build_settings
 
     if settings is not None and values:
@@ -324,7 +324,7 @@ def synthesize_voc(
     split_of = _assign_splits(images, splits, seed)
     digits = max(6, len(str(images)))
     dst.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.images-", dir=dst.parent))
+    staging = Path(tempfile.mkdtemp(prefix=temp_prefix(dst.name) + "images-", dir=dst.parent))
     try:
         (staging / "JPEGImages").mkdir()
         samples = []

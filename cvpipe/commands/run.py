@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -43,6 +45,11 @@ def run(pipeline: str, overrides: tuple[str, ...], dry_run: bool, out: str | Non
         click.echo(pipe.describe())
         click.echo(f"\n# run directory: {pipe.run_dir}{' (resume)' if resume else ''}; nothing was run (--dry-run)")
         return
-    results = pipe.run(resume=resume, quiet=quiet or as_json)
+    from ..fsutil import locked_dir
+    from ..pipeline.rundir import distributed
+
+    # one process at a time per run directory (other ranks under torchrun work in rank 0's)
+    with locked_dir(pipe.run_dir if distributed()[0] == 0 else None, what="run directory", field="--out"):
+        results = pipe.run(resume=resume, quiet=quiet or as_json)
     if as_json:
         print_json(results)

@@ -4,10 +4,15 @@ One epoch = one pass over the training images (shuffled, or class-balanced), bat
 ``batch_size`` per process. The learning rate rises linearly during ``warmup_epochs`` and then
 follows a cosine (to ``min_lr_ratio * lr``) or step schedule, updated every iteration. After
 every epoch (on rank 0): validation through :func:`cvpipe.evaluation.evaluate` when a validation
-set is given, a row in ``metrics.csv`` and ``metrics.jsonl``, ``last.pt`` (everything needed to
-resume: model, optimizer, scheduler, RNG states, history) and ``best.pt`` when the monitored
-validation figure improved, and the ``cvpipe_on_epoch_end`` hook. At the end, ``curves.png``
-(losses, learning rate and validation figures per epoch).
+set is given, ``last.pt`` (everything needed to resume: model, optimizer, scheduler, RNG states,
+history, and the best epoch's weights), then a row in ``metrics.csv`` and ``metrics.jsonl`` and
+``best.pt`` when the monitored validation figure improved, and the ``cvpipe_on_epoch_end`` hook.
+At the end, ``curves.png`` (losses, learning rate and validation figures per epoch).
+
+Consistent under a kill at any instant: the atomic replacement of ``last.pt`` is the epoch's one
+commit; the metrics files, ``best.pt`` and ``curves.png`` are derived from it and rewritten from
+it on resume (after temporaries of the killed process are swept), so a resumed run never uses
+an older ``best.pt`` than its log claims.
 
 Reproducible on CPU: parameters are initialised from ``seed``, batches and augmentations are a
 function of ``(seed, epoch, image index)`` only, so an interrupted run resumed from ``last.pt``
@@ -215,6 +220,17 @@ def _write_metrics(out_dir: Path, history: list[dict[str, Any]]) -> None:
     atomic_write_text(out_dir / "metrics.csv", buf.getvalue())
 
 
+def _best_state_of(best_path: Path, best_epoch: int | None) -> dict[str, Any] | None:
+    """The weights in ``best.pt`` when it is ``best_epoch``'s (a ``last.pt`` written before the
+    best weights were kept inside it); ``None`` otherwise."""
+    from .checkpoint import load_checkpoint
+
+    if best_epoch is None or not best_path.is_file():
+        return None
+    ck = load_checkpoint(best_path)
+    return ck["model"]["state_dict"] if ck.get("epoch") == best_epoch else None
+
+
 def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
     """``curves.png``: training losses and learning rate (left) and the validation figures
     (right) per epoch, from the metrics history."""
@@ -332,6 +348,7 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
     history: list[dict[str, Any]] = []
     best: float | None = None
     best_epoch: int | None = None
+    best_state: dict[str, Any] | None = None  # the weights of best_epoch (kept inside last.pt)
     start = 0
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     model_record = {"name": cfg.model, "params": plain(cfg.model_params), "num_classes": len(categories)}
@@ -353,6 +370,7 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
         history, best, best_epoch = list(st["history"]), st["best"], st["best_epoch"]
+        best_state = st["best_state"] if "best_state" in st else _best_state_of(best_path, best_epoch)
         start = int(ckpt["epoch"])
         _set_rng_state(st["rng"])
         log(f"resuming from {last_path} after epoch {start} of {cfg.epochs}")
@@ -373,8 +391,24 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
             ck["train"] = {
                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
                 "history": history, "best": best, "best_epoch": best_epoch, "config": plain(cfg.model_dump()),
+                "best_state": best_state,
             }
         return ck
+
+    def best_checkpoint(done: int) -> dict[str, Any] | None:
+        """``best.pt`` as of ``done`` epochs: the best validated weights, or without validation
+        the last weights once training is over; ``None`` when there is none yet."""
+        if val is not None and best_state is not None:
+            return dict(checkpoint(best_epoch, with_train=False), model=dict(model_record, state_dict=best_state))
+        return checkpoint(done, with_train=False) if val is None and done == cfg.epochs else None
+
+    if ckpt is not None and info.is_main:  # a kill may have come before the files derived from last.pt
+        from ..fsutil import sweep_stale
+
+        sweep_stale(out_dir)
+        _write_metrics(out_dir, history)
+        if (derived := best_checkpoint(start)) is not None:
+            save_checkpoint(best_path, derived)
 
     for epoch in range(start, cfg.epochs):
         ddp_model.train()
@@ -436,11 +470,12 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
                 score = figures[cfg.monitor]
                 if best is None or score > best:
                     best, best_epoch, improved = score, epoch + 1, True
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             history.append(row)
-            _write_metrics(out_dir, history)
-            save_checkpoint(last_path, checkpoint(epoch + 1, with_train=True))
+            save_checkpoint(last_path, checkpoint(epoch + 1, with_train=True))  # the epoch's one commit
+            _write_metrics(out_dir, history)  # derived from it (rewritten on resume)
             if improved or (val is None and is_last):
-                save_checkpoint(best_path, checkpoint(epoch + 1, with_train=False))
+                save_checkpoint(best_path, best_checkpoint(epoch + 1))
             summary = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch",) and isinstance(v, float)
                                 and k in ("loss", "lr", "images_per_s", cfg.monitor))
             log(f"epoch {epoch + 1}/{cfg.epochs}: {summary}")
@@ -450,7 +485,7 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
             history.append(row)
         D.barrier(info)
 
-    if cfg.curves and info.is_main and history and start < cfg.epochs:
+    if cfg.curves and info.is_main and history and (start < cfg.epochs or ckpt is not None):
         plot_curves(history, out_dir / "curves.png")
     # the model handed on: the best validated weights, else the last
     chosen = last_path

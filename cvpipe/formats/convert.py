@@ -94,6 +94,9 @@ def convert_dataset(
     if src.exists() and (_same_or_inside(dst, src) or _same_or_inside(src, dst)):
         raise ConfigError("the output folder overlaps the input", field="DST", value=str(dst),
                           expected="a folder outside SRC that does not contain it")
+    from ..fsutil import recover
+
+    recover(dst)  # an earlier run killed mid-swap: its DST is put back before DST is judged
     if dst.exists() and not overwrite and (not dst.is_dir() or any(dst.iterdir())):
         raise ConfigError("the output exists and is not empty", field="DST", value=str(dst),
                           expected="a new or empty folder", hint="replace it with --overwrite")

@@ -93,12 +93,17 @@ def data_yaml_text(root: Path, splits: Sequence[str], names: Sequence[str]) -> s
 
 
 def load_data_yaml(path: Path, found: list[Problem]) -> dict | None:
-    """The mapping in the YAML file ``path`` (``yaml.safe_load``), or None with a Problem (file,
-    line) appended to ``found``."""
+    """The mapping in the YAML file ``path`` (read with the budgeted :func:`cvpipe.yamlsafe.load_yaml`:
+    no alias bombs), or None with a Problem (file, line) appended to ``found``."""
     import yaml
 
+    from ..yamlsafe import YAMLLimitError, load_yaml
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"), file=str(path))
+    except YAMLLimitError as exc:
+        found.extend(exc.problems)
+        return None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         found.append(Problem(f"malformed YAML: {getattr(exc, 'problem', None) or exc}", file=str(path),

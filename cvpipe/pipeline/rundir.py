@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..fsutil import LOCK_NAME
 
 __all__ = ["choose_run_dir", "fresh_run_dir", "find_latest_run", "runs_root", "distributed"]
 
@@ -91,7 +92,7 @@ def choose_run_dir(name: str, out: Path | str | None = None, resume: bool = Fals
         run_dir = planned if planned is not None and not planned.exists() else fresh_run_dir(name)
     if rank > 0:
         return run_dir / f".rank{rank}"
-    if check and not resume and run_dir.is_dir() and any(not p.name.startswith(".rank") for p in run_dir.iterdir()):
+    if check and not resume and run_dir.is_dir() and any(not p.name.startswith((".rank", LOCK_NAME)) for p in run_dir.iterdir()):
         raise ConfigError("the run directory exists and is not empty", field="--out", value=str(run_dir),
                           expected="a new or empty folder",
                           hint="add --resume to continue that run, or choose another --out")

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Iterator
 import yaml
 
 from ..errors import ConfigError, Problem
+from ..yamlsafe import check_node
 
 __all__ = ["dotted", "load_yaml_with_lines", "Source"]
 
@@ -57,6 +58,7 @@ def load_yaml_with_lines(text: str, file: str) -> tuple[Any, dict[str, int]]:
             ) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"invalid YAML: {exc}", file=file) from None
+        check_node(node, file=file)  # no alias bombs: bounded once expanded, before building
         active: set[int] = set()
 
         def build(n: yaml.Node, path: tuple) -> Any:

@@ -11,7 +11,7 @@ Image sizes come from the image files' headers (:func:`cvpipe.formats.images.ima
 
 Layouts read (``path`` is the folder or its ``data.yaml``):
 
-* Ultralytics: ``data.yaml`` (read with ``yaml.safe_load``) with ``path`` (the dataset root;
+* Ultralytics: ``data.yaml`` (read with cvpipe's budgeted YAML loader) with ``path`` (the dataset root;
   relative to the YAML's folder, which is also used when ``path`` is absent or does not exist),
   split keys (``train``, ``val``, ``test``, ...; each a folder of images, a ``.txt`` list of
   images, or a list of those) and ``names`` (a list or an ``{id: name}`` map). Labels of
