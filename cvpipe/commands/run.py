@@ -32,24 +32,27 @@ def run(pipeline: str, overrides: tuple[str, ...], dry_run: bool, out: str | Non
     setting), naming the step.
     """
     from ..console import print_json
-    from ..pipeline import choose_run_dir, load_pipeline
-
-    # the run directory is chosen first (--dry-run shows where a run would go, the run resumed
-    # included), then the pipeline is loaded and checked once, with ${run_dir} resolved to it
-    pipe = load_pipeline(pipeline, overrides,
-                         run_dir=lambda name: choose_run_dir(name, out, resume, check=not dry_run))
-    if dry_run:
-        click.echo("# resolved pipeline")
-        click.echo(pipe.resolved_yaml().rstrip())
-        click.echo("\n# plan")
-        click.echo(pipe.describe())
-        click.echo(f"\n# run directory: {pipe.run_dir}{' (resume)' if resume else ''}; nothing was run (--dry-run)")
-        return
     from ..fsutil import locked_dir
+    from ..pipeline import choose_run_dir, load_pipeline
     from ..pipeline.rundir import distributed
 
-    # one process at a time per run directory (other ranks under torchrun work in rank 0's)
-    with locked_dir(pipe.run_dir if distributed()[0] == 0 else None, what="run directory", field="--out"):
-        results = pipe.run(resume=resume, quiet=quiet or as_json)
+    # one process at a time per run directory (other ranks under torchrun work in rank 0's):
+    # a given --out is locked before the pipeline is loaded, so a second run is told who holds it
+    owner = distributed()[0] == 0 and not dry_run
+    early = Path(out) if owner and out is not None else None
+    with locked_dir(early, what="run directory", field="--out"):
+        # the run directory is chosen first (--dry-run shows where a run would go, the run
+        # resumed included), then the pipeline is loaded and checked once, with ${run_dir} resolved
+        pipe = load_pipeline(pipeline, overrides,
+                             run_dir=lambda name: choose_run_dir(name, out, resume, check=not dry_run))
+        if dry_run:
+            click.echo("# resolved pipeline")
+            click.echo(pipe.resolved_yaml().rstrip())
+            click.echo("\n# plan")
+            click.echo(pipe.describe())
+            click.echo(f"\n# run directory: {pipe.run_dir}{' (resume)' if resume else ''}; nothing was run (--dry-run)")
+            return
+        with locked_dir(pipe.run_dir if owner and early is None else None, what="run directory", field="--out"):
+            results = pipe.run(resume=resume, quiet=quiet or as_json)
     if as_json:
         print_json(results)
