@@ -130,10 +130,11 @@ def results_dict(gt_dict: dict, results: list[dict]) -> dict:
 
 
 def run_cocoeval(gt_dict: dict, results: list[dict], *, engine: Engine = "faster",
-                 iou_thresholds: Sequence[float] | None = None):
+                 iou_thresholds: Sequence[float] | None = None, max_dets: Sequence[int] | None = None):
     """Run COCO bbox evaluation on in-memory dicts; returns the evaluator after
     ``evaluate(); accumulate(); summarize()`` (its printing silenced): ``.stats`` holds the
-    twelve numbers, ``.eval["precision"]`` the ``[T, R, K, A, M]`` array."""
+    twelve numbers (for the default ``max_dets`` only, see :func:`coco_summary`),
+    ``.eval["precision"]`` the ``[T, R, K, A, M]`` array. ``max_dets``: ``params.maxDets``."""
     import numpy as np
 
     dt_dict = results_dict(gt_dict, results)
@@ -152,6 +153,8 @@ def run_cocoeval(gt_dict: dict, results: list[dict], *, engine: Engine = "faster
         ev = COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=quiet)
         if iou_thresholds is not None:
             ev.params.iouThrs = np.asarray(iou_thresholds, dtype=np.float64)
+        if max_dets is not None:
+            ev.params.maxDets = [int(m) for m in max_dets]
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -170,6 +173,8 @@ def run_cocoeval(gt_dict: dict, results: list[dict], *, engine: Engine = "faster
             ev = COCOeval(coco_gt, coco_dt, "bbox")
             if iou_thresholds is not None:
                 ev.params.iouThrs = np.asarray(iou_thresholds, dtype=np.float64)
+            if max_dets is not None:
+                ev.params.maxDets = [int(m) for m in max_dets]
             ev.evaluate()
             ev.accumulate()
             ev.summarize()
@@ -193,7 +198,7 @@ def _can_prepare() -> bool:
 
 
 def faster_prepared_eval(gt, dt, *, difficult: Literal["count", "drop"] = "count",
-                         iou_thresholds: Sequence[float] | None = None):
+                         iou_thresholds: Sequence[float] | None = None, max_dets: Sequence[int] | None = None):
     """COCO bbox evaluation of ``gt``/``dt`` with faster-coco-eval's C++ matcher, fed directly.
 
     Same numbers as :func:`run_cocoeval` on :func:`coco_dicts` (the tests check both against
@@ -270,6 +275,8 @@ def faster_prepared_eval(gt, dt, *, difficult: Literal["count", "drop"] = "count
     ev.params.catIds = sorted(cat_list)
     if iou_thresholds is not None:
         ev.params.iouThrs = np.asarray(iou_thresholds, dtype=np.float64)
+    if max_dets is not None:
+        ev.params.maxDets = [int(m) for m in max_dets]
     ev.evaluate()
     ev.accumulate()
     ev.summarize()
@@ -288,6 +295,46 @@ def check_iou_thresholds(iou_thresholds: Sequence[float] | None) -> list[float] 
     return thr
 
 
+def check_max_dets(max_dets: Sequence[int] | None) -> list[int] | None:
+    """``max_dets`` as three increasing positive integers (None: pycocotools' 1, 10, 100), or
+    ConfigError."""
+    if max_dets is None:
+        return None
+    vals = list(max_dets)
+    ok = (len(vals) == 3 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in vals)
+          and vals[0] < vals[1] < vals[2])
+    if not ok:
+        raise ConfigError("bad detection caps", field="max_dets", value=vals,
+                          expected="three increasing positive integers, e.g. 100,300,1000")
+    return [int(v) for v in vals]
+
+
+def coco_summary(ev, max_dets: Sequence[int]) -> list[float]:
+    """The twelve summary numbers of an accumulated evaluator whose ``params.maxDets`` is
+    ``max_dets``, with pycocotools' ``summarize`` formulas (mean of the entries > -1, else -1)
+    but the given caps: AP, AP50, AP75, APs/m/l and ARs/m/l at the largest cap, then AR at
+    each cap (pycocotools' own summarize reads AP at a hard-coded 100 detections, and -1 when
+    100 is not a cap)."""
+    import numpy as np
+
+    p = ev.params
+    caps = list(p.maxDets)
+    area = {lbl: i for i, lbl in enumerate(p.areaRngLbl)}
+
+    def one(ap: bool, iou: float | None = None, rng: str = "all", cap: int = caps[-1]) -> float:
+        m = caps.index(cap)
+        s = ev.eval["precision"][:, :, :, area[rng], m] if ap else ev.eval["recall"][:, :, area[rng], m]
+        if iou is not None:
+            s = s[np.where(iou == np.asarray(p.iouThrs))[0]]
+        valid = s[s > -1]
+        return float(np.mean(valid)) if valid.size else -1.0
+
+    big = max_dets[-1]
+    return [one(True), one(True, 0.5), one(True, 0.75), one(True, rng="small"), one(True, rng="medium"),
+            one(True, rng="large"), one(False, cap=max_dets[0]), one(False, cap=max_dets[1]),
+            one(False, cap=big), one(False, rng="small"), one(False, rng="medium"), one(False, rng="large")]
+
+
 def coco_eval(
     gt,
     dt,
@@ -295,6 +342,7 @@ def coco_eval(
     engine: Engine = "faster",
     iou_thresholds: Sequence[float] | None = None,
     difficult: Literal["count", "drop"] = "count",
+    max_dets: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """COCO bbox metrics of detections ``dt`` against ground truth ``gt`` (Datasets).
 
@@ -309,16 +357,23 @@ def coco_eval(
             unless 0.5/0.75 are among them, as in pycocotools).
         difficult: ``"count"``: VOC difficult objects are ordinary objects; ``"drop"``: they
             are left out of the ground truth.
+        max_dets: three detection caps per image instead of pycocotools' 1, 10, 100 (e.g.
+            ``[100, 300, 1000]`` for crowded images): AP and the area-range numbers use the
+            largest, ``AR<cap>`` each cap (keys named after them), and the result gets
+            ``"max_dets"``.
     """
     import numpy as np
 
-    from ..evaluation import COCO_KEYS, gc_paused
+    from ..evaluation import coco_keys, gc_paused
 
     if engine not in ("faster", "pycocotools"):
         raise ConfigError("unknown COCO engine", field="engine", value=engine, expected="'faster' or 'pycocotools'")
     if difficult not in ("count", "drop"):
         raise ConfigError("bad value", field="difficult", value=difficult, expected="'count' or 'drop'")
     thr = check_iou_thresholds(iou_thresholds)
+    caps = check_max_dets(max_dets)
+    if caps == [1, 10, 100]:
+        caps = None
     if engine == "faster":
         try:
             import faster_coco_eval  # noqa: F401
@@ -326,13 +381,14 @@ def coco_eval(
             engine = "pycocotools"
     with gc_paused():
         if engine == "faster" and _can_prepare():
-            ev = faster_prepared_eval(gt, dt, difficult=difficult, iou_thresholds=thr)
+            ev = faster_prepared_eval(gt, dt, difficult=difficult, iou_thresholds=thr, max_dets=caps)
             name_of = ev.cvpipe_categories
         else:  # pycocotools, or a faster-coco-eval whose internals differ: its public API
             gt_dict, results = coco_dicts(gt, dt, difficult=difficult)
-            ev = run_cocoeval(gt_dict, results, engine=engine, iou_thresholds=thr)
+            ev = run_cocoeval(gt_dict, results, engine=engine, iou_thresholds=thr, max_dets=caps)
             name_of = {c["id"]: c["name"] for c in gt_dict["categories"]}
-    out: dict[str, Any] = {k: float(v) for k, v in zip(COCO_KEYS, ev.stats[:12])}
+    stats = ev.stats[:12] if caps is None else coco_summary(ev, caps)
+    out: dict[str, Any] = {k: float(v) for k, v in zip(coco_keys(caps), stats)}
     precision = ev.eval["precision"]
     per_class: dict[str, float | None] = {}
     for k, cid in enumerate(ev.params.catIds):
@@ -340,6 +396,8 @@ def coco_eval(
         valid = p[p > -1]
         per_class[name_of[cid]] = float(np.mean(valid)) if valid.size else None
     out["per_class"] = {c: per_class.get(c) for c in gt.categories}
+    if caps is not None:
+        out["max_dets"] = caps
     return out
 
 
@@ -357,13 +415,16 @@ class CocoMetric:
         engine: Engine = "faster",
         iou_thresholds: list[float] | None = None,
         difficult: Literal["count", "drop"] = "count",
+        max_dets: list[int] | None = None,
     ) -> None:
         self.engine = engine
         self.iou_thresholds = check_iou_thresholds(iou_thresholds)
         self.difficult = difficult
+        self.max_dets = check_max_dets(max_dets)
 
     def compute(self, gt, dt) -> dict[str, Any]:
-        return coco_eval(gt, dt, engine=self.engine, iou_thresholds=self.iou_thresholds, difficult=self.difficult)
+        return coco_eval(gt, dt, engine=self.engine, iou_thresholds=self.iou_thresholds, difficult=self.difficult,
+                         max_dets=self.max_dets)
 
 
 class VocMetric:
