@@ -252,7 +252,7 @@ def _breakdown(ea: ErrorAnalysis) -> tuple[float | None, dict[str, float | None]
 
 def tide(gt: Dataset, dt: Dataset, *, iou_fg: float = 0.5, iou_bg: float = 0.1, max_dets: int = 100,
          difficult: Literal["count", "drop"] = "count", iou_thresholds: Sequence[float] | None = None,
-         prep: Prepared | None = None) -> dict[str, Any]:
+         prep: Prepared | None = None, errors: ErrorAnalysis | None = None) -> dict[str, Any]:
     """TIDE's breakdown of detections ``dt`` against ground truth ``gt`` (aligned Datasets).
 
     Args:
@@ -262,6 +262,7 @@ def tide(gt: Dataset, dt: Dataset, *, iou_fg: float = 0.5, iou_bg: float = 0.1, 
         iou_thresholds: also compute the breakdown with ``t_f`` at each of these and report the
             means (e.g. COCO's 0.50:0.05:0.95 for an AP50:95 variant).
         prep: an already :func:`~cvpipe.analysis.matching.prepare`-d pair (``gt``/``dt`` unused).
+        errors: its :func:`analyse_errors` at ``iou_fg``/``iou_bg``, when already computed.
 
     Returns:
         JSON-ready ``{"iou_foreground", "iou_background", "max_dets", "AP", "errors": {kind:
@@ -272,7 +273,7 @@ def tide(gt: Dataset, dt: Dataset, *, iou_fg: float = 0.5, iou_bg: float = 0.1, 
     thr = sorted({float(t) for t in iou_thresholds}) if iou_thresholds else []
     if prep is None:
         prep = prepare(gt, dt, min_iou=min([iou_fg, *thr]), max_dets=max_dets, difficult=difficult)
-    ea = analyse_errors(prep, iou_fg=iou_fg, iou_bg=iou_bg)
+    ea = errors if errors is not None else analyse_errors(prep, iou_fg=iou_fg, iou_bg=iou_bg)
     base, independent, progressive = _breakdown(ea)
     counts = ea.counts()
     out: dict[str, Any] = {
