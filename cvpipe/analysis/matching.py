@@ -92,6 +92,14 @@ class Prepared:
     crowd_same: np.ndarray
     min_iou: float
 
+    _score_order: np.ndarray | None = None
+
+    def score_order(self) -> np.ndarray:
+        """``(D,)`` detection indices by descending score (stable: ties in detection order)."""
+        if self._score_order is None:
+            self._score_order = np.argsort(-self.det_score, kind="stable")
+        return self._score_order
+
     @property
     def num_dets(self) -> int:
         return len(self.det_label)

@@ -57,20 +57,43 @@ _CODE = {"classification": CLS, "localisation": LOC, "both": BOTH, "duplicate": 
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 
 
-def _ap101(tp_sorted: np.ndarray, npos: int) -> float:
-    """COCO AP of one class: ``tp_sorted`` the detections' true-positive flags in descending
-    score order, ``npos`` (> 0) its objects; mean over the 101 recall points of the precision
-    envelope at the first point reaching that recall (0 past the end), as pycocotools."""
-    if not len(tp_sorted):
-        return 0.0
-    tpc = np.cumsum(tp_sorted, dtype=np.float64)
-    fpc = np.cumsum(~tp_sorted, dtype=np.float64)
-    rec = tpc / npos
+def mean_ap_sorted(labels: np.ndarray, tp: np.ndarray, npos: np.ndarray) -> tuple[float | None, np.ndarray]:
+    """:func:`mean_ap` of detections already in descending score order (ties in the order
+    they should keep): ``labels`` and ``tp`` ``(N,)``, ``npos`` ``(K,)``.
+
+    Per class (a stable grouping by label, radix-sorted): precision ``tp / (tp + fp + eps)`` and
+    recall ``tp / npos`` after each detection, the precision envelope (the best precision at
+    this recall or beyond), and the mean over the 101 recall points of the envelope at the first
+    detection reaching that recall (0 past the end), as pycocotools' ``accumulate``.
+    """
+    k = len(npos)
+    labels = np.asarray(labels)
+    order = np.argsort(labels.astype(np.int16 if k < 2**15 else np.int64), kind="stable")
+    lab = labels[order]
+    flags = np.asarray(tp, dtype=bool)[order]
+    bounds = np.searchsorted(lab, np.arange(k + 1), side="left")
+    n_c = np.diff(bounds)
+    # running counts restarting at each class (integers, exact in float64)
+    tpc = np.cumsum(flags, dtype=np.float64)
+    fpc = np.arange(1, len(flags) + 1, dtype=np.float64) - tpc
+    tp_before = np.r_[0.0, tpc][bounds[:-1]]
+    tpc -= np.repeat(tp_before, n_c)
+    fpc -= np.repeat(bounds[:-1] - tp_before, n_c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rec = tpc / np.repeat(npos.astype(np.float64), n_c)
     prec = tpc / (tpc + fpc + np.spacing(1))
-    env = np.maximum.accumulate(prec[::-1])[::-1]
-    idx = np.searchsorted(rec, RECALL_POINTS, side="left")
-    ok = idx < len(rec)
-    return float(env[idx[ok]].sum() / len(RECALL_POINTS))
+    aps = np.full(k, np.nan)
+    points = RECALL_POINTS
+    for c in np.flatnonzero(npos > 0).tolist():
+        lo, hi = bounds[c], bounds[c + 1]
+        if hi == lo:
+            aps[c] = 0.0
+            continue
+        env = np.maximum.accumulate(prec[lo:hi][::-1])[::-1]
+        idx = np.searchsorted(rec[lo:hi], points, side="left")
+        aps[c] = float(env[idx[idx < hi - lo]].sum() / len(points))
+    valid = aps[~np.isnan(aps)]
+    return (float(valid.mean()) if valid.size else None), aps
 
 
 def mean_ap(labels: np.ndarray, scores: np.ndarray, tp: np.ndarray, npos: np.ndarray) -> tuple[float | None, np.ndarray]:
@@ -85,15 +108,8 @@ def mean_ap(labels: np.ndarray, scores: np.ndarray, tp: np.ndarray, npos: np.nda
         ``(mAP or None when no class has objects, (K,) per-class AP with NaN for classes
         without objects)``.
     """
-    k = len(npos)
-    order = np.lexsort((-np.asarray(scores, dtype=np.float64), labels))  # stable: ties keep input order
-    lab, flags = np.asarray(labels)[order], np.asarray(tp, dtype=bool)[order]
-    bounds = np.searchsorted(lab, np.arange(k + 1), side="left")
-    aps = np.full(k, np.nan)
-    for c in np.flatnonzero(npos > 0):
-        aps[c] = _ap101(flags[bounds[c]:bounds[c + 1]], int(npos[c]))
-    valid = aps[~np.isnan(aps)]
-    return (float(valid.mean()) if valid.size else None), aps
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    return mean_ap_sorted(np.asarray(labels)[order], np.asarray(tp, dtype=bool)[order], np.asarray(npos))
 
 
 @dataclass
@@ -138,50 +154,84 @@ class ErrorAnalysis:
         table["missed"] = np.bincount(self.prep.gt_label[self.missed], minlength=k)[:k]
         return {c: {name: int(table[name][i]) for name in ERROR_KINDS} for i, c in enumerate(self.prep.categories)}
 
-    def mean_ap(self, fix: Iterable[str] = ()) -> float | None:
-        """Mean AP with the error kinds in ``fix`` fixed by the oracle (see the module)."""
+    def mean_ap(self, fix: Iterable[str] = (), *, progressive: bool = False) -> float | None:
+        """Mean AP with the error kinds in ``fix`` fixed by the oracle (see the module).
+
+        ``progressive``: ``fix`` is the first kinds of :data:`ERROR_KINDS`, fixed one after
+        another as TIDE's progressive mode does; this only changes the order of tied scores
+        (TIDE lists the points fixed at earlier steps after the others)."""
         fix = frozenset(fix)
         unknown = fix - set(ERROR_KINDS)
         if unknown:
             raise ValueError(f"unknown error kinds {sorted(unknown)}; expected some of {ERROR_KINDS}")
-        if fix not in self._cache:
-            self._cache[fix] = self._fixed_ap(fix)
-        return self._cache[fix]
+        key = (fix, progressive and len(fix) > 1)
+        if key not in self._cache:
+            self._cache[key] = self._fixed_ap(fix, progressive=key[1])
+        return self._cache[key]
+
+    def _orders(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Detection indices in descending score order (stable): the scored ones as they are
+        listed (image, then score order), and TIDE's list after a fix (errors first, then the
+        true positives), which only decides the order of tied scores; plus the tie groups of
+        the latter (None when no two scores tie)."""
+        if "orders" not in self._cache:
+            order = self.prep.score_order()
+            kind = self.kind[order]
+            base = order[kind >= 0]
+            fixed = order[kind != IGNORED]
+            s = self.prep.det_score[fixed]
+            group = None
+            if len(s) > 1 and np.any(s[1:] == s[:-1]):  # tied scores: errors before true positives
+                group = np.r_[0, np.cumsum(s[1:] != s[:-1])]
+                perm = np.lexsort((self.kind[fixed] == TP, group))
+                fixed, group = fixed[perm], group[perm]
+            self._cache["orders"] = (base, fixed, group)
+        return self._cache["orders"]
+
+    def _progressive_order(self, fix: frozenset[str]) -> np.ndarray:
+        """TIDE's list after fixing the kinds ``fix`` progressively, in descending score order:
+        among tied scores, the errors not fixed and those fixed at the last step, then those
+        fixed at each earlier step (the latest first), then the true positives."""
+        _, fixed, group = self._orders()
+        if group is None:
+            return fixed
+        steps = [k for k in ERROR_KINDS if k in fix and k != "missed"]
+        rank = np.zeros(len(self.kind), dtype=np.int64)
+        for i, name in enumerate(steps[:-1]):
+            rank[self.kind == _CODE[name]] = len(steps) - 1 - i
+        rank[self.kind == TP] = len(steps) + 1
+        return fixed[np.lexsort((rank[fixed], group))]
 
     def _fixed_ap(self, fix: frozenset[str], *, perfect_precision: bool = False,
-                  perfect_recall: bool = False) -> float | None:
+                  perfect_recall: bool = False, progressive: bool = False) -> float | None:
         p = self.prep
         npos = p.npos()
-        tp_idx = np.flatnonzero(self.kind == TP)
+        base, fixed, _ = self._orders()
         if not fix and not perfect_precision and not perfect_recall:
-            keep = self.kind >= 0  # as is: every scored detection in score order
-            return mean_ap(p.det_label[keep], p.det_score[keep], self.kind[keep] == TP, npos)[0]
-        # after a fix, TIDE lists the error points first, then the true positives
-        err = np.flatnonzero(self.kind > 0)
-        kind = self.kind[err]
-        labels = p.det_label[err].copy()
-        tp = np.zeros(len(err), dtype=bool)
-        keep = np.ones(len(err), dtype=bool)
+            return mean_ap_sorted(p.det_label[base], self.kind[base] == TP, npos)[0]
+        if progressive:
+            fixed = self._progressive_order(fix)
+        labels = p.det_label.copy()
+        tp = self.kind == TP
+        keep = self.kind >= 0
         for name in fix:
             if name == "missed":
                 npos = npos - np.bincount(p.gt_label[self.missed], minlength=len(npos))[: len(npos)]
                 continue
-            sel = kind == _CODE[name]
+            sel = self.kind == _CODE[name]
             if name in ("classification", "localisation"):
-                good = sel & self.fixer[err]
+                good = sel & self.fixer
                 tp[good] = True
-                labels[good] = p.gt_label[self.target[err][good]]
+                labels[good] = p.gt_label[self.target[good]]
                 keep[sel & ~good] = False
             else:
                 keep[sel] = False
-        labels = np.concatenate([labels[keep], p.det_label[tp_idx]])
-        scores = np.concatenate([p.det_score[err][keep], p.det_score[tp_idx]])
-        tp = np.concatenate([tp[keep], np.ones(len(tp_idx), dtype=bool)])
-        if perfect_precision:
-            scores = tp.astype(np.float64)
+        pts = fixed[keep[fixed]]
+        if perfect_precision:  # every true positive scored 1, every false one 0
+            pts = np.concatenate([pts[tp[pts]], pts[~tp[pts]]])
         if perfect_recall:
-            npos = np.bincount(p.det_label[tp_idx], minlength=len(npos))[: len(npos)]
-        return mean_ap(labels, scores, tp, npos)[0]
+            npos = np.bincount(p.det_label[self.kind == TP], minlength=len(npos))[: len(npos)]
+        return mean_ap_sorted(labels[pts], tp[pts], npos)[0]
 
     def special(self) -> dict[str, float | None]:
         """TIDE's special errors: the AP gained by perfect precision (``false_positives``) and by
@@ -236,18 +286,21 @@ def analyse_errors(prep: Prepared, *, iou_fg: float = 0.5, iou_bg: float = 0.1) 
     return ErrorAnalysis(prep, float(iou_fg), float(iou_bg), det_gt, gt_det, kind, target, fixer, missed)
 
 
-def _breakdown(ea: ErrorAnalysis) -> tuple[float | None, dict[str, float | None], dict[str, float | None]]:
+def _breakdown(ea: ErrorAnalysis, progressive: bool = True
+               ) -> tuple[float | None, dict[str, float | None], dict[str, float | None]]:
     """Base AP, the independent dAP of each kind (clamped at 0) and the progressive ones."""
     base = ea.mean_ap()
     if base is None:
         return None, {k: None for k in ERROR_KINDS}, {k: None for k in ERROR_KINDS}
     independent = {k: max(ea.mean_ap([k]) - base, 0.0) for k in ERROR_KINDS}
-    progressive, last = {}, base
+    if not progressive:
+        return base, independent, {}
+    steps, last = {}, base
     for i, k in enumerate(ERROR_KINDS):
-        ap = ea.mean_ap(ERROR_KINDS[: i + 1])
-        progressive[k] = max(ap - last, 0.0)
+        ap = ea.mean_ap(ERROR_KINDS[: i + 1], progressive=True)
+        steps[k] = max(ap - last, 0.0)
         last = ap
-    return base, independent, progressive
+    return base, independent, steps
 
 
 def tide(gt: Dataset, dt: Dataset, *, iou_fg: float = 0.5, iou_bg: float = 0.1, max_dets: int = 100,
@@ -285,7 +338,7 @@ def tide(gt: Dataset, dt: Dataset, *, iou_fg: float = 0.5, iou_bg: float = 0.1, 
         "per_class": ea.counts_per_class(),
     }
     if thr:
-        runs = [_breakdown(analyse_errors(prep, iou_fg=t, iou_bg=min(iou_bg, t))) for t in thr]
+        runs = [_breakdown(analyse_errors(prep, iou_fg=t, iou_bg=min(iou_bg, t)), progressive=False) for t in thr]
         ok = [r for r in runs if r[0] is not None]
         out["over_thresholds"] = {
             "iou_thresholds": thr,

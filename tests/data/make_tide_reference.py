@@ -22,10 +22,10 @@ import numpy as np
 SHORT = ["Cls", "Loc", "Both", "Dupe", "Bkg", "Miss"]
 
 
-def make_case(seed: int, n_images: int = 30, n_classes: int = 3) -> dict:
+def make_case(seed: int, n_images: int = 30, n_classes: int = 3, *, tied: bool = False) -> dict:
     """Ground truth and detections with every TIDE error kind: exact and jittered copies of
     objects (some with the wrong class), duplicates, loose boxes, background boxes; distinct
-    continuous scores; boxes on a 0.25 px grid."""
+    continuous scores (``tied``: rounded to 0.1, so many tie); boxes on a 0.25 px grid."""
     rng = np.random.default_rng(seed)
     images = []
     for i in range(n_images):
@@ -49,6 +49,8 @@ def make_case(seed: int, n_images: int = 30, n_classes: int = 3) -> dict:
             labels.append(int(rng.integers(0, n_classes)))
         dets = np.round(np.asarray(dets, dtype=np.float64).reshape(-1, 4) * 4) / 4
         scores = rng.uniform(0.01, 1.0, len(dets))
+        if tied:
+            scores = np.round(scores, 1) + 0.05
         images.append({"gt_boxes": gt_boxes.tolist(), "gt_labels": gt_labels.tolist(),
                        "dt_boxes": dets.tolist(), "dt_labels": labels, "dt_scores": scores.tolist()})
     return {"seed": seed, "classes": n_classes, "images": images}
@@ -83,13 +85,14 @@ def run_tidecv(case: dict, pos: float, bg: float, max_dets: int) -> dict:
 
 def main(out: str) -> None:
     cases = []
-    for seed in range(8):
-        case = make_case(seed)
+    for seed in range(10):
+        case = make_case(seed, tied=seed >= 8)
         case["tidecv"] = [run_tidecv(case, 0.5, 0.1, 100), run_tidecv(case, 0.75, 0.1, 100),
                           run_tidecv(case, 0.5, 0.1, 3)]
         cases.append(case)
     with open(out, "w") as fh:
-        json.dump({"generator": "tests/data/make_tide_reference.py", "tidecv": "1.0.1", "cases": cases}, fh)
+        json.dump({"generator": "tests/data/make_tide_reference.py", "tidecv": "1.0.1", "cases": cases}, fh,
+                  separators=(",", ":"))
 
 
 if __name__ == "__main__":
