@@ -178,7 +178,7 @@ def test_mixed_image_and_the_fix_rules():
 def test_crowd_regions_ignore_detections_and_count_no_object():
     # a crowd region of class a and one real object; a detection inside the crowd region is
     # neither right nor wrong; one outside everything is Bkg. Objects: 1, found -> AP 1.
-    gt = Dataset(["a"], [Sample("im.png", 100, 100, boxes=[UNIT, [50, 50, 90, 90]], labels=[0, 0],
+    gt = Dataset(["a"], [Sample("im0.png", 100, 100, boxes=[UNIT, [50, 50, 90, 90]], labels=[0, 0],
                                 iscrowd=[False, True])])
     dt = ds(["a"], [[(0, [60, 60, 70, 70], 0.95), (0, UNIT, 0.9), (0, [20, 20, 30, 30], 0.1)]], scores=True)
     ea = analyse_errors(prepare(gt, dt))
@@ -187,9 +187,18 @@ def test_crowd_regions_ignore_detections_and_count_no_object():
     assert ea.prep.npos().tolist() == [1]
 
 
+def test_detections_in_another_order_and_class_order_are_aligned_first():
+    case, gt, dt = reference_cases()[0]
+    shuffled = Dataset(list(reversed(dt.categories)),
+                       [Sample(s.image, s.width, s.height, boxes=s.boxes, labels=len(dt.categories) - 1 - s.labels,
+                               scores=s.scores) for s in reversed(dt.samples)])
+    assert tide(gt, shuffled) == tide(gt, dt)
+    assert thresholds(gt, shuffled) == thresholds(gt, dt)
+
+
 def test_difficult_drop_and_max_dets():
     # a difficult object: counted (found -> AP 1) or dropped (its detection becomes Bkg, no object: None)
-    gt = Dataset(["a"], [Sample("im.png", 100, 100, boxes=[UNIT], labels=[0], difficult=[True])])
+    gt = Dataset(["a"], [Sample("im0.png", 100, 100, boxes=[UNIT], labels=[0], difficult=[True])])
     dt = ds(["a"], [[(0, UNIT, 0.9)]], scores=True)
     assert tide(gt, dt)["AP"] == pytest.approx(1.0)
     dropped = tide(gt, dt, difficult="drop")
@@ -443,5 +452,5 @@ def test_run_analysis_pictures_without_images(tmp_path):
 
     gt = ds(["a"], [[(0, UNIT)], [(0, UNIT)]], scores=False)
     dt = ds(["a"], [[(0, UNIT, 0.9)], [(0, [5, 0, 15, 10], 0.8)]], scores=True)
-    written = save_analysis_pictures(run_analysis(gt, dt), gt, dt, tmp_path)
+    written = save_analysis_pictures(run_analysis(gt, dt), gt, tmp_path)
     assert set(written) == {"f1_curves", "error_breakdown"}  # no image files: no galleries

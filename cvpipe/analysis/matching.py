@@ -1,6 +1,6 @@
 """Detections matched to ground truth the COCO/TIDE way, for the whole dataset at once.
 
-:func:`prepare` turns an aligned ground-truth/detections pair (cvpipe :class:`~cvpipe.data.Dataset`,
+:func:`prepare` turns a ground-truth/detections pair (cvpipe :class:`~cvpipe.data.Dataset`,
 boxes absolute pixel xyxy) into flat arrays over every kept detection and every object, plus the
 overlaps the error analysis needs; :func:`match` then matches them at one IoU threshold.
 
@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 
 from ..data import Dataset
+from ..evaluation import align_detections
 
 __all__ = ["Prepared", "prepare", "match", "ignored", "iou_matrix"]
 
@@ -56,8 +57,9 @@ class Prepared:
     Attributes:
         categories: class names (labels index them).
         det_image, det_index: ``(D,)`` image index and index of the box in its detections sample.
-        det_label, det_score: ``(D,)`` int64 class and float64 score.
-        gt_image, gt_index, gt_label: ``(G,)`` image index, index in its sample, class.
+        det_label, det_score: ``(D,)`` int64 class and float64 score; ``det_boxes`` ``(D, 4)`` xyxy.
+        gt_image, gt_index, gt_label: ``(G,)`` image index, index in its sample, class;
+            ``gt_boxes`` ``(G, 4)`` xyxy.
         image_has_gt: ``(num_images,)`` bool: the image has at least one object.
         pair_det, pair_gt, pair_iou: candidate pairs, same class and IoU >= ``min_iou``, sorted by
             detection, then descending IoU, then object.
@@ -77,9 +79,11 @@ class Prepared:
     det_index: np.ndarray
     det_label: np.ndarray
     det_score: np.ndarray
+    det_boxes: np.ndarray
     gt_image: np.ndarray
     gt_index: np.ndarray
     gt_label: np.ndarray
+    gt_boxes: np.ndarray
     image_has_gt: np.ndarray
     pair_det: np.ndarray
     pair_gt: np.ndarray
@@ -120,8 +124,8 @@ def _empty(dtype) -> np.ndarray:
 
 def prepare(gt: Dataset, dt: Dataset, *, min_iou: float = 0.5, max_dets: int = 100,
             difficult: Literal["count", "drop"] = "count") -> Prepared:
-    """Flatten the aligned pair ``gt``/``dt`` (same images in the same order, labels indexing
-    ``gt.categories``; see :func:`cvpipe.evaluation.align_detections`) for :func:`match`.
+    """Flatten the pair ``gt``/``dt`` for :func:`match`, after matching detections to images
+    and classes by :func:`cvpipe.evaluation.align_detections` (a no-op on an aligned pair).
 
     ``min_iou``: the lowest foreground IoU threshold :func:`match` will be asked for (candidate
     pairs below it are not kept). ``difficult="drop"`` leaves VOC difficult objects out of the
@@ -129,9 +133,10 @@ def prepare(gt: Dataset, dt: Dataset, *, min_iou: float = 0.5, max_dets: int = 1
     """
     if max_dets < 1:
         raise ValueError(f"max_dets must be at least 1, got {max_dets}")
-    det_cols: dict[str, list[np.ndarray]] = {k: [] for k in ("image", "index", "label", "score", "same", "same_gt",
-                                                             "other", "other_gt", "any", "crowd")}
-    gt_cols: dict[str, list[np.ndarray]] = {k: [] for k in ("image", "index", "label")}
+    dt = align_detections(gt, dt)
+    det_cols: dict[str, list[np.ndarray]] = {k: [] for k in ("image", "index", "label", "score", "boxes", "same",
+                                                             "same_gt", "other", "other_gt", "any", "crowd")}
+    gt_cols: dict[str, list[np.ndarray]] = {k: [] for k in ("image", "index", "label", "boxes")}
     pairs: dict[str, list[np.ndarray]] = {"det": [], "gt": [], "iou": []}
     has_gt = np.zeros(len(gt.samples), dtype=bool)
     n_det = n_gt = 0
@@ -144,6 +149,7 @@ def prepare(gt: Dataset, dt: Dataset, *, min_iou: float = 0.5, max_dets: int = 1
         gt_cols["image"].append(np.full(len(gi), i, dtype=np.int64))
         gt_cols["index"].append(gi.astype(np.int64))
         gt_cols["label"].append(gl)
+        gt_cols["boxes"].append(gb)
         if len(d):
             order = np.argsort(-d.scores, kind="stable")[:max_dets]
             db, dl = d.boxes[order], d.labels[order]
@@ -152,6 +158,7 @@ def prepare(gt: Dataset, dt: Dataset, *, min_iou: float = 0.5, max_dets: int = 1
             det_cols["index"].append(order.astype(np.int64))
             det_cols["label"].append(dl)
             det_cols["score"].append(d.scores[order])
+            det_cols["boxes"].append(db)
             if len(gi):
                 iou, _ = iou_matrix(db, gb)
                 same = dl[:, None] == gl[None, :]
@@ -187,14 +194,18 @@ def prepare(gt: Dataset, dt: Dataset, *, min_iou: float = 0.5, max_dets: int = 1
     def cat(xs: list[np.ndarray], dtype) -> np.ndarray:
         return np.concatenate(xs).astype(dtype, copy=False) if xs else _empty(dtype)
 
+    def boxes(xs: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(xs).astype(np.float64, copy=False) if xs else np.zeros((0, 4))
+
     pd, pg, pv = cat(pairs["det"], np.int64), cat(pairs["gt"], np.int64), cat(pairs["iou"], np.float64)
     order = np.lexsort((pg, -pv, pd))  # by detection, then descending IoU, then object (argmax's first)
     return Prepared(
         categories=list(gt.categories), num_images=len(gt.samples),
         det_image=cat(det_cols["image"], np.int64), det_index=cat(det_cols["index"], np.int64),
         det_label=cat(det_cols["label"], np.int64), det_score=cat(det_cols["score"], np.float64),
+        det_boxes=boxes(det_cols["boxes"]),
         gt_image=cat(gt_cols["image"], np.int64), gt_index=cat(gt_cols["index"], np.int64),
-        gt_label=cat(gt_cols["label"], np.int64), image_has_gt=has_gt,
+        gt_label=cat(gt_cols["label"], np.int64), gt_boxes=boxes(gt_cols["boxes"]), image_has_gt=has_gt,
         pair_det=pd[order], pair_gt=pg[order], pair_iou=pv[order],
         best_same=cat(det_cols["same"], np.float64), best_same_gt=cat(det_cols["same_gt"], np.int64),
         best_other=cat(det_cols["other"], np.float64), best_other_gt=cat(det_cols["other_gt"], np.int64),

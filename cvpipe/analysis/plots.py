@@ -194,19 +194,16 @@ def _gallery(gt: Dataset, items: list[list[dict[str, Any]]], path: Path, tile: i
     return save_png(path, image_grid(tiles, cols=cols, titles=titles))
 
 
-def save_galleries(analysis: Analysis, gt: Dataset, dt: Dataset, out_dir: Path, *, per_class: int = 6,
+def save_galleries(analysis: Analysis, gt: Dataset, out_dir: Path, *, per_class: int = 6,
                    max_classes: int = 20, tile: int = 160) -> dict[str, str]:
-    """Write ``false_positives.png`` (``dt`` aligned to ``gt``, as analysed; per class, its most confident wrong detections, titled with
+    """Write ``false_positives.png`` (per class, its most confident wrong detections, titled with
     TIDE's error kind and score; the object a Cls/Loc/Dupe error refers to in green) and
     ``missed.png`` (per class, its largest missed objects, in green) into ``out_dir``. Rows are
     the classes with the most such errors (at most ``max_classes``); images that cannot be read
     are skipped. Returns ``{picture: path}`` for the files written."""
     prep, ea = analysis.prep, analysis.errors
     cats = prep.categories
-    gt_boxes = (np.concatenate([gt.samples[i].boxes[j][None] for i, j in zip(prep.gt_image, prep.gt_index)])
-                if prep.num_gt else np.zeros((0, 4)))
-    det_boxes = (np.concatenate([dt.samples[i].boxes[j][None] for i, j in zip(prep.det_image, prep.det_index)])
-                 if prep.num_dets else np.zeros((0, 4)))
+    gt_boxes, det_boxes = prep.gt_boxes, prep.det_boxes
     related = np.where(ea.target >= 0, ea.target, np.where(ea.kind == DUPE, prep.best_same_gt, -1))
 
     fp_rows: list[list[dict[str, Any]]] = []
@@ -247,12 +244,12 @@ def save_galleries(analysis: Analysis, gt: Dataset, dt: Dataset, out_dir: Path, 
     return written
 
 
-def save_analysis_pictures(analysis: Analysis, gt: Dataset, dt: Dataset, out_dir: Path) -> dict[str, str]:
-    """Write ``f1_curves.png``, ``error_breakdown.png`` and (when images are found)
+def save_analysis_pictures(analysis: Analysis, gt: Dataset, out_dir: Path) -> dict[str, str]:
+    """Write ``f1_curves.png``, ``error_breakdown.png`` and (when ``gt``'s images are found)
     ``false_positives.png`` and ``missed.png`` into ``out_dir``; returns ``{picture: path}``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {"f1_curves": str(plot_thresholds(analysis, out_dir / "f1_curves.png")),
                "error_breakdown": str(plot_breakdown(analysis.result["tide"], out_dir / "error_breakdown.png"))}
-    written.update(save_galleries(analysis, gt, dt, out_dir))
+    written.update(save_galleries(analysis, gt, out_dir))
     return written

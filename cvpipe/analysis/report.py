@@ -31,8 +31,8 @@ def run_analysis(gt: Dataset, dt: Dataset, *, iou_fg: float = 0.5, iou_bg: float
                  difficult: Literal["count", "drop"] = "count",
                  iou_thresholds: Sequence[float] | None = COCO_IOUS) -> Analysis:
     """TIDE's breakdown (:func:`cvpipe.analysis.tide.tide`) and the F1-optimal confidences
-    (:func:`cvpipe.analysis.thresholds.thresholds`, at IoU ``iou_fg``) of the aligned pair
-    ``gt``/``dt`` (see :func:`cvpipe.evaluation.align_detections`).
+    (:func:`cvpipe.analysis.thresholds.thresholds`, at IoU ``iou_fg``) of the pair
+    ``gt``/``dt`` (detections matched to images and classes by :func:`cvpipe.evaluation.align_detections`).
 
     ``iou_thresholds``: foreground thresholds the breakdown is also averaged over (COCO's by
     default: the AP50:95 variant; None to skip it).

@@ -54,13 +54,14 @@ def f1_curve(scores: np.ndarray, tp: np.ndarray, npos: int) -> dict[str, np.ndar
 def best_f1(scores: np.ndarray, tp: np.ndarray, npos: int) -> dict[str, Any]:
     """The F1-optimal point of :func:`f1_curve`: ``{"confidence", "precision", "recall", "f1",
     "tp", "fp", "fn", "objects", "detections"}`` (confidence None, and precision/recall/F1 0,
-    when no detection is right; recall/F1 None without objects)."""
+    when no detection is right; precision/recall/F1 None without objects, every detection
+    then counted in ``fp``)."""
     scores = np.asarray(scores, dtype=np.float64)
     tp = np.asarray(tp, dtype=bool)
     out: dict[str, Any] = {"confidence": None, "precision": 0.0, "recall": 0.0, "f1": 0.0,
                            "tp": 0, "fp": 0, "fn": int(npos), "objects": int(npos), "detections": int(len(scores))}
-    if npos <= 0:
-        out.update(recall=None, f1=None, precision=None)
+    if npos <= 0:  # every detection is wrong; recall is undefined
+        out.update(recall=None, f1=None, precision=None, fp=int(len(scores)))
         return out
     curve = f1_curve(scores, tp, npos)
     if not len(curve["f1"]) or not np.any(curve["tp"] > 0):
@@ -82,7 +83,8 @@ def matched_flags(prep: Prepared, iou_threshold: float) -> tuple[np.ndarray, np.
 def thresholds(gt: Dataset, dt: Dataset, *, iou_threshold: float = 0.5, max_dets: int = 100,
                difficult: str = "count", prep: Prepared | None = None) -> dict[str, Any]:
     """Per-class and overall F1-optimal confidences of detections ``dt`` against ``gt``
-    (aligned Datasets; ``prep``: an already prepared pair, then ``gt``/``dt`` are unused).
+    (Datasets, matched as :func:`cvpipe.evaluation.align_detections` does; ``prep``: an already
+    prepared pair, then ``gt``/``dt`` are unused).
 
     Returns:
         JSON-ready ``{"iou_threshold", "max_dets", "per_class": {name: best_f1 dict},

@@ -286,27 +286,35 @@ def analyse_errors(prep: Prepared, *, iou_fg: float = 0.5, iou_bg: float = 0.1) 
     return ErrorAnalysis(prep, float(iou_fg), float(iou_bg), det_gt, gt_det, kind, target, fixer, missed)
 
 
+def _gain(ap: float | None, before: float) -> float | None:
+    """``ap - before`` clamped at 0 (TIDE's rule: a negative gain is binning noise); None when
+    no object is left to measure (every object of every class removed as missed)."""
+    return None if ap is None else max(ap - before, 0.0)
+
+
 def _breakdown(ea: ErrorAnalysis, progressive: bool = True
                ) -> tuple[float | None, dict[str, float | None], dict[str, float | None]]:
-    """Base AP, the independent dAP of each kind (clamped at 0) and the progressive ones."""
+    """Base AP, the independent dAP of each kind and the progressive ones."""
     base = ea.mean_ap()
     if base is None:
         return None, {k: None for k in ERROR_KINDS}, {k: None for k in ERROR_KINDS}
-    independent = {k: max(ea.mean_ap([k]) - base, 0.0) for k in ERROR_KINDS}
+    independent = {k: _gain(ea.mean_ap([k]), base) for k in ERROR_KINDS}
     if not progressive:
         return base, independent, {}
-    steps, last = {}, base
+    steps: dict[str, float | None] = {}
+    last = base
     for i, k in enumerate(ERROR_KINDS):
         ap = ea.mean_ap(ERROR_KINDS[: i + 1], progressive=True)
-        steps[k] = max(ap - last, 0.0)
-        last = ap
+        steps[k] = _gain(ap, last)
+        last = last if ap is None else ap
     return base, independent, steps
 
 
 def tide(gt: Dataset, dt: Dataset, *, iou_fg: float = 0.5, iou_bg: float = 0.1, max_dets: int = 100,
          difficult: Literal["count", "drop"] = "count", iou_thresholds: Sequence[float] | None = None,
          prep: Prepared | None = None, errors: ErrorAnalysis | None = None) -> dict[str, Any]:
-    """TIDE's breakdown of detections ``dt`` against ground truth ``gt`` (aligned Datasets).
+    """TIDE's breakdown of detections ``dt`` against ground truth ``gt`` (Datasets, matched as
+    :func:`cvpipe.evaluation.align_detections` does).
 
     Args:
         iou_fg, iou_bg: foreground and background IoU thresholds (TIDE's 0.5 and 0.1).
@@ -343,9 +351,14 @@ def tide(gt: Dataset, dt: Dataset, *, iou_fg: float = 0.5, iou_bg: float = 0.1, 
         out["over_thresholds"] = {
             "iou_thresholds": thr,
             "AP": float(np.mean([r[0] for r in ok])) if ok else None,
-            "dAP": {k: (float(np.mean([r[1][k] for r in ok])) if ok else None) for k in ERROR_KINDS},
+            "dAP": {k: _mean([r[1][k] for r in ok]) for k in ERROR_KINDS},
         }
     return out
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
 
 
 def format_tide(result: dict[str, Any]) -> str:

@@ -245,7 +245,7 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
         if analysis is not None:
             from ..analysis.plots import save_analysis_pictures
 
-            written.update(save_analysis_pictures(analysis, gt, dt, plots))
+            written.update(save_analysis_pictures(analysis, gt, plots))
         click.echo("pictures: " + ", ".join(written.values()), file=stream)
 
 
