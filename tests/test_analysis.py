@@ -447,10 +447,10 @@ def test_cli_max_dets(tmp_path, capsys):
         assert "--max-dets" in err and "Traceback" not in err
 
 
-def test_run_analysis_pictures_without_images(tmp_path):
-    from cvpipe.analysis.plots import save_analysis_pictures
+def test_galleries_without_image_files_are_skipped(tmp_path):
+    from cvpipe.analysis.plots import save_galleries
 
     gt = ds(["a"], [[(0, UNIT)], [(0, UNIT)]], scores=False)
     dt = ds(["a"], [[(0, UNIT, 0.9)], [(0, [5, 0, 15, 10], 0.8)]], scores=True)
-    written = save_analysis_pictures(run_analysis(gt, dt), gt, tmp_path)
-    assert set(written) == {"f1_curves", "error_breakdown"}  # no image files: no galleries
+    assert save_galleries(run_analysis(gt, dt), gt, tmp_path) == {}
+    assert not any(tmp_path.iterdir())

@@ -20,7 +20,8 @@ nothing else, minus the mean AP as is (clamped at 0, as TIDE): a Cls or Loc erro
 positive of its object's class when it is the highest scoring one pointing at an object nobody
 took, and is removed otherwise; Dupe, Bkg and Both errors are removed; missed objects are
 removed from the ground truth. ``progressive`` applies the fixes one after another in TIDE's
-order (Cls, Loc, Both, Dupe, Bkg, Miss): the gains then sum to ``1 - AP``. The special errors:
+order (Cls, Loc, Both, Dupe, Bkg, Miss): all fixed, every class left is perfect, so the gains
+sum to ``1 - AP`` (unless a step was clamped). The special errors:
 ``false_positives`` (every true positive scored above every false one) and
 ``false_negatives`` (every unmatched object removed).
 
