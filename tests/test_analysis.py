@@ -234,7 +234,8 @@ def test_equals_tidecv_on_random_cases(monkeypatch):
     # tied scores included (their order after a fix is tidecv's).
     monkeypatch.setattr(tide_mod, "RECALL_POINTS", np.array([x / 100 for x in range(101)]))
     checked = 0
-    for case, gt, dt in reference_cases():
+    cases = reference_cases()
+    for case, gt, dt in cases:
         for ref in case["tidecv"]:
             r = tide(gt, dt, iou_fg=ref["pos"], iou_bg=ref["bg"], max_dets=ref["max_dets"])
             assert [r["errors"][k]["count"] for k in ERROR_KINDS] == ref["counts"]
@@ -246,7 +247,7 @@ def test_equals_tidecv_on_random_cases(monkeypatch):
             checked += 1
     assert checked == 30  # 10 cases (two with tied scores) x 3 settings
     # the cases exercise every error kind
-    assert all(sum(ref["counts"][i] for c, _, _ in reference_cases() for ref in c["tidecv"]) > 0 for i in range(6))
+    assert all(sum(ref["counts"][i] for c, _, _ in cases for ref in c["tidecv"]) > 0 for i in range(6))
 
 
 def test_base_ap_equals_pycocotools_ap50_and_the_variant_its_ap():
