@@ -24,7 +24,6 @@ __all__ = ["plot_thresholds", "plot_breakdown", "save_galleries", "save_analysis
 _KIND_NAME = {CLS: "Cls", LOC: "Loc", BOTH: "Both", DUPE: "Dupe", BKG: "Bkg"}
 #: Bar colours of the error kinds (TIDE's order), then the two special errors.
 _BAR_COLORS = ("#e6550d", "#3182bd", "#756bb1", "#31a354", "#636363", "#d6616b")
-_GT_COLOR = (0, 200, 0)
 
 
 def _save_figure(fig: Any, path: Path) -> Path:
@@ -151,11 +150,13 @@ def _crop(img: np.ndarray, box: np.ndarray, tile: int) -> tuple[np.ndarray, floa
     return crop, scale, np.array([x1, y1, x1, y1], dtype=np.float64)
 
 
-def _gallery(gt: Dataset, items: list[list[dict[str, Any]]], path: Path, tile: int) -> Path | None:
+def _gallery(gt: Dataset, items: list[list[dict[str, Any]]], path: Path, tile: int,
+             legend: list[tuple[str, str, tuple[int, int, int] | None]]) -> Path | None:
     """One row per class of ``items`` (dicts with ``image`` index, ``box``, ``label``, ``score``
-    or None, ``gt_box`` or None, ``title``), drawn and saved as a PNG; None when no image could
-    be read."""
-    from ..draw import draw_boxes, image_grid, read_image, save_png
+    or None, ``gt_box`` or None, ``title``), drawn (detections solid in their class colour, true
+    boxes dashed, as :func:`cvpipe.draw.draw_boxes` draws them) with ``legend`` below and saved
+    as a PNG; None when no image could be read."""
+    from ..draw import add_legend, draw_boxes, draw_ground_truth, image_grid, read_image, save_png
 
     cache: dict[int, np.ndarray | None] = {}
 
@@ -177,11 +178,12 @@ def _gallery(gt: Dataset, items: list[list[dict[str, Any]]], path: Path, tile: i
             if img is None:
                 continue
             crop, scale, origin = _crop(img, it["box"], tile)
-            if it.get("gt_box") is not None:
-                crop = draw_boxes(crop, ((it["gt_box"] - origin) * scale)[None], color=_GT_COLOR, show_labels=False)
+            truth = None if it.get("gt_box") is None else ((it["gt_box"] - origin) * scale)[None]
             if it.get("score") is not None:
                 crop = draw_boxes(crop, ((it["box"] - origin) * scale)[None], [it["label"]], gt.categories,
-                                  [it["score"]], show_labels=False)
+                                  [it["score"]], show_labels=False, ground_truth=truth)
+            elif truth is not None:
+                crop = draw_ground_truth(crop, truth)
             drawn.append((crop, it["title"]))
         if not drawn:
             continue
@@ -191,14 +193,15 @@ def _gallery(gt: Dataset, items: list[list[dict[str, Any]]], path: Path, tile: i
         titles += [d[1] for d in drawn]
     if not found:
         return None
-    return save_png(path, image_grid(tiles, cols=cols, titles=titles))
+    return save_png(path, add_legend(image_grid(tiles, cols=cols, titles=titles), legend))
 
 
 def save_galleries(analysis: Analysis, gt: Dataset, out_dir: Path, *, per_class: int = 6,
                    max_classes: int = 20, tile: int = 160) -> dict[str, str]:
     """Write ``false_positives.png`` (per class, its most confident wrong detections, titled with
-    TIDE's error kind and score; the object a Cls/Loc/Dupe error refers to in green) and
-    ``missed.png`` (per class, its largest missed objects, in green) into ``out_dir``. Rows are
+    TIDE's error kind and score, solid in the class colour; the object a Cls/Loc/Dupe error
+    refers to dashed) and ``missed.png`` (per class, its largest missed objects, dashed) into
+    ``out_dir``. Rows are
     the classes with the most such errors (at most ``max_classes``); images that cannot be read
     are skipped. Returns ``{picture: path}`` for the files written."""
     prep, ea = analysis.prep, analysis.errors
@@ -236,9 +239,16 @@ def save_galleries(analysis: Analysis, gt: Dataset, out_dir: Path, *, per_class:
 
     out_dir = Path(out_dir)
     written = {}
+    from ..draw import color_for
+
+    legends = {
+        "false_positives": [("the object it refers to (ground truth)", "dashed", None)]
+        + [(f"{cats[row[0]['label']]} (wrong detection)", "solid", color_for(row[0]["label"])) for row in fp_rows],
+        "missed": [("missed object (ground truth)", "dashed", None)],
+    }
     for name, rows in (("false_positives", fp_rows), ("missed", miss_rows)):
         if rows:
-            p = _gallery(gt, rows, out_dir / f"{name}.png", tile)
+            p = _gallery(gt, rows, out_dir / f"{name}.png", tile, legends[name])
             if p is not None:
                 written[name] = str(p)
     return written
