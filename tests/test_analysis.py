@@ -455,3 +455,20 @@ def test_galleries_without_image_files_are_skipped(tmp_path):
     dt = ds(["a"], [[(0, UNIT, 0.9)], [(0, [5, 0, 15, 10], 0.8)]], scores=True)
     assert save_galleries(run_analysis(gt, dt), gt, tmp_path) == {}
     assert not any(tmp_path.iterdir())
+
+
+def test_evaluate_step_analyse_setting(tmp_path):
+    from cvpipe.pipeline import Context
+    from cvpipe.plugins import get_registry
+
+    gt = ds(["a"], [[(0, UNIT)], [(0, UNIT)]], scores=False)
+    dt = ds(["a"], [[(0, UNIT, 0.9)], [(0, [5, 0, 15, 10], 0.8)]], scores=True)
+    step = get_registry().steps.create("evaluate", {"gt": "val", "detections": "pred", "analyse": True,
+                                                    "pictures": False})
+    ctx = Context(run_dir=tmp_path / "run", base_dir=tmp_path, pipeline="t", quiet=True)
+    ctx.step_name = "evaluate"
+    ctx["val"], ctx["pred"] = gt, dt
+    step.run(ctx)
+    written = json.loads((tmp_path / "run" / "evaluate" / "analysis.json").read_text())
+    assert written == json.loads(json.dumps(analyse(gt, dt)))
+    assert written["tide"]["errors"]["localisation"]["count"] == 1

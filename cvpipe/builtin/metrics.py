@@ -508,6 +508,10 @@ class EvaluateStep:
         run_metrics: also write ``RUN_DIR/metrics.json`` (the run's final metrics).
         difficult: coco metric only: VOC difficult objects ``count`` like any object or are
             left out (``drop``); the VOC metrics always ignore them, as the devkit does.
+        analyse: also TIDE's error breakdown and the F1-optimal confidences
+            (:mod:`cvpipe.analysis`, as ``cvpipe evaluate --analyse``): ``analysis.json``, their
+            tables in the run's report and, with ``pictures``, ``f1_curves.png``,
+            ``error_breakdown.png``, ``false_positives.png`` and ``missed.png``.
 
     Writes ``metrics.json`` (the form of ``cvpipe evaluate --json``) and the PNGs into the
     step's folder.
@@ -527,6 +531,7 @@ class EvaluateStep:
         samples: int = 8,
         run_metrics: bool = True,
         difficult: Literal["count", "drop"] = "count",
+        analyse: bool = False,
     ) -> None:
         from ..plugins import get_registry
 
@@ -548,6 +553,7 @@ class EvaluateStep:
         self.pictures, self.output, self.engine = pictures, output, engine
         self.iou_threshold, self.conf_threshold, self.samples = iou_threshold, conf_threshold, samples
         self.run_metrics, self.difficult = run_metrics, difficult
+        self.analyse = analyse
         self.inputs = {"gt": gt, "detections": detections}
         self.outputs = {"output": output}
 
@@ -586,6 +592,15 @@ class EvaluateStep:
                                      ap_params=self._metric_params().get(ap))
         ctx[self.output] = result
         ctx.report(format_report(result))
+        if self.analyse:
+            from ..analysis.plots import save_analysis_pictures
+            from ..analysis.report import format_analysis, run_analysis
+
+            analysis = run_analysis(gt, dt, difficult=self.difficult)
+            atomic_write_json(ctx.step_dir / "analysis.json", analysis.result)
+            if self.pictures:
+                pictures.update(save_analysis_pictures(analysis, gt, ctx.step_dir))
+            ctx.report(format_analysis(analysis.result))
         return {"metrics": result, "pictures": pictures, "images": len(gt),
                 "objects": gt.num_boxes, "detections": dt.num_boxes}
 
