@@ -49,6 +49,7 @@ from .formats.json import gc_paused  # one gc pause for JSON loading and evaluat
 
 __all__ = [
     "COCO_KEYS",
+    "coco_keys",
     "evaluate",
     "align_detections",
     "voc_eval",
@@ -70,6 +71,14 @@ __all__ = [
 #: The twelve COCO summary numbers, in pycocotools' ``stats`` order.
 COCO_KEYS: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl",
                               "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+def coco_keys(max_dets: Sequence[int] | None = None) -> tuple[str, ...]:
+    """The twelve COCO summary names for detection caps ``max_dets`` (three; None: 1, 10, 100):
+    :data:`COCO_KEYS` with ``AR<cap>`` for each cap."""
+    if max_dets is None:
+        return COCO_KEYS
+    return COCO_KEYS[:6] + tuple(f"AR{int(m)}" for m in max_dets) + COCO_KEYS[9:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,8 +410,10 @@ def format_report(result: Mapping[str, Any]) -> str:
     blocks = []
     if "coco" in result:
         c = result["coco"]
-        rows = [[k, c[k]] for k in COCO_KEYS if k in c]
-        blocks.append("COCO (pycocotools' definitions; -1: no ground truth in that range)\n"
+        caps = c.get("max_dets")
+        rows = [[k, c[k]] for k in coco_keys(caps) if k in c]
+        note = f"; AP at up to {caps[-1]} detections per image" if caps else ""
+        blocks.append(f"COCO (pycocotools' definitions; -1: no ground truth in that range{note})\n"
                       + format_table(rows, ["metric", "value"]))
     cols = [m for m, r in result.items() if isinstance(r, Mapping) and isinstance(r.get("per_class"), Mapping)]
     if cols:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Literal, Sequence
 from .errors import ConfigError
 
 __all__ = ["coco_eval", "coco_dicts", "run_cocoeval", "results_dict", "faster_prepared_eval",
-           "check_iou_thresholds", "Engine"]
+           "check_iou_thresholds", "check_max_dets", "coco_summary", "coco_pr_curves", "evaluated", "Engine"]
 
 Engine = Literal["faster", "pycocotools"]
 #: ``to_coco_dict(dataset, *, keep_difficult, keep_crowd, file_names) -> dict``
@@ -126,12 +126,19 @@ def _indexed(coco: Any, data: dict) -> Any:
     return coco
 
 
-def _summarized(ev: Any, iou_thresholds: Sequence[float] | None) -> Any:
-    """``ev`` (a COCOeval of either engine) after ``evaluate(); accumulate(); summarize()``."""
+def _set_params(ev: Any, iou_thresholds: Sequence[float] | None, max_dets: Sequence[int] | None) -> None:
+    """``ev.params`` (a COCOeval of either engine) given the IoU thresholds and detection caps."""
     import numpy as np
 
     if iou_thresholds is not None:
         ev.params.iouThrs = np.asarray(iou_thresholds, dtype=np.float64)
+    if max_dets is not None:
+        ev.params.maxDets = [int(m) for m in max_dets]
+
+
+def _summarized(ev: Any, iou_thresholds: Sequence[float] | None, max_dets: Sequence[int] | None = None) -> Any:
+    """``ev`` (a COCOeval of either engine) after ``evaluate(); accumulate(); summarize()``."""
+    _set_params(ev, iou_thresholds, max_dets)
     ev.evaluate()
     ev.accumulate()
     ev.summarize()
@@ -139,10 +146,11 @@ def _summarized(ev: Any, iou_thresholds: Sequence[float] | None) -> Any:
 
 
 def run_cocoeval(gt_dict: dict, results: list[dict], *, engine: Engine = "faster",
-                 iou_thresholds: Sequence[float] | None = None):
+                 iou_thresholds: Sequence[float] | None = None, max_dets: Sequence[int] | None = None):
     """Run COCO bbox evaluation on in-memory dicts; returns the evaluator after
     ``evaluate(); accumulate(); summarize()`` (its printing silenced): ``.stats`` holds the
-    twelve numbers, ``.eval["precision"]`` the ``[T, R, K, A, M]`` array."""
+    twelve numbers (for the default ``max_dets`` only, see :func:`coco_summary`),
+    ``.eval["precision"]`` the ``[T, R, K, A, M]`` array. ``max_dets``: ``params.maxDets``."""
     dt_dict = results_dict(gt_dict, results)
     if engine == "faster":
         from faster_coco_eval import COCO, COCOeval_faster
@@ -151,14 +159,14 @@ def run_cocoeval(gt_dict: dict, results: list[dict], *, engine: Engine = "faster
             return None
 
         coco_gt, coco_dt = (_indexed(COCO(print_function=quiet), d) for d in (gt_dict, dt_dict))
-        return _summarized(COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=quiet), iou_thresholds)
+        return _summarized(COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=quiet), iou_thresholds, max_dets)
     if engine == "pycocotools":
         from pycocotools.coco import COCO as PyCOCO
         from pycocotools.cocoeval import COCOeval
 
         with contextlib.redirect_stdout(io.StringIO()):
             coco_gt, coco_dt = (_indexed(PyCOCO(), d) for d in (gt_dict, dt_dict))
-            return _summarized(COCOeval(coco_gt, coco_dt, "bbox"), iou_thresholds)
+            return _summarized(COCOeval(coco_gt, coco_dt, "bbox"), iou_thresholds, max_dets)
     raise ConfigError("unknown COCO engine", field="engine", value=engine, expected="'faster' or 'pycocotools'")
 
 
@@ -178,7 +186,7 @@ def _can_prepare() -> bool:
 
 
 def faster_prepared_eval(gt, dt, *, to_coco_dict: ToCocoDict, difficult: Literal["count", "drop"] = "count",
-                         iou_thresholds: Sequence[float] | None = None):
+                         iou_thresholds: Sequence[float] | None = None, max_dets: Sequence[int] | None = None):
     """COCO bbox evaluation of ``gt``/``dt`` with faster-coco-eval's C++ matcher, fed directly.
 
     Same numbers as :func:`run_cocoeval` on :func:`coco_dicts` (the tests check both against
@@ -251,8 +259,7 @@ def faster_prepared_eval(gt, dt, *, to_coco_dict: ToCocoDict, difficult: Literal
     ev = Prepared(None, None, "bbox", print_function=quiet)
     ev.params.imgIds = sorted(img_ids)
     ev.params.catIds = sorted(cat_list)
-    if iou_thresholds is not None:
-        ev.params.iouThrs = np.asarray(iou_thresholds, dtype=np.float64)
+    _set_params(ev, iou_thresholds, max_dets)
     ev.evaluate()
     ev.accumulate()
     ev.summarize()
@@ -271,11 +278,51 @@ def check_iou_thresholds(iou_thresholds: Sequence[float] | None) -> list[float] 
     return thr
 
 
+def check_max_dets(max_dets: Sequence[int] | None) -> list[int] | None:
+    """``max_dets`` as three increasing positive integers (None: pycocotools' 1, 10, 100), or
+    ConfigError."""
+    if max_dets is None:
+        return None
+    vals = list(max_dets)
+    ok = (len(vals) == 3 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in vals)
+          and vals[0] < vals[1] < vals[2])
+    if not ok:
+        raise ConfigError("bad detection caps", field="max_dets", value=vals,
+                          expected="three increasing positive integers, e.g. 100,300,1000")
+    return [int(v) for v in vals]
+
+
+def coco_summary(ev: Any, max_dets: Sequence[int]) -> list[float]:
+    """The twelve summary numbers of an accumulated evaluator whose ``params.maxDets`` is
+    ``max_dets``, with pycocotools' ``summarize`` formulas (mean of the entries > -1, else -1)
+    but the given caps: AP, AP50, AP75, APs/m/l and ARs/m/l at the largest cap, then AR at
+    each cap (pycocotools' own summarize reads AP at a hard-coded 100 detections, and -1 when
+    100 is not a cap)."""
+    import numpy as np
+
+    p = ev.params
+    caps = list(p.maxDets)
+    area = {lbl: i for i, lbl in enumerate(p.areaRngLbl)}
+
+    def one(ap: bool, iou: float | None = None, rng: str = "all", cap: int = caps[-1]) -> float:
+        m = caps.index(cap)
+        s = ev.eval["precision"][:, :, :, area[rng], m] if ap else ev.eval["recall"][:, :, area[rng], m]
+        if iou is not None:
+            s = s[np.where(iou == np.asarray(p.iouThrs))[0]]
+        valid = s[s > -1]
+        return float(np.mean(valid)) if valid.size else -1.0
+
+    big = max_dets[-1]
+    return [one(True), one(True, 0.5), one(True, 0.75), one(True, rng="small"), one(True, rng="medium"),
+            one(True, rng="large"), one(False, cap=max_dets[0]), one(False, cap=max_dets[1]),
+            one(False, cap=big), one(False, rng="small"), one(False, rng="medium"), one(False, rng="large")]
+
+
 def evaluated(gt, dt, *, to_coco_dict: ToCocoDict, engine: Engine, iou_thresholds: list[float] | None,
-              difficult: Literal["count", "drop"]) -> tuple[Any, dict[int, str]]:
+              difficult: Literal["count", "drop"], max_dets: list[int] | None = None) -> tuple[Any, dict[int, str]]:
     """The COCO evaluator after ``evaluate(); accumulate(); summarize()`` on ``gt`` and ``dt``,
     and its category id -> name map (faster-coco-eval when installed and asked for, else
-    pycocotools)."""
+    pycocotools); ``max_dets``: its ``params.maxDets`` (None: 1, 10, 100)."""
     from .formats.json import gc_paused
 
     if engine == "faster":
@@ -286,11 +333,11 @@ def evaluated(gt, dt, *, to_coco_dict: ToCocoDict, engine: Engine, iou_threshold
     with gc_paused():
         if engine == "faster" and _can_prepare():
             ev = faster_prepared_eval(gt, dt, to_coco_dict=to_coco_dict, difficult=difficult,
-                                      iou_thresholds=iou_thresholds)
+                                      iou_thresholds=iou_thresholds, max_dets=max_dets)
             return ev, ev.cvpipe_categories
         # pycocotools, or a faster-coco-eval whose internals differ: its public API
         gt_dict, results = coco_dicts(gt, dt, to_coco_dict=to_coco_dict, difficult=difficult)
-        ev = run_cocoeval(gt_dict, results, engine=engine, iou_thresholds=iou_thresholds)
+        ev = run_cocoeval(gt_dict, results, engine=engine, iou_thresholds=iou_thresholds, max_dets=max_dets)
         return ev, {c["id"]: c["name"] for c in gt_dict["categories"]}
 
 
@@ -328,6 +375,7 @@ def coco_eval(
     engine: Engine = "faster",
     iou_thresholds: Sequence[float] | None = None,
     difficult: Literal["count", "drop"] = "count",
+    max_dets: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """COCO bbox metrics of detections ``dt`` against ground truth ``gt`` (Datasets).
 
@@ -344,18 +392,28 @@ def coco_eval(
             unless 0.5/0.75 are among them, as in pycocotools).
         difficult: ``"count"``: VOC difficult objects are ordinary objects; ``"drop"``: they
             are left out of the ground truth.
+        max_dets: three detection caps per image instead of pycocotools' 1, 10, 100 (e.g.
+            ``[100, 300, 1000]`` for crowded images): AP and the area-range numbers use the
+            largest, ``AR<cap>`` each cap (keys named after them), and the result gets
+            ``"max_dets"``.
     """
     import numpy as np
 
-    from .evaluation import COCO_KEYS
+    from .evaluation import coco_keys
 
     if engine not in ("faster", "pycocotools"):
         raise ConfigError("unknown COCO engine", field="engine", value=engine, expected="'faster' or 'pycocotools'")
     if difficult not in ("count", "drop"):
         raise ConfigError("bad value", field="difficult", value=difficult, expected="'count' or 'drop'")
+    caps = check_max_dets(max_dets)
+    if caps == [1, 10, 100]:
+        caps = None
     ev, name_of = evaluated(gt, dt, to_coco_dict=to_coco_dict, engine=engine,
-                            iou_thresholds=check_iou_thresholds(iou_thresholds), difficult=difficult)
-    out: dict[str, Any] = {k: float(v) for k, v in zip(COCO_KEYS, ev.stats[:12])}
+                            iou_thresholds=check_iou_thresholds(iou_thresholds), difficult=difficult, max_dets=caps)
+    stats = ev.stats[:12] if caps is None else coco_summary(ev, caps)
+    out: dict[str, Any] = {k: float(v) for k, v in zip(coco_keys(caps), stats)}
+    if caps is not None:
+        out["max_dets"] = caps
     precision = ev.eval["precision"]
     per_class: dict[str, float | None] = {}
     for k, cid in enumerate(ev.params.catIds):

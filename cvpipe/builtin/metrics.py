@@ -35,19 +35,21 @@ class CocoMetric:
         engine: Engine = "faster",
         iou_thresholds: list[float] | None = None,
         difficult: Literal["count", "drop"] = "count",
+        max_dets: list[int] | None = None,
     ) -> None:
-        from ..evaluation_coco import check_iou_thresholds
+        from ..evaluation_coco import check_iou_thresholds, check_max_dets
 
         self.engine = engine
         self.iou_thresholds = check_iou_thresholds(iou_thresholds)
         self.difficult = difficult
+        self.max_dets = check_max_dets(max_dets)
 
     def compute(self, gt, dt) -> dict[str, Any]:
         from ..evaluation_coco import coco_eval
         from .coco import to_coco_dict
 
         return coco_eval(gt, dt, to_coco_dict=to_coco_dict, engine=self.engine, iou_thresholds=self.iou_thresholds,
-                         difficult=self.difficult)
+                         difficult=self.difficult, max_dets=self.max_dets)
 
     def pr_curves(self, gt, dt, *, iou_threshold: float = 0.5) -> dict[str, Any]:
         """Per-class precision at pycocotools' 101 recall points at ``iou_threshold``; each
@@ -107,6 +109,10 @@ class EvaluateStep:
         run_metrics: also write ``RUN_DIR/metrics.json`` (the run's final metrics).
         difficult: coco metric only: VOC difficult objects ``count`` like any object or are
             left out (``drop``); the VOC metrics always ignore them, as the devkit does.
+        analyse: also TIDE's error breakdown and the F1-optimal confidences
+            (:mod:`cvpipe.analysis`, as ``cvpipe evaluate --analyse``): ``analysis.json``, their
+            tables in the run's report and, with ``pictures``, ``f1_curves.png``,
+            ``error_breakdown.png``, ``false_positives.png`` and ``missed.png``.
 
     Writes ``metrics.json`` (the form of ``cvpipe evaluate --json``) and the PNGs into the
     step's folder.
@@ -126,6 +132,7 @@ class EvaluateStep:
         samples: int = 8,
         run_metrics: bool = True,
         difficult: Literal["count", "drop"] = "count",
+        analyse: bool = False,
     ) -> None:
         from ..plugins import get_registry
 
@@ -147,6 +154,7 @@ class EvaluateStep:
         self.pictures, self.output, self.engine = pictures, output, engine
         self.iou_threshold, self.conf_threshold, self.samples = iou_threshold, conf_threshold, samples
         self.run_metrics, self.difficult = run_metrics, difficult
+        self.analyse = analyse
         self.inputs = {"gt": gt, "detections": detections}
         self.outputs = {"output": output}
 
@@ -185,6 +193,15 @@ class EvaluateStep:
                                      ap_params=self._metric_params().get(ap))
         ctx[self.output] = result
         ctx.report(format_report(result))
+        if self.analyse:
+            from ..analysis.plots import save_analysis_pictures
+            from ..analysis.report import format_analysis, run_analysis
+
+            analysis = run_analysis(gt, dt, difficult=self.difficult)
+            atomic_write_json(ctx.step_dir / "analysis.json", analysis.result)
+            if self.pictures:
+                pictures.update(save_analysis_pictures(analysis, gt, ctx.step_dir))
+            ctx.report(format_analysis(analysis.result))
         return {"metrics": result, "pictures": pictures, "images": len(gt),
                 "objects": gt.num_boxes, "detections": dt.num_boxes}
 

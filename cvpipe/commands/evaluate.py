@@ -111,9 +111,15 @@ class _Status:
 @click.option("--difficult", type=click.Choice(["count", "drop"]), default="count", show_default=True,
               help="coco metric: VOC difficult objects count like any object, or are left out (VOC metrics always ignore them).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
+@click.option("--max-dets", "max_dets", metavar="N,N,N",
+              help="coco metric: three detection caps per image instead of 1,10,100 (e.g. 100,300,1000).")
+@click.option("--analyse", "--analyze", "analyse", is_flag=True,
+              help="Also TIDE's error breakdown and the F1-optimal confidence per class (tables, JSON "
+                   "'analysis', and with --plots f1_curves.png, error_breakdown.png, false_positives.png, missed.png).")
 def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: Path | None, gt_format: str | None,
              dt_format: str | None, images_dir: Path | None, plots: Path | None, engine: str,
-             iou_threshold: float, conf_threshold: float, difficult: str, quiet: bool) -> None:
+             iou_threshold: float, conf_threshold: float, difficult: str, quiet: bool,
+             max_dets: str | None = None, analyse: bool = False) -> None:
     """Evaluate detections DT against ground truth GT.
 
     Prints COCO's twelve numbers (as pycocotools computes them) and a per-class AP table; --json
@@ -122,7 +128,8 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
     """
     from ..console import print_json
     from ..errors import ConfigError
-    from ..evaluation import align_detections, format_report, gc_paused, pr_ap_definition, save_pictures
+    from ..evaluation import align_detections, format_report, pr_ap_definition, save_pictures
+    from ..formats.json import gc_paused
     from ..evaluation import evaluate as run_evaluation
     from ..formats import read_dataset
     from ..fsutil import atomic_write_json
@@ -134,6 +141,9 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
     for n in names:
         params[n] = ({"engine": engine, "difficult": difficult} if n == "coco"
                      else {"iou_threshold": iou_threshold} if n in ("voc07", "voc12") else {})
+    caps = _parse_max_dets(max_dets, names) if max_dets is not None else None
+    if caps is not None:
+        params["coco"]["max_dets"] = caps
     status = _Status(enabled=not quiet and sys.stderr.isatty())
     with gc_paused():  # see gc_paused: reading and evaluating build many small objects
         status(f"reading ground truth {gt_path}")
@@ -143,12 +153,23 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
         dt = align_detections(gt, dt)
         status(f"evaluating {', '.join(names)}: {len(gt)} images, {gt.num_boxes} objects, {dt.num_boxes} detections")
         result = run_evaluation(gt, dt, params)
+        analysis = None
+        if analyse:
+            from ..analysis.report import run_analysis
+
+            status("analysing errors and thresholds")
+            analysis = run_analysis(gt, dt, difficult=difficult, max_dets=caps[-1] if caps else 100)  # type: ignore[arg-type]
+            result = {**result, "analysis": analysis.result}
     status.done()
     if json_out is not None and str(json_out) == "-":
         print_json(result)
     else:
         click.echo(f"{gt_path} ({len(gt)} images, {gt.num_boxes} objects) <- {dt_path} ({dt.num_boxes} detections)\n")
-        click.echo(format_report(result))
+        click.echo(format_report({k: v for k, v in result.items() if analysis is None or k != "analysis"}))
+        if analysis is not None:
+            from ..analysis.report import format_analysis
+
+            click.echo("\n" + format_analysis(analysis.result))
         if json_out is not None:
             atomic_write_json(json_out, result)
             click.echo(f"\nmetrics written to {json_out}")
@@ -157,4 +178,26 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
         written = save_pictures(gt, dt, plots, iou_threshold=iou_threshold, conf_threshold=conf_threshold,
                                 ap=ap, ap_params=params.get(ap))
         stream = sys.stderr if json_out is not None and str(json_out) == "-" else sys.stdout
+        if analysis is not None:
+            from ..analysis.plots import save_analysis_pictures
+
+            written.update(save_analysis_pictures(analysis, gt, plots))
         click.echo("pictures: " + ", ".join(written.values()), file=stream)
+
+
+def _parse_max_dets(text: str, metrics: list[str]) -> list[int]:
+    """``--max-dets 100,300,1000`` as three increasing positive integers, or ConfigError (also
+    when the coco metric is not among ``metrics``)."""
+    from ..errors import ConfigError
+
+    if "coco" not in metrics:
+        raise ConfigError("--max-dets is an option of the coco metric", field="--max-dets", value=text,
+                          expected="--metric coco among the metrics")
+    try:
+        caps = [int(p) for p in text.split(",")]
+    except ValueError:
+        caps = []
+    if len(caps) != 3 or any(c <= 0 for c in caps) or not caps[0] < caps[1] < caps[2]:
+        raise ConfigError("bad detection caps", field="--max-dets", value=text,
+                          expected="three increasing positive integers separated by commas, e.g. 100,300,1000")
+    return caps
