@@ -51,6 +51,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "cvpipe.builtin.models",
     "cvpipe.builtin.train_steps",
     "cvpipe.builtin.tensorboard",
+    "cvpipe.builtin.tile",
 )
 
 _pm: pluggy.PluginManager | None = None

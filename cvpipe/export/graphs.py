@@ -59,8 +59,10 @@ def export_family(model: Any) -> str:
 
 
 def _is_torchvision_detector(m: Any) -> bool:
-    from torchvision.models.detection import FCOS, SSD, RetinaNet
+    from torchvision.models.detection.fcos import FCOS
     from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
+    from torchvision.models.detection.retinanet import RetinaNet
+    from torchvision.models.detection.ssd import SSD
 
     return isinstance(m, (GeneralizedRCNN, RetinaNet, FCOS, SSD))
 
