@@ -1,8 +1,9 @@
 """Parity of an exported model with the PyTorch model it came from.
 
 Both are run on the same images (float ``(3, H, W)`` in [0, 1], the input the engine gives the
-model) and their detections compared image by image: the same number of detections, the same
-labels in the same order, boxes within :data:`BOX_RTOL` relative (``|a - b| <= BOX_RTOL *
+model) and their detections compared image by image: the same number of detections, paired one
+to one (the same label, a score within tolerance, the closest box: detections of equal scores
+may come in either order), boxes within :data:`BOX_RTOL` relative (``|a - b| <= BOX_RTOL *
 max(1, |b|)`` px, so 1e-3 px below 1 px) and scores within :data:`SCORE_ATOL`.
 """
 
@@ -20,6 +21,26 @@ SCORE_ATOL = 1e-4
 
 def _np(x: Any) -> np.ndarray:
     return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def _pair(rb: np.ndarray, rs: np.ndarray, rl: np.ndarray, eb: np.ndarray, es: np.ndarray,
+          el: np.ndarray) -> np.ndarray | None:
+    """For each reference detection, the exported one it matches: the same label, a score
+    within :data:`SCORE_ATOL`, the closest box among those (detections of equal scores may come
+    in either order); None when some reference detection has no partner."""
+    if np.array_equal(rl, el) and np.all(np.abs(rs - es) <= SCORE_ATOL):
+        close = np.abs(rb - eb).max(1) <= BOX_RTOL * np.maximum(1.0, np.abs(rb).max(1))
+        if close.all():
+            return np.arange(len(rb))
+    free = np.ones(len(eb), dtype=bool)
+    order = np.empty(len(rb), dtype=np.int64)
+    for i in range(len(rb)):
+        cand = np.flatnonzero(free & (el == rl[i]) & (np.abs(es - rs[i]) <= SCORE_ATOL))
+        if not len(cand):
+            return None
+        j = cand[np.argmin(np.abs(eb[cand] - rb[i]).max(1))]
+        order[i], free[j] = j, False
+    return order
 
 
 def compare_detections(reference: Sequence[dict[str, Any]], exported: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -42,8 +63,11 @@ def compare_detections(reference: Sequence[dict[str, Any]], exported: Sequence[d
             continue
         if len(rb) == 0:
             continue
-        if not np.array_equal(rl, el):
-            mismatches.append(f"image {i}: labels differ at {int(np.argmax(rl != el))}")
+        order = _pair(rb, rs, rl, eb, es, el)
+        if order is None:
+            mismatches.append(f"image {i}: labels or scores differ (no one-to-one match within tolerance)")
+            continue
+        eb, es, el = eb[order], es[order], el[order]
         px = np.abs(rb - eb)
         rel = px / np.maximum(1.0, np.abs(rb))
         worst_rel = max(worst_rel, float(rel.max()))
