@@ -219,16 +219,16 @@ def test_sliced_prediction_recovers_small_objects_the_whole_image_misses(tmp_pat
     ap_sliced = evaluate(gt, sliced, ["voc07"])["voc07"]["mAP"]
     assert whole.num_boxes == 0 and ap_whole == 0.0
     assert ap_sliced > 0.95, ap_sliced
-    # boxes come back in full-image pixels: every object found exactly. With nms each object once,
-    # and what else is left are a few parts of objects cut by a tile edge (overlapping the whole
-    # box less than the merge IoU), scoring below every whole object (soft-nms keeps duplicates
-    # at decayed scores, by design)
+    # boxes come back in full-image pixels: with nms every object is found exactly, once, and
+    # what else is left are a few parts of objects cut by a tile edge (overlapping the whole box
+    # less than the merge IoU), scoring below every whole object; soft-nms keeps duplicates at
+    # decayed scores and wbf averages a whole box with its cut parts, by design
     from cvpipe.ops import pairwise_iou
 
     for g, d in zip(gt.samples, sliced.samples):
         iou = pairwise_iou(g.boxes, d.boxes).numpy()
         exact = iou > 0.99
-        assert (exact.sum(1) >= 1).all()
+        assert (iou.max(1) > 0.6).all()
         if merge == "nms":
             assert (exact.sum(1) == 1).all() and len(d) <= 1.2 * len(g)
             assert (d.scores[~exact.any(0)] < d.scores[exact.any(0)].min()).all()
