@@ -86,5 +86,9 @@ def export(model: Path, fmt: str, nms: bool, dynamic: bool, max_det: int | None,
             for line in parity["mismatches"][:5]:
                 click.echo(f"    {line}")
     if parity is not None and not parity["ok"]:
-        raise JobError("exported model does not match PyTorch; file not written", file=str(out),
-                       hint="see the parity lines above; --no-check writes it anyway")
+        hint = "see the parity lines above; --no-check writes it anyway"
+        if report["family"] == "torchvision":
+            hint = ("torchvision's detection code is recorded by tracing, and parts of its postprocessing "
+                    "that depend on the data (proposals per image, candidates per class) are not reproduced "
+                    "exactly on other images; " + hint)
+        raise JobError("exported model does not match PyTorch; file not written", file=str(out), hint=hint)
