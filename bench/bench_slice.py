@@ -1,11 +1,11 @@
 """Benchmark: sliced prediction on large images with small objects -- APs against a whole-image
 pass, and throughput of batched tiles against a one-tile-at-a-time loop.
 
-    /work/venv/bin/python bench/bench_slice.py [--epochs 12] [--images 8] [--size 768] [--tile 128]
+    /work/venv/bin/python bench/bench_slice.py [--epochs 12] [--train-images 400] [--images 8] [--size 768] [--tile 128]
                                                [--batch 16] [--threads 2] [--json OUT] [--work DIR]
 
 A compact detector (``image_size`` = ``--tile``) is trained with ``cvpipe run`` on generated
-``--tile``-pixel images of 10-20 px shapes (cvpipe's synthetic data, 400 images), then run on
+``--tile``-pixel images of 10-20 px shapes (cvpipe's synthetic data, --train-images), then run on
 ``--images`` generated ``--size``-pixel images holding 20-40 such shapes: whole (the image
 resized to the model's input, shrinking the objects ``size/tile`` times) and sliced
 (:func:`cvpipe.slicing.predict_sliced`: ``--tile`` tiles, overlap 0.2, plus the whole image,
@@ -25,7 +25,7 @@ from pathlib import Path
 PIPELINE = """
 name: small_objects
 steps:
-  - synthesize: {{path: "{data}", images: 400, size: [{tile}, {tile}], object_size: [10, 20],
+  - synthesize: {{path: "{data}", images: {train_images}, size: [{tile}, {tile}], object_size: [10, 20],
                  objects_per_image: [2, 6], seed: 0, skip_if_exists: true}}
   - read: {{name: read_train, format: voc, path: "{data}", splits: [train], output: train}}
   - read: {{name: read_val, format: voc, path: "{data}", splits: [val], output: val}}
@@ -44,6 +44,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--images", type=int, default=8)
+    ap.add_argument("--train-images", type=int, default=400)
     ap.add_argument("--size", type=int, default=768)
     ap.add_argument("--tile", type=int, default=128)
     ap.add_argument("--batch", type=int, default=16)
@@ -67,6 +68,7 @@ def main() -> None:
     run = work / "run"
     if not any(run.rglob("best.pt")) if run.exists() else True:
         (work / "p.yaml").write_text(PIPELINE.format(data=work / "train_data", tile=args.tile, epochs=args.epochs,
+                                                     train_images=args.train_images,
                                                      threads=args.threads))
         t0 = time.perf_counter()
         assert cli(["run", str(work / "p.yaml"), "--out", str(run), "--quiet"]) == 0
