@@ -65,7 +65,8 @@ def export(model: Path, fmt: str, nms: bool, dynamic: bool, max_det: int | None,
         report = export_model(bundle, fmt, out, nms=nms, dynamic=dynamic, max_det=max_det, check=check,
                               images=pictures)
     except ExportError as exc:
-        raise InputError(f"cannot export {bundle.name}: {exc}", file=str(bundle.checkpoint)) from None
+        raise InputError(f"cannot export {bundle.name}: {exc.problems[0].message}",
+                         file=str(bundle.checkpoint)) from None
     parity = report["parity"]
     if as_json:
         print_json(report)

@@ -36,14 +36,12 @@ def _meta(bundle: Any, family: str, fmt: str, graph: Any, outputs: tuple[str, ..
         "format": "cvpipe-export", "version": 1, "family": family, "export": fmt, "model": bundle.name,
         "params": plain(bundle.params), "categories": list(bundle.categories), "input_size": input_size,
         "nms": nms, "outputs": list(outputs), "dynamic": dynamic, "checkpoint": str(bundle.checkpoint),
-        "batch": None if family == "compact" and dynamic else 1 if family != "compact" else None,
+        "batch": None if family == "compact" and dynamic else 1,  # None: any batch size
         "max_det": getattr(graph, "max_det", None),
     }
     if family == "compact":
         meta["image_size"] = int(bundle.model.image_size)
         meta["postprocess"] = plain(bundle.model.postprocess_spec)
-        if not dynamic:
-            meta["batch"] = 1
     return meta
 
 
@@ -82,19 +80,18 @@ def export_model(
     """
     import torch
 
-    from .graphs import build_graph, export_family
+    from .graphs import build_graph
     from .parity import parity_images
 
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
     model = bundle.model.cpu().eval()
-    family = export_family(model)
     graph, family, outputs = build_graph(model, nms=nms, max_det=max_det)
-    nms = nms or family == "torchvision"
+    nms = nms or family == "torchvision"  # torchvision's graphs always hold their NMS
     side = _example_size(bundle, family)
-    input_size = None if (dynamic and family != "compact") else int(bundle.input_size or side)
-    if family == "compact" and bundle.input_size is None:
-        input_size = side
+    # the square the engine resizes images to before the graph: compact always has one (its own
+    # input size); a torchvision graph takes any size only when dynamic
+    input_size: int | None = side if family == "compact" else (None if dynamic else side)
     example = parity_images(1, side)[0].unsqueeze(0)
     if family == "compact" and dynamic:
         example = torch.cat([example, example.flip(-1)])  # a batch of 2, so batch is not fixed at 1

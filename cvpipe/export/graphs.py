@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import InputError
+
 __all__ = ["ExportError", "export_family", "CompactGraph", "TorchvisionGraph", "build_graph", "NMS_OUTPUTS",
            "RAW_OUTPUTS"]
 
@@ -38,8 +40,8 @@ NMS_OUTPUTS = ("boxes", "scores", "labels", "num_dets")
 RAW_OUTPUTS = ("logits", "deltas")
 
 
-class ExportError(Exception):
-    """A model that cannot be exported as asked; the message says why."""
+class ExportError(InputError):
+    """A model that cannot be exported as asked; the message says why (exit code 2)."""
 
 
 def export_family(model: Any) -> str:
