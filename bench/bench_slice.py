@@ -9,7 +9,7 @@ A compact detector (``image_size`` = ``--tile``) is trained with ``cvpipe run`` 
 ``--images`` generated ``--size``-pixel images holding 20-40 such shapes: whole (the image
 resized to the model's input, shrinking the objects ``size/tile`` times) and sliced
 (:func:`cvpipe.slicing.predict_sliced`: ``--tile`` tiles, overlap 0.2, plus the whole image,
-merged by NMS). Both are evaluated with COCO AP / AP50 / AP_small and VOC07 mAP. Throughput:
+merged by NMS). Both are evaluated with COCO AP / AP50 / APs and VOC07 mAP. Throughput:
 the same sliced prediction with ``batch_size=--batch`` (tiles batched across images) and with
 ``batch_size=1`` (the one-tile-at-a-time loop SAHI runs), best of 3 interleaved rounds.
 """
@@ -83,13 +83,13 @@ def main() -> None:
     sliced = predict_sliced(bundle, gt, size=args.tile, overlap=0.2, merge="nms", batch_size=args.batch)
     res: dict = {"objects": gt.num_boxes, "images": len(gt)}
     print(f"{len(gt)} images {args.size}x{args.size}, {gt.num_boxes} objects of 10-20 px; model input {args.tile} px")
-    print(f"{'':<10}{'AP':>8}{'AP50':>8}{'AP_small':>10}{'VOC07':>8}{'dets':>7}")
+    print(f"{'':<10}{'AP':>8}{'AP50':>8}{'APs':>10}{'VOC07':>8}{'dets':>7}")
     for name, dt in (("whole", whole), ("sliced", sliced)):
         m = evaluate(gt, dt, ["coco", "voc07"])
         c = m["coco"]
-        res[name] = {"AP": c["AP"], "AP50": c["AP50"], "AP_small": c["AP_small"], "voc07": m["voc07"]["mAP"],
+        res[name] = {"AP": c["AP"], "AP50": c["AP50"], "APs": c["APs"], "voc07": m["voc07"]["mAP"],
                      "detections": dt.num_boxes}
-        print(f"{name:<10}{c['AP']:>8.3f}{c['AP50']:>8.3f}{c['AP_small']:>10.3f}{m['voc07']['mAP']:>8.3f}{dt.num_boxes:>7}")
+        print(f"{name:<10}{c['AP']:>8.3f}{c['AP50']:>8.3f}{c["APs"]:>10.3f}{m['voc07']['mAP']:>8.3f}{dt.num_boxes:>7}")
 
     tiles = sum(len(tile_windows(s.width, s.height, args.tile, 0.2)) + 1 for s in gt.samples)
     best = {"batched": float("inf"), "one_by_one": float("inf")}
