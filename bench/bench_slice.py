@@ -89,7 +89,7 @@ def main() -> None:
         c = m["coco"]
         res[name] = {"AP": c["AP"], "AP50": c["AP50"], "APs": c["APs"], "voc07": m["voc07"]["mAP"],
                      "detections": dt.num_boxes}
-        print(f"{name:<10}{c['AP']:>8.3f}{c['AP50']:>8.3f}{c["APs"]:>10.3f}{m['voc07']['mAP']:>8.3f}{dt.num_boxes:>7}")
+        print(f"{name:<10}{c['AP']:>8.3f}{c['AP50']:>8.3f}{c['APs']:>10.3f}{m['voc07']['mAP']:>8.3f}{dt.num_boxes:>7}")
 
     tiles = sum(len(tile_windows(s.width, s.height, args.tile, 0.2)) + 1 for s in gt.samples)
     best = {"batched": float("inf"), "one_by_one": float("inf")}
