@@ -2,7 +2,8 @@
 
 Each image larger than ``size`` on some side is cut into the windows of
 :func:`cvpipe.slicing.tile_windows`; each tile becomes an image of its own, named
-``<folder>/<stem>__x<x0>_y<y0>.png`` (lossless), with the boxes that overlap it cut to it: a
+``<folder>/<stem>__x<x0>_y<y0>.png`` (lossless), with the boxes that overlap it cut to it (COCO ids, areas and segmentations of the source are
+not carried into tiles; the writer renumbers and recomputes): a
 box is kept when at least ``min_visibility`` of its area is inside the tile (clipped boxes are
 flagged ``truncated``), dropped otherwise. Images no larger than ``size`` either way are kept
 whole (their file copied or linked unchanged).
@@ -49,10 +50,16 @@ def tile_sample(sample: Sample, window: np.ndarray, min_visibility: float) -> tu
     touching = int(((vis > 0)).sum())
     part = sample.select(keep)
     clipped = vis[keep] < 1.0
-    part = dataclasses.replace(part, boxes=cut, width=x1 - x0, height=y1 - y0,
+    # geometry a format stored for the whole image (COCO's id, bbox, area, segmentation) no
+    # longer holds in the tile: the writer recomputes or renumbers it
+    extras = [{k: v for k, v in ex.items() if k not in _IMAGE_GEOMETRY} for ex in part.box_extra]
+    part = dataclasses.replace(part, boxes=cut, width=x1 - x0, height=y1 - y0, box_extra=extras,
                                truncated=part.truncated | clipped,
                                extra={**part.extra, "tile": {"source": sample.image, "x": x0, "y": y0}})
     return part, {"kept": len(keep), "clipped": int(clipped.sum()), "dropped": touching - len(keep)}
+
+
+_IMAGE_GEOMETRY = ("id", "bbox", "area", "segmentation")
 
 
 def _tile_name(image: str, x: int, y: int) -> str:
@@ -105,8 +112,8 @@ def tile_dataset(dataset: Dataset, dst: Path, *, size: int = 640, overlap: float
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if not cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2BGR)):
                     raise OSError(f"cannot write {path}")
-                tile_id = f"{s.id if s.id is not None else PurePosixPath(s.image).stem}__x{int(win[0])}_y{int(win[1])}"
-                out.append(dataclasses.replace(part, image=name, id=tile_id))
+                # id None: each writer numbers tiles its own way (COCO: sequential integers)
+                out.append(dataclasses.replace(part, image=name, id=None))
                 counts["tiles"] += 1
                 counts["boxes_out"] += c["kept"]
                 counts["clipped"] += c["clipped"]
