@@ -16,17 +16,25 @@ from cvpipe.slicing import axis_starts, boxes_in_window, boxes_to_image, tile_wi
 
 
 # ------------------------------------------------------------------------------------ geometry
-@given(w=st.integers(1, 3000), h=st.integers(1, 3000), size=st.integers(1, 700),
-       overlap=st.floats(0.0, 0.95))
-def test_windows_cover_every_pixel_and_stay_inside(w, h, size, overlap):
+@given(length=st.integers(1, 20000), size=st.integers(1, 2000), overlap=st.floats(0.0, 0.95))
+def test_axis_windows_cover_every_pixel_and_stay_inside(length, size, overlap):
+    starts = np.array(axis_starts(length, size, overlap))
+    ends = starts + min(size, length)
+    assert starts.min() == 0 and ends.max() == length and (ends <= length).all()
+    # consecutive windows leave no gap: every pixel is in some window
+    assert (starts[1:] <= ends[:-1]).all()
+
+
+@given(w=st.integers(1, 900), h=st.integers(1, 900), size=st.integers(16, 400), overlap=st.floats(0.0, 0.9))
+def test_windows_are_the_grid_of_the_axis_windows(w, h, size, overlap):
     win = tile_windows(w, h, size, overlap)
-    assert (win[:, 0] >= 0).all() and (win[:, 1] >= 0).all() and (win[:, 2] <= w).all() and (win[:, 3] <= h).all()
+    xs, ys = axis_starts(w, size, overlap), axis_starts(h, size, overlap)
+    assert win[:, :2].tolist() == [[x, y] for y in ys for x in xs]
     assert ((win[:, 2] - win[:, 0]) == min(size, w)).all() and ((win[:, 3] - win[:, 1]) == min(size, h)).all()
-    for length, lo, hi in ((w, win[:, 0], win[:, 2]), (h, win[:, 1], win[:, 3])):
-        covered = np.zeros(length + 1, dtype=np.int64)
-        np.add.at(covered, lo, 1)
-        np.add.at(covered, hi, -1)
-        assert (np.cumsum(covered)[:length] > 0).all()  # every pixel column / row is in a window
+    covered = np.zeros((h, w), dtype=bool)
+    for x0, y0, x1, y1 in win:
+        covered[y0:y1, x0:x1] = True
+    assert covered.all()
     if w <= size and h <= size:
         assert win.tolist() == [[0, 0, w, h]]
 
