@@ -89,7 +89,7 @@ def export(model: Path, fmt: str, nms: bool, dynamic: bool, max_det: int | None,
     if parity is not None and not parity["ok"]:
         hint = "see the parity lines above; --no-check writes it anyway"
         if report["family"] == "torchvision":
-            hint = ("torchvision's detection code is recorded by tracing, and parts of its postprocessing "
-                    "that depend on the data (proposals per image, candidates per class) are not reproduced "
-                    "exactly on other images; " + hint)
+            hint = ("a torchvision graph is recorded by tracing torchvision's own transform and NMS; with "
+                    "tied scores (an untrained model) NMS may keep different ones of equal boxes, and "
+                    "traced data-dependent steps may not reproduce PyTorch; " + hint)
         raise JobError("exported model does not match PyTorch; file not written", file=str(out), hint=hint)
