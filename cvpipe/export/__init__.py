@@ -7,11 +7,11 @@ and a parity check of the exported file against PyTorch.
 The graphs are in :mod:`cvpipe.export.graphs`, running exported files in
 :mod:`cvpipe.export.runtime`, the comparison in :mod:`cvpipe.export.parity`.
 
-Exporter choice (measured with torch 2.14): ``torch.onnx.export(dynamo=True)``, the default
-since torch 2.9, needs the ``onnxscript`` package (ModuleNotFoundError without it) and does not
-record torchvision's NMS/RoIAlign ops without extra translation tables; the TorchScript-based
-exporter (``dynamo=False``) needs only ``onnx``, records ``torchvision.ops.nms`` as ONNX
-``NonMaxSuppression`` and exports all of cvpipe's families, so cvpipe uses it.
+Exporter choice (measured with torch 2.14.1): ``torch.onnx.export(dynamo=True)``, the default
+since torch 2.9, fails without the ``onnxscript`` package (ModuleNotFoundError), which nothing
+else in cvpipe needs; the TorchScript-based exporter (``dynamo=False``) needs only ``onnx``,
+records ``torchvision.ops.nms`` as ONNX ``NonMaxSuppression`` and records every cvpipe family
+(compact and torchvision's detectors), so cvpipe uses it.
 """
 
 from __future__ import annotations
