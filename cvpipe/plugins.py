@@ -121,6 +121,7 @@ class CvpipePluginManager(pluggy.PluginManager):
         "cvpipe.builtin.train_steps",
         "cvpipe.builtin.tensorboard",
         "cvpipe.builtin.report",
+        "cvpipe.builtin.tile",
     )
 
     def __init__(self) -> None:
