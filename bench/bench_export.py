@@ -47,7 +47,7 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    from cvpipe.builtin.models import build_model
+    from cvpipe.models.build import build_model
     from cvpipe.engine.predict import ModelBundle
     from cvpipe.export import export_model
 

@@ -25,7 +25,7 @@ CLASSES = ["circle", "square", "triangle"]
 
 
 def _checkpoint(path: Path, params: dict = PARAMS) -> Path:
-    from cvpipe.builtin.models import build_model
+    from cvpipe.models.build import build_model
     from cvpipe.engine.checkpoint import save_checkpoint
 
     torch.manual_seed(0)

@@ -248,7 +248,7 @@ def test_sliced_prediction_recovers_small_objects_the_whole_image_misses(tmp_pat
 
 def test_predict_cli_slices_with_a_checkpoint(tmp_path, capsys):
     torch = pytest.importorskip("torch")
-    from cvpipe.builtin.models import build_model
+    from cvpipe.models.build import build_model
     from cvpipe.engine.checkpoint import save_checkpoint
 
     params = {"image_size": 64, "width": 8, "depth": 0, "fpn_channels": 16, "head_convs": 1, "score_thresh": 0.001}

@@ -88,7 +88,7 @@ def model_detections(model: Path, gt):
 
     images = Dataset(list(bundle.categories), [dataclasses.replace(s, boxes=np.zeros((0, 4)), labels=[],
                                                                     difficult=None, truncated=None, iscrowd=None,
-                                                                    box_extra=None, scores=None)
+                                                                    box_extra=None, box_origins=None, scores=None)
                                                for s in gt.samples], root=gt.root)
     dets = predict_dataset(bundle, images, device="cpu")
     return dataclasses.replace(dets, samples=[s.select(s.scores > 0.001) for s in dets.samples])
