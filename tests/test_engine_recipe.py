@@ -240,3 +240,18 @@ def test_mixup_blends_two_images():
     want = np.rint(10 * 0.5 + 10 * (other + 1) * 0.5)
     assert (res.image == want).all()
     assert res.boxes[0].tolist() == [0, 0, 16, 16]
+
+
+def test_dataset_loader_feeds_the_mosaic(tmp_path):
+    from cvpipe.engine.mosaic import dataset_loader
+    from cvpipe.formats import read_dataset
+    from cvpipe.synthetic import synthesize_voc
+
+    root = tmp_path / "shapes"
+    synthesize_voc(root, images=4, seed=1, size=(80, 60), object_size=(14, 30), objects_per_image=(1, 2))
+    ds = read_dataset(root, "voc")
+    load = dataset_loader(ds)
+    image, boxes, labels = load(0)
+    assert image.shape == (60, 80, 3) and boxes.shape == (len(labels), 4) and len(labels) >= 1
+    res = MosaicMixup(load, len(ds.samples), 64, mixup_prob=0.5, seed=2)(0, 1)
+    assert res.image.shape == (64, 64, 3) and len(res.boxes) == len(res.labels)

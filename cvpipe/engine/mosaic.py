@@ -25,13 +25,31 @@ plain image comes back, unchanged), as recipes finish on undistorted images.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["MosaicMixup", "MosaicPart", "MosaicResult"]
+__all__ = ["MosaicMixup", "MosaicPart", "MosaicResult", "dataset_loader"]
 
 Loader = Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def dataset_loader(dataset: Any, *, keep_difficult: bool = False) -> Loader:
+    """A :class:`MosaicMixup` loader over a :class:`cvpipe.data.Dataset`: the RGB image of
+    sample ``index`` with its boxes and labels, crowd boxes (and ``difficult`` ones unless
+    ``keep_difficult``) left out, as :class:`cvpipe.engine.data.DetectionData` leaves them out."""
+
+    def load(index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from ..draw import read_image
+
+        sample = dataset.samples[index]
+        image = read_image(dataset.image_path(sample))
+        drop = sample.iscrowd if keep_difficult else sample.iscrowd | sample.difficult
+        if drop.any():
+            sample = sample.select(~drop)
+        return image, np.asarray(sample.boxes, np.float64).reshape(-1, 4), np.asarray(sample.labels, np.int64)
+
+    return load
 
 
 def _rng(seed: int, epoch: int, index: int) -> np.random.Generator:
