@@ -174,13 +174,22 @@ class CvdetDetector(nn.Module):
             self._points[key] = anchor_points(key[0], self.strides, device=device)
         return self._points[key]
 
+    def dense(self, x: Tensor) -> tuple[Tensor, Tensor, list[tuple[int, int]]]:
+        """Backbone, neck and head on a normalised ``(B, 3, S, S)`` batch: ``(B, N, C)`` class
+        logits, ``(B, N, 4 * (reg_max + 1))`` distance logits and the ``(h, w)`` of each level's
+        feature map. All the tensor work, and
+        nothing data-dependent: the part to hand to ``torch.compile``
+        (``model.dense = torch.compile(model.dense)`` keeps the state dict's names)."""
+        feats = self.neck(self.backbone(x))
+        logits, reg = self.head(feats)
+        return logits, reg, [(int(f.shape[-2]), int(f.shape[-1])) for f in feats]
+
     def raw_forward(self, x: Tensor) -> dict[str, Tensor]:
         """Raw output for a normalised ``(B, 3, S, S)`` batch: ``logits`` ``(B, N, C)``, ``reg``
         ``(B, N, 4 * (reg_max + 1))``, ``points`` ``(N, 2)``, ``point_strides`` ``(N,)`` and the
         decoded ``boxes`` ``(B, N, 4)`` xyxy in resized pixels."""
-        feats = self.neck(self.backbone(x))
-        logits, reg = self.head(feats)
-        pts, strides = self.points([tuple(f.shape[-2:]) for f in feats], x.device)
+        logits, reg, sizes = self.dense(x)
+        pts, strides = self.points(sizes, x.device)
         boxes = ltrb_to_boxes(pts, dfl_expectation(reg, self.reg_max), strides)
         return {"logits": logits, "reg": reg, "points": pts, "point_strides": strides, "boxes": boxes}
 
