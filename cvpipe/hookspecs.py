@@ -172,7 +172,8 @@ def cvpipe_register_steps(register: StepRegistrar) -> None:
 
 
 @hookspec(firstresult=True)
-def cvpipe_convert(src, dst, src_format, dst_format, options):
+def cvpipe_convert(src: Path, dst: Path, src_format: str, dst_format: str,
+                   options: dict[str, Any]) -> dict[str, Any] | None:
     """Offer a direct (faster) conversion of one dataset from ``src_format`` to ``dst_format``.
 
     ``cvpipe convert`` (:func:`cvpipe.formats.convert_dataset`) asks this hook first, once the

@@ -10,10 +10,10 @@ import pytest
 from lxml import etree
 
 from cvpipe.builtin.cvat import detect_cvat, read_cvat, write_cvat
-
+from cvpipe.builtin.voc import detect_voc
 from cvpipe.errors import InputError, Problem
-from cvpipe.plugins import get_registry
 from cvpipe.formats import check_dataset, detect_format, read_dataset
+from cvpipe.plugins import get_registry
 from cvpipe.testing import assert_same_dataset, blank_png as png, check_format
 
 FIXTURES = Path(os.environ.get("CVPIPE_FIXTURES") or Path(__file__).resolve().parents[1].parent / "shared" / "fixtures")
@@ -88,7 +88,7 @@ def test_reads_boxes_labels_flags_and_keeps_other_shapes(tmp_path):
     assert b.labels.tolist() == [1] and len(c) == 0
     assert detect_cvat(tmp_path / "task") and detect_cvat(tmp_path / "task" / "annotations.xml")
     assert detect_format(tmp_path / "task") == "cvat"
-    assert not get_registry().formats.get("voc").obj.detect(tmp_path / "task")  # <annotations> is not VOC's <annotation>
+    assert not detect_voc(tmp_path / "task")  # <annotations> is not VOC's <annotation>
 
 
 def test_round_trip_keeps_shapes_attributes_and_label_meta(tmp_path):

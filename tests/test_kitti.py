@@ -10,8 +10,8 @@ import pytest
 from cvpipe.builtin.kitti import detect_kitti, read_kitti, write_kitti
 from cvpipe.data import Dataset, Sample
 from cvpipe.errors import InputError, Problem
-from cvpipe.plugins import get_registry
 from cvpipe.formats import detect_format, write_dataset
+from cvpipe.plugins import get_registry
 from cvpipe.testing import assert_same_dataset, blank_png as png, check_format
 
 # Lines in the style of the KITTI object development kit's readme

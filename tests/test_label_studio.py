@@ -11,8 +11,8 @@ import pytest
 from cvpipe.builtin.label_studio import detect_label_studio, read_label_studio, write_label_studio
 from cvpipe.builtin.label_studio.layout import url_candidates
 from cvpipe.errors import InputError, Problem
-from cvpipe.plugins import get_registry
 from cvpipe.formats import detect_format
+from cvpipe.plugins import get_registry
 from cvpipe.testing import assert_same_dataset, blank_png as png, check_format
 
 

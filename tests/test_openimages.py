@@ -11,8 +11,8 @@ import pytest
 from cvpipe.builtin.openimages import detect_openimages, read_openimages, write_openimages
 from cvpipe.data import Dataset, Sample
 from cvpipe.errors import InputError, Problem
-from cvpipe.plugins import get_registry
 from cvpipe.formats import detect_format
+from cvpipe.plugins import get_registry
 from cvpipe.testing import assert_same_dataset, blank_png as png, check_format
 
 # Rows in the style of the Open Images download page (the train file adds XClick columns)

@@ -58,11 +58,12 @@ def read_bytes(path: str) -> bytes:
     return b"".join(chunks)
 
 
-def parse_xml_file(path: str, found: list[Problem], *, document: str = "annotation file") -> Any:
+def parse_xml_file(path: str, found: list[Problem], *, document: str = "annotation file",
+                   well_formed: str | None = None) -> Any:
     """The root element of the XML file at ``path``, or None with a Problem appended to
     ``found``: unreadable, a DOCTYPE/ENTITY declaration (refused, never parsed), malformed (with
     its line and column). ``document`` names what the file should be (``VOC annotation``), for
-    the messages."""
+    the messages; ``well_formed`` (default ``document``) what a well-formed one is."""
     parser = _parser or xml_parser()
     try:
         data = read_bytes(path)
@@ -80,7 +81,7 @@ def parse_xml_file(path: str, found: list[Problem], *, document: str = "annotati
     except _etree.XMLSyntaxError as exc:
         line = exc.position[0] if getattr(exc, "position", None) else getattr(exc, "lineno", None)
         msg = re.sub(r",? line \d+, column (\d+)$", r" (column \1)", str(exc.msg))  # the line is ours
-        found.append(Problem(f"malformed XML: {msg}", file=path, line=line, expected=f"a well-formed {document}"))
+        found.append(Problem(f"malformed XML: {msg}", file=path, line=line, expected=f"a well-formed {well_formed or document}"))
         return None
     # a DOCTYPE in an encoding the byte check does not know (an ASCII-compatible file without
     # "!" cannot hold one)

@@ -8,6 +8,8 @@ from typing import Any
 
 from cvpipe.errors import Problem
 
+from cvpipe.formats.xml import parse_xml_file
+
 __all__ = ["ANNOTATIONS_FILE", "IMAGES_DIR", "detect_cvat", "find_xml", "parse_xml", "element_data",
            "data_element"]
 
@@ -60,11 +62,9 @@ def find_xml(path: Path, found: list[Problem]) -> Path | None:
 
 
 def parse_xml(file: Path, found: list[Problem]):
-    """The root element of ``file`` parsed with the formats toolkit's hardened parser, or None
-    (problem appended)."""
-    from cvpipe.formats.xml import parse_xml_file
-
-    return parse_xml_file(str(file), found, document="CVAT for images 1.1 file")
+    """The root element of ``file`` parsed with the toolkit's hardened parser
+    (:func:`cvpipe.formats.xml.parse_xml_file`), or None (problem appended)."""
+    return parse_xml_file(str(file), found, document="CVAT annotation file", well_formed="CVAT for images 1.1 file")
 
 
 def element_data(el) -> dict[str, Any]:
