@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..data.checks import box_masks, box_problem_text, size_is_valid
 from ..errors import InputError, Problem
@@ -14,13 +15,21 @@ from ..errors import InputError, Problem
 if TYPE_CHECKING:
     from ..data import Dataset, Sample
 
-__all__ = ["check_dataset", "problem_reason"]
+__all__ = ["check_dataset", "problem_reason", "dataset_folders"]
 
 
 def problem_reason(problem: Problem) -> str:
     """A short key grouping problems of one kind (``invalid: box is inverted``), for the
     ``skipped`` counts of a report."""
     return f"invalid: {problem.message}"
+
+
+def dataset_folders(src: Path, images_dir: Path | None = None) -> list[Path]:
+    """The folders a dataset read from ``src`` (a folder, or a file: its folder) consists of,
+    with ``images_dir`` when given: where its image symlinks may lead (``check_dataset``'s
+    ``inside``)."""
+    src = Path(src)
+    return [src if src.is_dir() else src.parent] + ([Path(images_dir)] if images_dir is not None else [])
 
 
 def check_dataset(
@@ -31,6 +40,8 @@ def check_dataset(
     require_images: bool = True,
     skipped: Counter | None = None,
     progress: bool = False,
+    follow_symlinks: bool = False,
+    inside: Sequence[Path] = (),
 ) -> "Dataset":
     """Run the checks every format shares; append a :class:`Problem` per finding to ``problems``
     and return the valid part of ``dataset`` (bad boxes and bad images left out).
@@ -39,13 +50,17 @@ def check_dataset(
     split); with ``check_images``, the image file exists (a problem only with
     ``require_images``) and its header size equals the annotated size; every box valid by
     :mod:`cvpipe.data.checks` (finite, not inverted, not empty, inside the image); labels within
-    ``categories``. ``skipped`` (a Counter), when given, counts the boxes left out by reason.
+    ``categories``; unless ``follow_symlinks``, an image file that is a symlink resolving outside
+    the dataset (its ``root`` and the folders ``inside``: what was read, ``--images-dir``) is a
+    problem (:func:`~cvpipe.formats.images.symlink_escape`).
+    ``skipped`` (a Counter), when given, counts the boxes left out by reason.
     Problems are placed with the samples' and boxes' origins; a problem with a field but no line
     is given the line :attr:`Dataset.locate <cvpipe.data.Dataset.locate>` finds.
     """
     skipped = skipped if skipped is not None else Counter()
     first = len(problems)
-    valid = _check(dataset, problems, check_images, require_images, skipped, progress)
+    valid = _check(dataset, problems, check_images, require_images, skipped, progress,
+                   None if follow_symlinks else [dataset.root, *inside])
     locate = dataset.locate
     if locate is not None and len(problems) > first:
         for j in range(first, len(problems)):
@@ -77,10 +92,10 @@ def _box_where(dataset: "Dataset", s: "Sample", i: int, suffix: str = "") -> dic
 
 
 def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, require_images: bool,
-           skipped: Counter, progress: bool) -> "Dataset":
+           skipped: Counter, progress: bool, confine: list | None) -> "Dataset":
     import numpy as np
 
-    from .images import image_size
+    from .images import image_size, symlink_escape
 
     ncat = len(dataset.categories)
     seen_paths: dict[str, str] = {}
@@ -123,6 +138,12 @@ def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, requ
                     img_problems.append(Problem("image file not found", **_sample_where(dataset, s, "image"),
                                                 value=str(path), expected="an existing image file",
                                                 hint="point to the images with --images-dir"))
+            elif confine is not None and (target := symlink_escape(path, confine)) is not None:
+                img_problems.append(Problem(
+                    "image is a symlink to a file outside the dataset", **_sample_where(dataset, s, "image"),
+                    value=f"{path} -> {target}", expected="an image file inside "
+                    + " or ".join(dict.fromkeys(str(c) for c in confine if c is not None)),
+                    hint="follow such links with --follow-symlinks"))
             else:
                 try:
                     size = image_size(path)

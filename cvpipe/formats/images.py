@@ -9,7 +9,8 @@ from typing import Sequence
 
 from ..errors import InputError
 
-__all__ = ["IMAGE_EXTENSIONS", "image_size", "is_image", "find_images_dir", "image_names", "output_names"]
+__all__ = ["IMAGE_EXTENSIONS", "image_size", "is_image", "find_images_dir", "image_names", "output_names",
+           "symlink_escape"]
 
 #: File extensions treated as images, lower case.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -36,6 +37,25 @@ def image_size(path: Path) -> tuple[int, int]:
         raise InputError("cannot read the image size from the file header", file=str(path),
                          expected="a JPEG, PNG, BMP, TIFF or WebP image")
     return int(w), int(h)
+
+
+def symlink_escape(path: Path, roots: Sequence[Path | None]) -> str | None:
+    """The file a symlinked ``path`` (or a symlinked folder on its way) resolves to when that
+    lies outside every folder of ``roots`` (the dataset: its folder, its images folder), else
+    None (no symlink, or one staying inside; None roots are ignored). A converter refuses such
+    an image unless told to follow symlinks: linking or copying it would take a file from
+    elsewhere into the output."""
+    import os
+
+    real = os.path.realpath(path)
+    if real == os.path.abspath(path):  # no symlink anywhere on the path: the common case
+        return None
+    for root in roots:
+        if root is not None:
+            top = os.path.realpath(root).rstrip(os.sep) + os.sep
+            if real.startswith(top):
+                return None
+    return real
 
 
 def find_images_dir(candidates: Sequence[Path], probe: str | None) -> Path | None:
