@@ -156,10 +156,11 @@ def _registrar(family: str, registry: Registry, plugin: str) -> Callable[..., No
     fam = registry.family(family)
     if family == "formats":
 
-        def register_format(name: str, *, reader=None, writer=None, detect=None, description: str = "") -> None:
+        def register_format(name: str, *, reader=None, writer=None, detect=None, description: str = "",
+                            read_predictions=None) -> None:
             if reader is None and writer is None:
                 raise PluginError(f"format {name!r} of plugin {plugin!r} has neither reader nor writer")
-            spec = FormatSpec(name, reader, writer, detect, description)
+            spec = FormatSpec(name, reader, writer, detect, description, read_predictions)
             fam.add(Entry(family, name, spec, plugin, description))
 
         return register_format

@@ -41,6 +41,9 @@ class FormatSpec:
     writer: Callable[..., Any] | None = None
     detect: Callable[[Path], bool] | None = None
     description: str = ""
+    #: ``read_predictions(path, reference, *, problems=None) -> Dataset``: detections (boxes with
+    #: scores) read against the ground truth ``reference``, for ``cvpipe evaluate --dt``
+    read_predictions: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)

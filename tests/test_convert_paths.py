@@ -141,7 +141,7 @@ def test_voc_to_yolo_direct_equals_general(tmp_path, spec, options):
 
 def test_the_voc_direct_path_is_taken(tmp_path, monkeypatch):
     """The comparison above is only worth something if the direct path runs on plain data."""
-    from cvpipe.builtin import _voc2yolo
+    from cvpipe.builtin.voc import to_yolo as _voc2yolo
 
     taken = []
     real = _voc2yolo.stream_voc_to_yolo

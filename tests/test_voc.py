@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cvpipe.builtin import _voc2yolo
+from cvpipe.builtin.voc import reader as voc_reader
+from cvpipe.builtin.voc import to_yolo as _voc2yolo
 from cvpipe.builtin.voc import VOC_CLASSES, convert_voc_to_yolo, detect_voc, read_voc, write_voc
 from cvpipe.builtin.yolo import read_yolo, write_yolo
 from cvpipe.data import Dataset, Sample
@@ -624,7 +625,7 @@ def test_cli_convert_takes_the_streaming_path(tmp_path, monkeypatch):
     assert not (tmp_path / "out2").exists()
 
 
-# The fast path reads plain files with voc._extract_quick and everything else with voc._extract:
+# The fast path reads plain files with reader._extract_quick and everything else with reader._extract:
 # both must give the same record for every file the quick one accepts.
 _ws = st.sampled_from(["", "", "", " ", "\n\t"])
 _rare = st.integers(0, 19).map(lambda k: k == 0)  # true one time in twenty
@@ -675,8 +676,7 @@ def test_quick_extraction_agrees_with_the_general_one(text, one_based, classes):
 
     from cvpipe.formats.xml import xml_parser
 
-    from cvpipe.builtin import voc
-
+    voc = voc_reader
     root = etree.fromstring(text.encode(), xml_parser())
     shift = 1.0 if one_based else 0.0
     quick = voc._extract_quick(root, shift, classes)

@@ -1,34 +1,39 @@
-"""The fast VOC -> YOLO conversion (:func:`convert_voc_to_yolo`, re-exported by
-:mod:`cvpipe.builtin.voc`).
+"""The streaming VOC -> YOLO converter (hook ``cvpipe_convert``; :func:`convert_voc_to_yolo`).
 
 Why a separate path: converting VOC2012 (17k small XML files) costs start-up, one XML parse and
 one file creation per image, so this path imports no numpy, spreads the files over a process pool
 (chunks taken from the split folders in turn), reads plain files with one-function extraction
-(``voc._extract_quick``, the general reader for anything else), writes each label file as soon as
-its XML is parsed with raw ``os`` calls (memory holds the list of file names, never the labels),
-and shares with the generic path what decides every byte: the VOC parsing and checks
-(``voc._parse_file``), the YOLO line arithmetic and ``data.yaml`` text (``yolo.yolo_box_text``,
-``yolo.data_yaml_text``), split and file naming and the category order (``voc.voc_categories``).
+(the general reader for anything else), writes each label file as soon as its XML is parsed with
+raw ``os`` calls (memory holds the list of file names, never the labels), and shares with the
+general path what decides every byte and every problem: the VOC parsing and box checks
+(:func:`.reader.parse_file`, :mod:`cvpipe.data.checks`), the image checks and their wording
+(as :func:`cvpipe.formats.check_dataset`), the YOLO line arithmetic, label names, split folders and
+``data.yaml`` text (:mod:`cvpipe.formats.yolo_text`), the category order
+(:mod:`cvpipe.data.categories`), the refusal (:func:`cvpipe.formats.refuse_conversion`) and the
+report (:func:`cvpipe.formats.conversion_report`).
 
 Class ids before the order is known: label files are written with provisional tokens (the
 canonical VOC id, or ``#<hex name>`` for another name); when the final order differs (a VOC class
 absent, or other names) a second, cheap pass over the written label files rewrites the first
-token. Corner cases the streaming path does not handle (a file name with folders, two images
-with one label name, ``<score>`` detections) fall back to ``write_yolo(read_voc(...))``.
+token. What the streaming path does not reproduce (a file name with folders, an image listed
+twice, two images with one label name, ``<score>`` detections) makes it decline (nothing
+written): the general path then runs.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Literal, Sequence
-
-from collections import Counter
 
 from cvpipe.data.categories import VOC_CLASSES, unlisted_classes_error, voc_categories
 from cvpipe.errors import ConfigError, InputError, Problem
 from cvpipe.formats import conversion_report, problem_reason
 from cvpipe.formats.yolo_text import data_yaml_text, label_name, output_split
+
+from .layout import voc_layout
+from .reader import parse_file
 
 _CHUNK = 256
 _JOB: dict = {}
@@ -59,7 +64,6 @@ def _run_chunk(chunk: list[tuple[int, str, str]]):
     ``[(index, problems)]`` of the reading problems and ``[(index, problems, boxes)]`` of the
     image problems (the checks :func:`cvpipe.formats.check_dataset` makes when images are
     copied), or None when the general path is needed."""
-    from cvpipe.builtin import voc
     from cvpipe.formats.images import image_size
 
     j = _JOB
@@ -76,7 +80,7 @@ def _run_chunk(chunk: list[tuple[int, str, str]]):
     # one %-format per line: the same digits as yolo_box_text's f-string (the same float
     # formatting) from the same arithmetic, in one call (tests check the bytes are identical)
     line_fmt = f"%s %.{decimals}f %.{decimals}f %.{decimals}f %.{decimals}f\n"
-    parse = voc._parse_file
+    parse = parse_file
     for idx, xml, split, has_split in chunk:
         found: list[Problem] = []
         rec = parse(xml, image_root, shift, False, None, found)
@@ -270,7 +274,6 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
 
     ``options``: see :data:`OPTIONS` (the hook's options). Returns the report with ``problems``.
     """
-    from cvpipe.builtin import voc
     from cvpipe.formats import refuse_conversion
     from cvpipe.fsutil import atomic_dir, safe_relpath
 
@@ -281,7 +284,7 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
     if images not in ("copy", "link", "none"):
         raise ConfigError("unknown images mode", field="images", value=images, expected="copy, link or none")
     found: list[Problem] = []
-    entries, image_root = voc._layout(Path(src), opt["splits"], opt["images_dir"], found)
+    entries, image_root = voc_layout(Path(src), opt["splits"], opt["images_dir"], found)
     any_split = any(e[1] is not None for e in entries)
     work = [(k, xml, output_split(split, any_split), split is not None)
             for k, (xml, split, _) in enumerate(entries)]

@@ -1,43 +1,7 @@
-"""Pascal VOC XML: reader, writer, detection, and the fast VOC -> YOLO conversion.
+"""Reading Pascal VOC XML: one annotation file into a plain record (shared by :func:`read_voc` and
+the streaming converter, pure Python, no numpy), and :func:`read_voc` building the Dataset.
 
-Layout (``path`` given to :func:`read_voc`):
-
-* a VOCdevkit year folder: ``Annotations/*.xml`` (sub-folders allowed), images in
-  ``JPEGImages/``, optional split lists ``ImageSets/Main/<split>.txt``;
-* a plain folder of XML files, images beside them (or in ``images_dir``);
-* a single XML file.
-
-Splits: with ``splits`` given, exactly the images those lists name, in list order. Without, every
-annotation file (sorted by name), each tagged with the first split list naming it (``train``,
-``val``, ``test``, then the others by name); ``trainval`` is ignored when ``train`` and ``val`` are
-both present, and per-class lists (``aeroplane_train.txt``) are never split lists.
-
-Schema: every field is kept for a lossless round trip. Per image ``Sample.extra`` holds
-``folder``, ``source``, ``owner`` (dicts), ``segmented``, ``depth`` (ints) and ``voc_fields``
-(any other element, as nested dicts/lists of stripped strings); per object ``box_extra`` holds
-``pose``, ``occluded``, ``parts`` (person layout: ``[{"name": "head", "bndbox": [x1, y1, x2, y2],
-...}]``, never mistaken for the object's own box) and ``voc_fields``. ``truncated`` and
-``difficult`` (absent means 0) go to the Sample flags, ``<score>`` (detections) to
-``Sample.scores``. Values may carry whitespace and be floats. Where each sample and object came
-from (file, line, field) is recorded in ``Sample.origin`` / ``Sample.box_origins``.
-
-Pixel convention: ``pixel_convention="raw"`` (default, like datumaro and globox) takes the numbers
-as they are: ``<xmin>48</xmin>`` is x = 48.0 in cvpipe's absolute xyxy. ``"one_based"`` (like
-supervision and Ultralytics' VOC script) subtracts 1 from all four coordinates on reading and adds
-1 on writing. Either way a VOC -> VOC round trip returns the original numbers.
-
-Categories: when every object name is one of Pascal VOC's twenty classes, the names present in
-:data:`VOC_CLASSES` order; otherwise the names present sorted alphabetically; ``classes`` fixes the
-order (a name it lacks is a problem).
-
-Crowd boxes (from COCO) are written only on request, as ``<iscrowd>1</iscrowd>``, and read back.
-
-Safety: XML is parsed by :func:`cvpipe.formats.xml.parse_xml_file` (no entities, no DTD, no
-network; any ``<!DOCTYPE``/``<!ENTITY`` refused before parsing). File names from annotations go
-through :func:`cvpipe.fsutil.safe_relpath`.
-
-Fast path: :func:`convert_voc_to_yolo` streams VOC -> YOLO over a process pool without numpy,
-giving the files, report and errors of the general conversion.
+Schema, conventions and categories: see :mod:`cvpipe.builtin.voc`.
 """
 
 from __future__ import annotations
@@ -45,141 +9,30 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
-from cvpipe import hookimpl
-from cvpipe.data.categories import VOC_CLASSES, voc_categories
+from cvpipe.data.categories import voc_categories
 from cvpipe.data.checks import box_problem, box_problem_text
 from cvpipe.data.origin import Origin
 from cvpipe.errors import InputError, Problem
 from cvpipe.formats.xml import parse_xml_file
 
-if TYPE_CHECKING:  # numpy-backed; imported where used so the fast path stays numpy-free
+from .layout import voc_layout
+
+if TYPE_CHECKING:  # numpy-backed; imported where used so the streaming path stays numpy-free
     from cvpipe.data import Dataset
 
-__all__ = [
-    "VOC_CLASSES",
-    "read_voc",
-    "write_voc",
-    "detect_voc",
-    "convert_voc_to_yolo",
-    "voc_categories",
-]
+__all__ = ["read_voc", "PixelConvention", "SHIFT", "COORDS", "parse_file", "plain_name"]
 
 PixelConvention = Literal["raw", "one_based"]
-_SHIFT = {"raw": 0.0, "one_based": 1.0}
-_COORDS = ("xmin", "ymin", "xmax", "ymax")
+#: what the pixel convention adds to the file's numbers on reading (subtracts on writing)
+SHIFT = {"raw": 0.0, "one_based": 1.0}
+COORDS = ("xmin", "ymin", "xmax", "ymax")
 _IMAGE_TAGS = ("folder", "filename", "source", "owner", "size", "segmented")
 _TRUE = {"1": True, "0": False, "true": True, "false": False, "1.0": True, "0.0": False}
 
-# ---------------------------------------------------------------------------------------------
-# Layout
-# ---------------------------------------------------------------------------------------------
 
-
-def _scan_xml(folder: Path) -> list[tuple[str, str]]:
-    """``(id, path)`` of every ``*.xml`` under ``folder`` (recursive, hidden files skipped), sorted
-    by id; the id is the path relative to ``folder`` without ``.xml``."""
-    out: list[tuple[str, str]] = []
-    stack = [("", str(folder))]
-    while stack:
-        prefix, d = stack.pop()
-        with os.scandir(d) as it:
-            for e in it:
-                if e.name.startswith("."):
-                    continue
-                if e.is_dir():
-                    stack.append((prefix + e.name + "/", e.path))
-                elif e.name[-4:].lower() == ".xml":
-                    out.append((prefix + e.name[:-4], e.path))
-    out.sort()
-    return out
-
-
-def _split_lists(main: Path) -> dict[str, Path]:
-    """Split name -> list file in ``ImageSets/Main`` (per-class lists left out)."""
-    if not main.is_dir():
-        return {}
-    stems = {p.stem: p for p in main.glob("*.txt") if not p.name.startswith(".")}
-    out = {}
-    for stem, p in stems.items():
-        head, sep, tail = stem.rpartition("_")
-        if sep and tail in stems:  # aeroplane_train.txt next to train.txt
-            continue
-        out[stem] = p
-    return out
-
-
-def _read_list(path: Path) -> list[tuple[str, int]]:
-    """``(id, line)`` of a split list (first token of each non-empty line)."""
-    out = []
-    with open(path, encoding="utf-8", errors="replace") as fh:  # a garbled id is reported as not found
-        for lineno, line in enumerate(fh, 1):
-            tok = line.split()
-            if tok:
-                out.append((tok[0], lineno))
-    return out
-
-
-def _split_order(names) -> list[str]:
-    first = [s for s in ("train", "val", "test") if s in names]
-    return first + sorted(s for s in names if s not in first)
-
-
-def _layout(path: Path, splits: Sequence[str] | None, images_dir: Path | None,
-            found: list[Problem]) -> tuple[list[tuple[str, str | None, str]], Path]:
-    """The annotation files to read as ``(xml_path, split, id)`` and the folder images are in."""
-    path = Path(path)
-    if path.is_file():
-        return [(str(path), None, path.stem)], Path(images_dir) if images_dir else path.parent
-    if not path.is_dir():
-        found.append(Problem("no such file or directory", file=str(path),
-                             expected="a VOCdevkit folder, a folder of XML files or an XML file"))
-        return [], path
-    ann = path / "Annotations"
-    if not ann.is_dir():
-        if splits:
-            found.append(Problem("split lists need a VOCdevkit layout", file=str(path), value=list(splits),
-                                 expected="Annotations/ and ImageSets/Main/<split>.txt"))
-        entries = [(p, None, i) for i, p in _scan_xml(path)]
-        return entries, Path(images_dir) if images_dir else path
-    image_root = Path(images_dir) if images_dir else path / "JPEGImages"
-    lists = _split_lists(path / "ImageSets" / "Main")
-    if splits:
-        entries, seen = [], set()
-        for split in splits:
-            lst = lists.get(split)
-            if lst is None:
-                found.append(Problem("split list not found", file=str(path / "ImageSets" / "Main" / f"{split}.txt"),
-                                     value=split, expected="one of: " + (", ".join(_split_order(lists)) or "(none)")))
-                continue
-            for ident, lineno in _read_list(lst):
-                if ident in seen:
-                    continue
-                seen.add(ident)
-                xml = ann / f"{ident}.xml"
-                if not xml.is_file():
-                    found.append(Problem("annotation file not found", file=str(lst), line=lineno, value=ident,
-                                         expected=f"{xml}"))
-                    continue
-                entries.append((str(xml), split, ident))
-        return entries, image_root
-    names = _split_order(lists)
-    if "train" in names and "val" in names and "trainval" in names:
-        names.remove("trainval")
-    split_of: dict[str, str] = {}
-    for split in names:
-        for ident, _ in _read_list(lists[split]):
-            split_of.setdefault(ident, split)
-    entries = [(p, split_of.get(i), i) for i, p in _scan_xml(ann)]
-    return entries, image_root
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsing one file (shared by read_voc and the fast path; pure Python, no numpy)
-# ---------------------------------------------------------------------------------------------
-
-def _plain_name(name: str) -> bool:
+def plain_name(name: str) -> bool:
     """A bare file name that :func:`cvpipe.fsutil.safe_relpath` would return unchanged (checked
     without pathlib: this runs once per file on the fast path)."""
     return "/" not in name and "\\" not in name and ":" not in name and name not in (".", "..")
@@ -249,19 +102,19 @@ def _size(el, file: str, found: list[Problem]) -> tuple[int | None, int | None, 
     return w or None, h or None, depth
 
 
-_COORD_INDEX = {c: i for i, c in enumerate(_COORDS)}
+_COORD_INDEX = {c: i for i, c in enumerate(COORDS)}
 
 
 def _bndbox(el, file: str, fld: str, shift: float, found: list[Problem]) -> list[float] | None:
-    vals: list[Any] = [_COORDS, _COORDS, _COORDS, _COORDS]  # _COORDS marks "not seen"
+    vals: list[Any] = [COORDS, COORDS, COORDS, COORDS]  # COORDS marks "not seen"
     bad = False
     for ch in el:
         k = _COORD_INDEX.get(ch.tag)
-        if k is not None and vals[k] is _COORDS:
-            v = vals[k] = _number(ch, file, (fld, _COORDS[k]), found)
+        if k is not None and vals[k] is COORDS:
+            v = vals[k] = _number(ch, file, (fld, COORDS[k]), found)
             bad = bad or v is None
-    if _COORDS in vals:
-        missing = _COORDS[vals.index(_COORDS)]
+    if COORDS in vals:
+        missing = COORDS[vals.index(COORDS)]
         found.append(Problem("missing coordinate", file=file, line=_line(el), field=f"{fld}.{missing}",
                              expected="xmin, ymin, xmax and ymax"))
         return None
@@ -288,7 +141,7 @@ def _check_box(b: list[float], w: int | None, h: int | None, file: str, el, fld:
     return False
 
 
-def _parse_file(xml_path: str, image_root: Path, shift: float, full: bool,
+def parse_file(xml_path: str, image_root: Path, shift: float, full: bool,
                 classes: dict[str, int] | None, found: list[Problem]) -> dict | None:
     """Read one annotation file into a plain record (None when the whole file is unusable):
     ``filename``, ``width``, ``height``, ``objects`` = ``[(name, [x1, y1, x2, y2], difficult,
@@ -327,7 +180,7 @@ def _extract_quick(root, shift: float, classes: dict[str, int] | None) -> dict |
     if filename is None or size is None:
         return None
     name = (filename.text or "").strip()
-    if not name or not _plain_name(name):
+    if not name or not plain_name(name):
         return None
     w = h = 0
     for ch in size:
@@ -420,7 +273,7 @@ def _extract(root, file: str, image_root: Path, shift: float, full: bool, classe
     filename = None
     if "filename" in top:
         filename = _text(top["filename"]) or None
-        if filename is not None and not _plain_name(filename):
+        if filename is not None and not plain_name(filename):
             from cvpipe.fsutil import safe_relpath
 
             try:
@@ -578,11 +431,6 @@ def _guess_image(image_root: Path, stem: str) -> str:
     return stem + ".jpg"
 
 
-# ---------------------------------------------------------------------------------------------
-# Reader
-# ---------------------------------------------------------------------------------------------
-
-
 def read_voc(
     path: Path,
     *,
@@ -612,18 +460,18 @@ def read_voc(
     from cvpipe.data import Dataset, Sample
     from cvpipe.formats import raise_or_collect
 
-    if pixel_convention not in _SHIFT:
+    if pixel_convention not in SHIFT:
         from cvpipe.errors import ConfigError
 
         raise ConfigError("unknown pixel convention", field="pixel_convention", value=pixel_convention,
                           expected="raw or one_based")
     found: list[Problem] = []
-    entries, image_root = _layout(Path(path), splits, images_dir, found)
+    entries, image_root = voc_layout(Path(path), splits, images_dir, found)
     class_index = {c: i for i, c in enumerate(classes)} if classes is not None else None
-    shift = _SHIFT[pixel_convention]
+    shift = SHIFT[pixel_convention]
     records = []
     for xml, split, ident in entries:
-        rec = _parse_file(xml, image_root, shift, True, class_index, found)
+        rec = parse_file(xml, image_root, shift, True, class_index, found)
         if rec is not None:
             records.append((rec, split, ident))
     names = {o[0] for rec, _, _ in records for o in rec["objects"]}
@@ -653,223 +501,3 @@ def read_voc(
     raise_or_collect(found, problems)
     return Dataset(categories, samples, root=image_root,
                    meta={"format": "voc", "pixel_convention": pixel_convention}, origin=Origin(str(path)))
-
-
-# ---------------------------------------------------------------------------------------------
-# Writer
-# ---------------------------------------------------------------------------------------------
-
-
-def _num_text(v: float) -> str:
-    """Shortest text that reads back to ``v`` (``48`` for 48.0)."""
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
-    return repr(float(v))
-
-
-def _emit(parent, tag: str, value: Any) -> None:
-    from lxml import etree
-
-    if isinstance(value, list):
-        for v in value:
-            _emit(parent, tag, v)
-        return
-    el = etree.SubElement(parent, tag)
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _emit(el, k, v)
-    elif value is not None:
-        el.text = str(value)
-
-
-def _bndbox_el(parent, box, shift: float) -> None:
-    from lxml import etree
-
-    bb = etree.SubElement(parent, "bndbox")
-    for tag, v in zip(_COORDS, box):
-        v = float(v) + shift
-        if shift:
-            v = round(v, 9)  # undo the float noise of the -1/+1 shift (VOC numbers have few decimals)
-        etree.SubElement(bb, tag).text = _num_text(v)
-
-
-def annotation_xml(sample, categories: Sequence[str], filename: str, *, pixel_convention: PixelConvention = "raw",
-                   keep: Sequence[int] | None = None) -> bytes:
-    """One sample as VOC XML bytes (pretty printed, UTF-8); ``keep`` the box indices to write."""
-    from lxml import etree
-
-    shift = _SHIFT[pixel_convention]
-    ex = sample.extra
-    root = etree.Element("annotation")
-    if "folder" in ex:
-        _emit(root, "folder", ex["folder"])
-    etree.SubElement(root, "filename").text = filename
-    for tag in ("source", "owner"):
-        if tag in ex:
-            _emit(root, tag, ex[tag])
-    size = etree.SubElement(root, "size")
-    etree.SubElement(size, "width").text = str(sample.width)
-    etree.SubElement(size, "height").text = str(sample.height)
-    if ex.get("depth") is not None:
-        etree.SubElement(size, "depth").text = str(ex["depth"])
-    etree.SubElement(root, "segmented").text = str(ex.get("segmented", 0))
-    for k, v in (ex.get("voc_fields") or {}).items():
-        _emit(root, k, v)
-    idx = range(len(sample)) if keep is None else keep
-    for i in idx:
-        bx = sample.box_extra[i]
-        obj = etree.SubElement(root, "object")
-        etree.SubElement(obj, "name").text = categories[int(sample.labels[i])]
-        if "pose" in bx:
-            etree.SubElement(obj, "pose").text = str(bx["pose"])
-        etree.SubElement(obj, "truncated").text = "1" if sample.truncated[i] else "0"
-        if "occluded" in bx:
-            etree.SubElement(obj, "occluded").text = str(bx["occluded"])
-        etree.SubElement(obj, "difficult").text = "1" if sample.difficult[i] else "0"
-        if sample.iscrowd[i]:
-            etree.SubElement(obj, "iscrowd").text = "1"
-        if sample.scores is not None:
-            etree.SubElement(obj, "score").text = repr(float(sample.scores[i]))
-        _bndbox_el(obj, sample.boxes[i].tolist(), shift)
-        for part in bx.get("parts") or []:
-            pe = etree.SubElement(obj, "part")
-            for k, v in part.items():
-                if k == "bndbox":
-                    _bndbox_el(pe, v, shift)
-                elif k == "voc_fields":
-                    for item in v:
-                        for kk, vv in item.items():
-                            _emit(pe, kk, vv)
-                else:
-                    _emit(pe, k, v)
-        for k, v in (bx.get("voc_fields") or {}).items():
-            _emit(obj, k, v)
-    return etree.tostring(root, pretty_print=True, encoding="utf-8")
-
-
-def write_voc(
-    dataset: "Dataset",
-    dst: Path,
-    *,
-    images: Literal["copy", "link", "none"] = "copy",
-    pixel_convention: PixelConvention | None = None,
-    keep_crowd: bool = False,
-) -> dict:
-    """Write ``dataset`` as a VOCdevkit folder: ``Annotations/<name>.xml``, ``JPEGImages/<name>``
-    and ``ImageSets/Main/<split>.txt`` for the splits present. Every field read by
-    :func:`read_voc` is written back (difficult objects included: VOC has the flag); scores are
-    written as ``<score>``. Crowd boxes (from COCO) are left out and counted unless
-    ``keep_crowd`` (then marked ``<iscrowd>1</iscrowd>``, which :func:`read_voc` reads back).
-
-    ``pixel_convention`` None means the one the dataset was read with (``meta``), else ``raw``,
-    so that VOC -> VOC gives back the original numbers.
-
-    Returns ``{"images", "boxes", "skipped": {"crowd": n}, "files"}``. ``dst`` appears whole or
-    not at all; image names are confined to ``dst``.
-    """
-    import numpy as np
-
-    from cvpipe.formats import image_names
-    from cvpipe.fsutil import atomic_dir, place_file, safe_join, safe_relpath
-
-    if pixel_convention is None:
-        pixel_convention = dataset.meta.get("pixel_convention", "raw") if dataset.meta.get("format") == "voc" else "raw"
-    if pixel_convention not in _SHIFT:
-        from cvpipe.errors import ConfigError
-
-        raise ConfigError("unknown pixel convention", field="pixel_convention", value=pixel_convention,
-                          expected="raw or one_based")
-    groups: dict[Any, list[int]] = {}  # image names per split: drops a shared images/<split>/ folder
-    for k, s in enumerate(dataset.samples):
-        groups.setdefault(s.split, []).append(k)
-    names = [""] * len(dataset)
-    for idx in groups.values():
-        for k, n in zip(idx, image_names([dataset.samples[k] for k in idx])):
-            names[k] = safe_relpath(n, file=str(dataset.image_path(dataset.samples[k])), field="image")
-    ids = [n.rsplit(".", 1)[0] if "." in n.rsplit("/", 1)[-1] else n for n in names]
-    seen: dict[str, str] = {}
-    for s, i in zip(dataset.samples, ids):
-        if i in seen:
-            raise InputError("two images would get the same annotation file", file=str(dataset.image_path(s)),
-                             value=f"Annotations/{i}.xml", expected="distinct image names",
-                             hint=f"also written for {seen[i]}")
-        seen[i] = s.image
-    report = {"images": 0, "boxes": 0, "skipped": {"crowd": 0}, "files": 0}
-    lists: dict[str, list[str]] = {}
-    with atomic_dir(Path(dst)) as tmp:
-        (tmp / "Annotations").mkdir()
-        (tmp / "JPEGImages").mkdir()
-        for s, name, ident in zip(dataset.samples, names, ids):
-            keep = np.arange(len(s)) if keep_crowd else np.flatnonzero(~s.iscrowd)
-            report["skipped"]["crowd"] += len(s) - len(keep)
-            xml = annotation_xml(s, dataset.categories, name, pixel_convention=pixel_convention, keep=keep.tolist())
-            out = safe_join(tmp / "Annotations", ident + ".xml")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(xml)
-            report["files"] += 1
-            if images != "none":
-                src = dataset.image_path(s)
-                if not src.is_file():
-                    raise InputError("image file not found", file=str(src), expected="an existing image file",
-                                     hint="use images='none' or point to the images with --images-dir")
-                place_file(src, safe_join(tmp / "JPEGImages", name), images)
-                report["files"] += 1
-            report["images"] += 1
-            report["boxes"] += len(keep)
-            if s.split is not None:
-                lists.setdefault(s.split, []).append(ident)
-        if lists:
-            main = tmp / "ImageSets" / "Main"
-            main.mkdir(parents=True)
-            for split in _split_order(lists):
-                safe_relpath(split, field="split")
-                (main / f"{split}.txt").write_text("".join(i + "\n" for i in lists[split]), encoding="utf-8")
-                report["files"] += 1
-    return report
-
-
-# ---------------------------------------------------------------------------------------------
-# Detection and registration
-# ---------------------------------------------------------------------------------------------
-
-
-def _looks_like_voc(xml: Path) -> bool:
-    try:
-        with open(xml, "rb") as fh:
-            head = fh.read(512)
-    except OSError:
-        return False
-    return b"<annotation" in head
-
-
-def detect_voc(path: Path) -> bool:
-    """A VOCdevkit folder (``Annotations/`` with XML), a folder of VOC XML files, or one."""
-    path = Path(path)
-    if path.is_file():
-        return path.suffix.lower() == ".xml" and _looks_like_voc(path)
-    if not path.is_dir():
-        return False
-    folder = path / "Annotations" if (path / "Annotations").is_dir() else path
-    for p in folder.iterdir():
-        if p.suffix.lower() == ".xml" and not p.name.startswith("."):
-            return _looks_like_voc(p)
-    return False
-
-
-@hookimpl
-def cvpipe_register_formats(register):
-    register("voc", reader=read_voc, writer=write_voc, detect=detect_voc,
-             description="Pascal VOC XML (VOCdevkit layout or a folder of XML files)")
-
-
-@hookimpl
-def cvpipe_convert(src, dst, src_format, dst_format, options):
-    """VOC -> YOLO through the streaming converter (None for other pairs, or to decline)."""
-    if (src_format, dst_format) != ("voc", "yolo"):
-        return None
-    from cvpipe.builtin._voc2yolo import stream_voc_to_yolo
-
-    return stream_voc_to_yolo(Path(src), Path(dst), options)
-
-
-from cvpipe.builtin._voc2yolo import convert_voc_to_yolo  # noqa: E402  (re-exported public API)
