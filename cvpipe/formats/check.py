@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from ..data.checks import box_masks, box_problem_text, size_is_valid
+from ..data.checks import box_masks, box_problem_text, size_is_valid, size_problem, text_problem
 from ..errors import InputError, Problem
 
 if TYPE_CHECKING:
@@ -116,12 +116,17 @@ def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, requ
             hint="point to the images with --images-dir"))
         skipped[problem_reason(problems[-1]) + " (whole image)"] += dataset.num_boxes
         return dataset.subset([])
+    names = _name_problems(dataset, problems)
     for s in samples:
         file = _sample_file(dataset, s)
         img_problems: list[Problem] = []
-        if not size_is_valid(s.width, s.height):
-            img_problems.append(Problem("image size is not positive", **_sample_where(dataset, s, "size"),
-                                        value=(s.width, s.height), expected="width > 0 and height > 0"))
+        bad_size = size_problem(s.width, s.height)
+        if bad_size is not None:
+            img_problems.append(Problem(bad_size[0], **_sample_where(dataset, s, "size"),
+                                        value=(s.width, s.height), expected=bad_size[1]))
+        name_problem = names.get(id(s))
+        if name_problem is not None:
+            img_problems.append(name_problem)
         key = s.image
         if key in seen_paths:
             img_problems.append(Problem("duplicate image", **_sample_where(dataset, s, "image"), value=s.image,
@@ -180,6 +185,48 @@ def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, requ
             for i in np.unique(owner[bad]).tolist():
                 kept[i] = _check_boxes(dataset, kept[i], ncat, problems, skipped)
     return dataset.subset(kept)
+
+
+def _name_problems(dataset: "Dataset", problems: list[Problem]) -> dict[int, Problem]:
+    """The names a writer would refuse or fail on, judged here so that ``validate`` and
+    ``convert`` judge alike: category names and split names (appended to ``problems``; a split
+    must be one folder name), and per sample (``{id(sample): Problem}``) an image path that is
+    not valid Unicode or whose output name (:func:`~cvpipe.formats.images.image_names` per split,
+    as the writers compute it) would leave the output folder."""
+    from ..fsutil import safe_relpath
+    from .images import image_names
+
+    d = dataset.origin.file if dataset.origin is not None else None
+    for k, c in enumerate(dataset.categories):
+        why = text_problem(c) if isinstance(c, str) else "not a string"
+        if why is not None:
+            problems.append(Problem(f"bad category name: {why}", file=d, field=f"categories[{k}]", value=c,
+                                    expected="UTF-8 text"))
+    by_split: dict[Any, list] = {}
+    for s in dataset.samples:
+        by_split.setdefault(s.split, []).append(s)
+    out: dict[int, Problem] = {}
+    for split, group in by_split.items():
+        if split is not None:
+            why = text_problem(split) if isinstance(split, str) else "not a string"
+            if why is None and (not split or split in (".", "..") or "/" in split or "\\" in split):
+                why = "not a folder name"
+            if why is not None:
+                problems.append(Problem(f"bad split name: {why}", **_sample_where(dataset, group[0], "split"),
+                                        value=split, expected="one folder name (no '/', not '.' or '..')"))
+        for s in group:
+            why = text_problem(s.image)
+            if why is not None:
+                out[id(s)] = Problem(f"bad image name: {why}", **_sample_where(dataset, s, "image"), value=s.image,
+                                     expected="a UTF-8 file name (rename the file)")
+        for s, name in zip(group, image_names(group)):
+            if id(s) not in out:
+                try:
+                    safe_relpath(name)
+                except InputError as exc:
+                    out[id(s)] = Problem(exc.problem.message, **_sample_where(dataset, s, "image"), value=name,
+                                         expected=exc.problem.expected)
+    return out
 
 
 def _check_boxes(dataset: "Dataset", s: "Sample", ncat: int, problems: list[Problem], skipped: Counter) -> "Sample":
