@@ -15,7 +15,7 @@ from ..errors import InputError, Problem
 if TYPE_CHECKING:
     from ..data import Dataset, Sample
 
-__all__ = ["check_dataset", "problem_reason", "dataset_folders"]
+__all__ = ["check_dataset", "check_detections", "problem_reason", "dataset_folders"]
 
 
 def problem_reason(problem: Problem) -> str:
@@ -72,6 +72,42 @@ def check_dataset(
     return valid
 
 
+def check_detections(dataset: "Dataset") -> list[Problem]:
+    """The problems of detections (``Sample.scores`` set): each box must be finite and not
+    inverted, i.e. no negative size (:mod:`cvpipe.data.checks`; a zero-area box, or one partly
+    outside the image, is allowed: detectors emit them and every engine scores them alike),
+    each score a finite number. Evaluation engines disagree on anything else, so
+    ``cvpipe evaluate`` refuses it."""
+    import numpy as np
+
+    from ..data.checks import box_masks
+
+    found: list[Problem] = []
+    for s in dataset.samples:
+        if not len(s):
+            continue
+        n = len(s)
+        m = box_masks(s.boxes, np.zeros(n, dtype=np.int64), np.full(n, np.inf), np.full(n, np.inf), 1)
+        scores = s.scores if s.scores is not None else np.zeros(n)
+        bad_score = ~np.isfinite(scores)
+        for i in np.flatnonzero(~m["finite"] | m["inverted"] | bad_score).tolist():
+            if bad_score[i]:
+                found.append(Problem("score is not a finite number", **_box_where(dataset, s, i, ".score"),
+                                     value=float(scores[i]), expected="a finite confidence"))
+                continue
+            kind = "finite" if not m["finite"][i] else "inverted"
+            message, expected = box_problem_text(kind)
+            found.append(Problem(message, **_box_where(dataset, s, i), value=tuple(float(v) for v in s.boxes[i]),
+                                 expected=expected))
+    if found and dataset.locate is not None:
+        for j, p in enumerate(found):
+            if p.line is None and p.field:
+                line = dataset.locate(p.file, p.field)
+                if line:
+                    found[j] = replace(p, line=line)
+    return found
+
+
 def _sample_where(dataset: "Dataset", s: "Sample", field: str) -> dict[str, Any]:
     """``file``, ``line``, ``field`` of a problem of sample ``s`` (``field``: the default)."""
     o = s.origin
@@ -95,7 +131,7 @@ def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, requ
            skipped: Counter, progress: bool, confine: list | None) -> "Dataset":
     import numpy as np
 
-    from .images import image_size, symlink_escape
+    from .images import image_size, image_truncated, symlink_escape
 
     ncat = len(dataset.categories)
     seen_paths: dict[str, str] = {}
@@ -159,6 +195,11 @@ def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, requ
                         img_problems.append(Problem(
                             "image size differs from the annotation", **_sample_where(dataset, s, "size"),
                             value=f"{s.width}x{s.height}", expected=f"{size[0]}x{size[1]} as in {path}"))
+                    elif image_truncated(path):
+                        img_problems.append(Problem(
+                            "image file is truncated", **_sample_where(dataset, s, "image"), value=str(path),
+                            expected="a complete image file (a JPEG ending with its end-of-image marker, "
+                                     "a PNG with its IEND chunk)"))
         if img_problems:
             problems.extend(img_problems)
             skipped[problem_reason(img_problems[0]) + " (whole image)"] += len(s)

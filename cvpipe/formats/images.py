@@ -10,7 +10,7 @@ from typing import Sequence
 from ..errors import InputError
 
 __all__ = ["IMAGE_EXTENSIONS", "image_size", "is_image", "find_images_dir", "image_names", "output_names",
-           "symlink_escape"]
+           "symlink_escape", "image_truncated"]
 
 #: File extensions treated as images, lower case.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -37,6 +37,31 @@ def image_size(path: Path) -> tuple[int, int]:
         raise InputError("cannot read the image size from the file header", file=str(path),
                          expected="a JPEG, PNG, BMP, TIFF or WebP image")
     return int(w), int(h)
+
+
+def image_truncated(path: Path) -> bool:
+    """Whether the JPEG or PNG at ``path`` is cut short: a JPEG without its end-of-image marker
+    (``FF D9``; padding after it allowed, and a trailer after it found by a scan when the end is
+    not the marker), a PNG without its ``IEND`` chunk. Reads the last bytes only in the common
+    case; other formats are not judged (False). A truncated file passes the header-only size
+    check, then fails to decode when training reads it."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 64))
+        tail = fh.read()
+        if head.startswith(b"\xff\xd8"):
+            if tail.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+                return False
+            fh.seek(0)
+            return b"\xff\xd9" not in fh.read()  # an EOI before a trailer (camera metadata)
+        if head.startswith(b"\x89PNG\r\n\x1a\n"):
+            if b"IEND" in tail:
+                return False
+            fh.seek(0)
+            return b"IEND" not in fh.read()
+    return False
 
 
 def symlink_escape(path: Path, roots: Sequence[Path | None]) -> str | None:
