@@ -46,8 +46,8 @@ hookimpl = pluggy.HookimplMarker("cvpipe")
 def cvpipe_register_formats(register):
     """Register dataset formats (readers, writers and detection of a format on disk).
 
-    Call ``register(name, *, reader=None, writer=None, detect=None, description="")`` once per
-    format. A format needs a reader, a writer or both:
+    Call ``register(name, *, reader=None, writer=None, detect=None, description="",
+    read_predictions=None)`` once per format. A format needs a reader, a writer or both:
 
     * ``reader(path: Path, **options) -> cvpipe.data.Dataset`` reads the dataset at ``path``
       (a file or folder, see the format's docs). Options every reader accepts:
@@ -59,8 +59,9 @@ def cvpipe_register_formats(register):
       it appends every problem there, skips the bad items and returns the rest (``validate``
       and ``convert --skip-invalid`` use it); None raises one InputError listing them all.
       Checks common to all formats (missing images, sizes, bad boxes, duplicates) are run by
-      :func:`cvpipe.formats.check_dataset`; private ``extra`` keys ``_file``/``_line``/``_field``
-      tell it where each sample and box came from.
+      :func:`cvpipe.formats.check_dataset`; the reader tells it where each sample and box came
+      from with ``Sample.origin`` / ``Sample.box_origins`` (:class:`cvpipe.data.Origin`: file,
+      line, field), kept beside the data (writers never see them).
     * ``writer(dataset: Dataset, dst: Path, **options) -> dict`` writes ``dataset`` into the
       folder or file ``dst`` and returns a JSON-ready report (at least ``images`` and ``boxes``
       written and ``skipped``: ``{reason: count}``). Option every writer accepts:
@@ -68,6 +69,10 @@ def cvpipe_register_formats(register):
       ``dst`` whole or untouched (write to a temporary sibling, then rename).
     * ``detect(path: Path) -> bool`` tells, cheaply, whether ``path`` holds this format; used
       when the user gives no ``--from``.
+    * ``read_predictions(path: Path, reference: Dataset, *, problems=None) -> Dataset``
+      (optional) reads detections in this format for ``cvpipe evaluate --dt``: boxes with
+      ``scores``, matched to the ground truth ``reference``'s images and categories. Without it,
+      ``evaluate`` reads detections with ``reader`` (every box must then carry a score).
 
     Args:
         register: the registration function described above.

@@ -38,14 +38,24 @@ def _outcome(src: Path, dst: Path, **options) -> tuple:
     try:
         report = convert_dataset(src, dst, "yolo", **options)
     except InputError as exc:
-        return "refused", [str(p).replace(str(dst), "DST") for p in exc.problems], _tree(dst, dst)
+        return "refused", [str(p).replace(f"{dst}:", "DST:") for p in exc.problems], _tree(dst, dst)
+    assert report["dst"] == str(dst)
     report = {k: v for k, v in report.items() if k != "dst"}
     return "ok", report, _tree(dst, dst)
 
 
 def _both_ways(src: Path, work: Path, **options) -> tuple[tuple, tuple]:
-    direct = _outcome(src, work / "direct", direct=True, **options)
-    general = _outcome(src, work / "general", direct=False, **options)
+    """Both conversions, into ``work/direct`` and ``work/general`` named relative to ``work``
+    (messages must name DST as the user gave it)."""
+    import os
+
+    here = os.getcwd()
+    os.chdir(work)
+    try:
+        direct = _outcome(src, Path("direct"), direct=True, **options)
+        general = _outcome(src, Path("general"), direct=False, **options)
+    finally:
+        os.chdir(here)
     return direct, general
 
 

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..data.checks import box_masks, box_problem_text, size_is_valid, size_problem, text_problem
 from ..errors import InputError, Problem
+from .json import add_lines
 
 if TYPE_CHECKING:
     from ..data import Dataset, Sample
 
-__all__ = ["check_dataset", "check_detections", "problem_reason", "dataset_folders"]
+__all__ = ["check_dataset", "check_detections", "problem_reason", "image_file_problems", "dataset_folders"]
 
 
 def problem_reason(problem: Problem) -> str:
@@ -52,7 +53,8 @@ def check_dataset(
     :mod:`cvpipe.data.checks` (finite, not inverted, not empty, inside the image); labels within
     ``categories``; unless ``follow_symlinks``, an image file that is a symlink resolving outside
     the dataset (its ``root`` and the folders ``inside``: what was read, ``--images-dir``) is a
-    problem (:func:`~cvpipe.formats.images.symlink_escape`).
+    problem (:func:`~cvpipe.formats.images.symlink_escape`); so are names a writer would refuse
+    or fail on (:func:`_name_problems`).
     ``skipped`` (a Counter), when given, counts the boxes left out by reason.
     Problems are placed with the samples' and boxes' origins; a problem with a field but no line
     is given the line :attr:`Dataset.locate <cvpipe.data.Dataset.locate>` finds.
@@ -61,15 +63,46 @@ def check_dataset(
     first = len(problems)
     valid = _check(dataset, problems, check_images, require_images, skipped, progress,
                    None if follow_symlinks else [dataset.root, *inside])
-    locate = dataset.locate
-    if locate is not None and len(problems) > first:
-        for j in range(first, len(problems)):
-            p = problems[j]
-            if p.line is None and p.field:
-                line = locate(p.file, p.field)
-                if line:
-                    problems[j] = replace(p, line=line)
+    if dataset.locate is not None and len(problems) > first:
+        add_lines(problems, first, dataset.locate)
     return valid
+
+
+def image_file_problems(path: Path, width: int, height: int, *, file: str, line: int | None = None,
+                        field: str | None = None, require: bool = True,
+                        confine: Sequence[Path | None] | None = None) -> list[Problem]:
+    """The problems of the image file at ``path`` annotated as ``width`` x ``height``: missing
+    (only with ``require``), unreadable header, or a size differing from the annotation; placed
+    at ``file``/``line`` and ``field`` (default ``image`` / ``size``); with ``confine`` (the
+    dataset's folders), a symlink resolving outside them (:func:`~cvpipe.formats.images.symlink_escape`);
+    a truncated JPEG or PNG (:func:`~cvpipe.formats.images.image_truncated`). Direct converters
+    that check images call it too, so that both paths word and place problems alike."""
+    from .images import image_size, image_truncated, symlink_escape
+
+    if not path.is_file():
+        if not require:
+            return []
+        return [Problem("image file not found", file=file, line=line, field=field or "image", value=str(path),
+                        expected="an existing image file", hint="point to the images with --images-dir")]
+    if confine is not None:
+        target = symlink_escape(path, confine)
+        if target is not None:
+            return [Problem("image is a symlink to a file outside the dataset", file=file, line=line,
+                            field=field or "image", value=f"{path} -> {target}",
+                            expected="an image file inside " + " or ".join(dict.fromkeys(str(c) for c in confine if c is not None)),
+                            hint="follow such links with --follow-symlinks")]
+    try:
+        size = image_size(path)
+    except InputError as exc:
+        return list(exc.problems)
+    if size != (width, height):
+        return [Problem("image size differs from the annotation", file=file, line=line, field=field or "size",
+                        value=f"{width}x{height}", expected=f"{size[0]}x{size[1]} as in {path}")]
+    if image_truncated(path):
+        return [Problem("image file is truncated", file=file, line=line, field=field or "image", value=str(path),
+                        expected="a complete image file (a JPEG ending with its end-of-image marker, "
+                                 "a PNG with its IEND chunk)")]
+    return []
 
 
 def check_detections(dataset: "Dataset") -> list[Problem]:
@@ -131,8 +164,6 @@ def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, requ
            skipped: Counter, progress: bool, confine: list | None) -> "Dataset":
     import numpy as np
 
-    from .images import image_size, image_truncated, symlink_escape
-
     ncat = len(dataset.categories)
     seen_paths: dict[str, str] = {}
     seen_ids: dict[tuple[Any, Any], str] = {}
@@ -173,33 +204,11 @@ def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, requ
                 img_problems.append(Problem("duplicate image id", **_sample_where(dataset, s, "id"), value=s.id,
                                             expected="unique image ids", hint=f"also used by {seen_ids[idkey]}"))
         if check_images and not img_problems:
-            path = dataset.image_path(s)
-            if not path.is_file():
-                if require_images:
-                    img_problems.append(Problem("image file not found", **_sample_where(dataset, s, "image"),
-                                                value=str(path), expected="an existing image file",
-                                                hint="point to the images with --images-dir"))
-            elif confine is not None and (target := symlink_escape(path, confine)) is not None:
-                img_problems.append(Problem(
-                    "image is a symlink to a file outside the dataset", **_sample_where(dataset, s, "image"),
-                    value=f"{path} -> {target}", expected="an image file inside "
-                    + " or ".join(dict.fromkeys(str(c) for c in confine if c is not None)),
-                    hint="follow such links with --follow-symlinks"))
-            else:
-                try:
-                    size = image_size(path)
-                except InputError as exc:
-                    img_problems.extend(exc.problems)
-                else:
-                    if size != (s.width, s.height):
-                        img_problems.append(Problem(
-                            "image size differs from the annotation", **_sample_where(dataset, s, "size"),
-                            value=f"{s.width}x{s.height}", expected=f"{size[0]}x{size[1]} as in {path}"))
-                    elif image_truncated(path):
-                        img_problems.append(Problem(
-                            "image file is truncated", **_sample_where(dataset, s, "image"), value=str(path),
-                            expected="a complete image file (a JPEG ending with its end-of-image marker, "
-                                     "a PNG with its IEND chunk)"))
+            o = s.origin
+            img_problems += image_file_problems(dataset.image_path(s), s.width, s.height, file=file,
+                                                line=o.line if o is not None else None,
+                                                field=o.field if o is not None else None, require=require_images,
+                                                confine=confine)
         if img_problems:
             problems.extend(img_problems)
             skipped[problem_reason(img_problems[0]) + " (whole image)"] += len(s)

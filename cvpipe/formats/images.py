@@ -9,7 +9,7 @@ from typing import Sequence
 
 from ..errors import InputError
 
-__all__ = ["IMAGE_EXTENSIONS", "image_size", "is_image", "find_images_dir", "image_names", "output_names",
+__all__ = ["IMAGE_EXTENSIONS", "image_size", "is_image", "find_images_dir", "image_names", "output_names", "place_image",
            "symlink_escape", "image_truncated"]
 
 #: File extensions treated as images, lower case.
@@ -132,3 +132,13 @@ def output_names(paths: Sequence[str], known: Sequence[object] | None = None) ->
         else:
             out.append("/".join(p.parts[cut:]))
     return out
+
+
+def place_image(src: Path, dst: Path, mode: str, *, hint: str = "point to the images with --images-dir, or use --images none") -> None:
+    """Copy or hard-link (``mode``: ``copy``/``link``) the image ``src`` to ``dst`` for a writer;
+    a missing ``src`` is an InputError naming it (``hint``: what the user can do)."""
+    from ..fsutil import place_file
+
+    if not src.is_file():
+        raise InputError("image file not found", file=str(src), expected="an existing image file", hint=hint)
+    place_file(src, dst, mode)

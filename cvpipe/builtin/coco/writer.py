@@ -138,8 +138,9 @@ def write_coco(
     all; ``progress`` shows a bar (stderr) while images are placed.
 
     Returns ``{"images", "boxes", "skipped": {reason: n}, "splits": {split: {...}}}``."""
-    from ...fsutil import atomic_dir, place_file, safe_join, safe_relpath
     from ...formats import image_names
+    from ...formats.images import place_image
+    from ...fsutil import atomic_dir, safe_join, safe_relpath
 
     if images not in ("copy", "link", "none"):
         raise InputError("bad images mode", field="images", value=images, expected="copy, link or none")
@@ -178,11 +179,7 @@ def write_coco(
                     pairs = tqdm(pairs, total=len(samples), desc=f"{images} images ({split})", unit="img",
                                  leave=False)
                 for s, rel in pairs:
-                    src = dataset.image_path(s)
-                    if not src.is_file():
-                        raise InputError("image file not found", file=str(src), expected="an existing image file",
-                                         hint="point to the images with --images-dir, or use --images none")
-                    place_file(src, safe_join(tmp / "images" / split, rel), images)
+                    place_image(dataset.image_path(s), safe_join(tmp / "images" / split, rel), images)
             report["splits"][split] = {"images": len(samples), "boxes": len(coco["annotations"])}
             report["images"] += len(samples)
             report["boxes"] += len(coco["annotations"])

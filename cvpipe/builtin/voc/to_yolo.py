@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Sequence
 
 from cvpipe.data.categories import VOC_CLASSES, unlisted_classes_error, voc_categories
-from cvpipe.errors import ConfigError, InputError, Problem
+from cvpipe.errors import ConfigError, Problem
 from cvpipe.formats import conversion_report, problem_reason
 from cvpipe.formats.yolo_text import data_yaml_text, label_name, output_split
 
@@ -58,25 +59,48 @@ def _write_new(path: str, text: str) -> None:
         os.close(fd)
 
 
-def _run_chunk(chunk: list[tuple[int, str, str]]):
-    """Convert a chunk of ``(index, xml_path, out_split)``. Returns the counts, the object names
-    of every parsed file and of the files written, ``[(index, filename)]`` of the parsed files,
-    ``[(index, problems)]`` of the reading problems and ``[(index, problems, boxes)]`` of the
-    image problems (the checks :func:`cvpipe.formats.check_dataset` makes when images are
-    copied), or None when the general path is needed."""
-    from cvpipe.formats.images import image_size
+@dataclass
+class _Tally:
+    """What a chunk of files (or the whole run) read and wrote: counts, the object names of the
+    parsed files and of the files written, ``(index, filename)`` of the parsed files,
+    ``(index, problems)`` of reading, ``(index, problems, boxes)`` of the image checks, and the
+    ``(split folder, had a split)`` of the files written."""
+
+    images: int = 0
+    boxes: int = 0
+    difficult: int = 0
+    crowd: int = 0
+    files: int = 0
+    images_found: int = 0
+    names_read: set[str] = field(default_factory=set)
+    names_kept: set[str] = field(default_factory=set)
+    parsed: list[tuple[int, str]] = field(default_factory=list)
+    read_problems: list[tuple[int, list[Problem]]] = field(default_factory=list)
+    image_problems: list[tuple[int, list[Problem], int]] = field(default_factory=list)
+    kept_splits: set[tuple[str, bool]] = field(default_factory=set)
+
+    def add(self, other: "_Tally") -> None:
+        for name in ("images", "boxes", "difficult", "crowd", "files", "images_found"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.names_read |= other.names_read
+        self.names_kept |= other.names_kept
+        self.parsed += other.parsed
+        self.read_problems += other.read_problems
+        self.image_problems += other.image_problems
+        self.kept_splits |= other.kept_splits
+
+
+def _run_chunk(chunk: list[tuple[int, str, str, bool]]) -> _Tally | None:
+    """Convert a chunk of ``(index, xml_path, out_split, has_split)``; None when the general path
+    is needed. Images are checked (when copied) by :func:`cvpipe.formats.check.image_file_problems`,
+    as :func:`cvpipe.formats.check_dataset` checks them."""
+    from cvpipe.formats.check import image_file_problems
 
     j = _JOB
     tmp, image_root, shift = j["tmp"], j["image_root"], j["shift"]
     tokens, decimals, images = j["tokens"], j["decimals"], j["images"]
     keep_difficult = j["keep_difficult"]
-    n_img = n_box = n_diff = n_crowd = n_files = n_found = 0
-    names_read: set[str] = set()
-    names_kept: set[str] = set()
-    parsed: list[tuple[int, str]] = []
-    read_problems: list[tuple[int, list[Problem]]] = []
-    image_problems: list[tuple[int, list[Problem], int]] = []
-    kept_splits: set[tuple[str, bool]] = set()
+    t = _Tally()
     # one %-format per line: the same digits as yolo_box_text's f-string (the same float
     # formatting) from the same arithmetic, in one call (tests check the bytes are identical)
     line_fmt = f"%s %.{decimals}f %.{decimals}f %.{decimals}f %.{decimals}f\n"
@@ -85,7 +109,7 @@ def _run_chunk(chunk: list[tuple[int, str, str]]):
         found: list[Problem] = []
         rec = parse(xml, image_root, shift, False, None, found)
         if found:
-            read_problems.append((idx, found))
+            t.read_problems.append((idx, found))
         if rec is None:
             continue
         name = rec["filename"]
@@ -95,38 +119,25 @@ def _run_chunk(chunk: list[tuple[int, str, str]]):
         for o in objects:
             if o[5] is not None:  # a <score>: detections, which the general reader checks as a whole
                 return None
-            names_read.add(o[0])
-        parsed.append((idx, name))
+            t.names_read.add(o[0])
+        t.parsed.append((idx, name))
         w, h = rec["width"], rec["height"]
         src = None
         if images != "none":
-            img_found: list[Problem] = []
             src = image_root / name
-            if not src.is_file():
-                img_found.append(Problem("image file not found", file=xml, field="image", value=str(src),
-                                         expected="an existing image file",
-                                         hint="point to the images with --images-dir"))
-            else:
-                n_found += 1
-                try:
-                    size = image_size(src)
-                except InputError as exc:
-                    img_found.extend(exc.problems)
-                else:
-                    if size != (w, h):
-                        img_found.append(Problem("image size differs from the annotation", file=xml, field="size",
-                                                 value=f"{w}x{h}", expected=f"{size[0]}x{size[1]} as in {src}"))
+            t.images_found += src.is_file()
+            img_found = image_file_problems(src, w, h, file=xml)
             if img_found:
-                image_problems.append((idx, img_found, len(objects)))
+                t.image_problems.append((idx, img_found, len(objects)))
                 continue
         lines = []
         for oname, (x1, y1, x2, y2), diff, _trunc, crowd, _score, _extra, _origin in objects:
-            names_kept.add(oname)
+            t.names_kept.add(oname)
             if diff and not keep_difficult:
-                n_diff += 1
+                t.difficult += 1
                 continue
             if crowd:  # crowd boxes (from COCO) are left out, as write_yolo does by default
-                n_crowd += 1
+                t.crowd += 1
                 continue
             tok = tokens.get(oname) or "#" + oname.encode("utf-8").hex()
             lines.append(line_fmt % (tok, (x1 + x2) / 2.0 / w, (y1 + y2) / 2.0 / h, (x2 - x1) / w, (y2 - y1) / h))
@@ -134,17 +145,16 @@ def _run_chunk(chunk: list[tuple[int, str, str]]):
             _write_new(f"{tmp}/labels/{split}/{label_name(name)}", "".join(lines))
         except FileExistsError:
             return None
-        n_files += 1
+        t.files += 1
         if src is not None:
             from cvpipe.fsutil import place_file
 
             place_file(src, Path(f"{tmp}/images/{split}/{name}"), images)
-            n_files += 1
-        kept_splits.add((split, has_split))
-        n_img += 1
-        n_box += len(lines)
-    counts = (n_img, n_box, n_diff, n_crowd, n_files, n_found)
-    return counts, names_read, names_kept, parsed, read_problems, image_problems, kept_splits
+            t.files += 1
+        t.kept_splits.add((split, has_split))
+        t.images += 1
+        t.boxes += len(lines)
+    return t
 
 
 def _interleave(work: list[tuple[int, str, str]], size: int) -> list[list[tuple[int, str, str]]]:
@@ -295,22 +305,15 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
     provisional = list(classes) if classes is not None else list(VOC_CLASSES)
     tokens = {c: str(i) for i, c in enumerate(provisional)}
     workers = max(1, int(workers or default_workers()))
-    dst = Path(dst).absolute()
-    written = {"images": 0, "boxes": 0, "skipped": {"difficult": 0, "crowd": 0}, "files": 0}
-    names_read: set[str] = set()
-    names_kept: set[str] = set()
-    parsed: list[tuple[int, str]] = []
-    read_problems: list[tuple[int, list[Problem]]] = []
-    image_problems: list[tuple[int, list[Problem], int]] = []
-    kept_splits: set[tuple[str, bool]] = set()
-    n_found = 0
+    out = Path(dst).absolute()  # data.yaml names it absolute; messages name dst as given
+    t = _Tally()
     bar = None
     if opt["progress"]:
         from tqdm import tqdm
 
         bar = tqdm(total=len(work), desc="voc -> yolo", unit="file", leave=False)
     try:
-        with atomic_dir(dst) as tmp:
+        with atomic_dir(out) as tmp:
             for s in split_dirs:
                 os.makedirs(f"{tmp}/labels/{s}")
                 if images != "none":
@@ -320,32 +323,19 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
             for res in _pool_map(_run_chunk, _interleave(work, _CHUNK), job, workers, bar):
                 if res is None:
                     raise _Fallback
-                counts, nr, nk, ps, rp, ip, ks = res
-                n_img, n_box, n_diff, n_crowd, n_files, nf = counts
-                written["images"] += n_img
-                written["boxes"] += n_box
-                written["skipped"]["difficult"] += n_diff
-                written["skipped"]["crowd"] += n_crowd
-                written["files"] += n_files
-                n_found += nf
-                names_read |= nr
-                names_kept |= nk
-                parsed += ps
-                read_problems += rp
-                image_problems += ip
-                kept_splits |= ks
-            parsed.sort()
+                t.add(res)
+            parsed = sorted(t.parsed)
             if len({name for _, name in parsed}) != len(parsed):
                 raise _Fallback  # an image listed twice: check_dataset names it
-            if any_split and kept_splits and not any(has for _, has in kept_splits):
+            if any_split and t.kept_splits and not any(has for _, has in t.kept_splits):
                 raise _Fallback  # the files with a split were all left out: write_yolo says "train"
             skipped: Counter = Counter()
-            for _, ps in sorted(read_problems, key=lambda t: t[0]):  # file order, as read_voc
+            for _, ps in sorted(t.read_problems, key=lambda r: r[0]):  # file order, as read_voc
                 found += ps
             for p in found:
                 skipped[problem_reason(p)] += 1
-            image_problems.sort(key=lambda t: t[0])
-            if images != "none" and len(parsed) > 1 and n_found == 0:
+            image_problems = sorted(t.image_problems, key=lambda r: r[0])
+            if images != "none" and len(parsed) > 1 and t.images_found == 0:
                 # not one image where the layout says: one problem, as check_dataset gives
                 first = next(xml for k, xml, _, _ in work if k == parsed[0][0])
                 p = Problem(f"no image files found ({len(parsed)} images listed)", file=first,
@@ -359,29 +349,30 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
                     skipped[problem_reason(ps[0]) + " (whole image)"] += n
             if found and not skip_invalid:
                 raise refuse_conversion(found, src, dst)
-            categories = voc_categories(names_read)
+            categories = voc_categories(t.names_read)
             if classes is not None:
-                really = [c for c in categories if c not in classes and c in names_kept]
+                really = [c for c in categories if c not in classes and c in t.names_kept]
                 if really:
                     raise unlisted_classes_error(really, opt["classes_file"])
                 categories = list(classes)
             _rewrite_ids(tmp, split_dirs, tokens, categories, job, workers)
             out_splits = []
             for s in split_dirs:  # a split whose files were all left out is not written (as write_yolo)
-                if any(s == k for k, _ in kept_splits):
+                if any(s == k for k, _ in t.kept_splits):
                     out_splits.append(s)
                 else:
                     os.rmdir(f"{tmp}/labels/{s}")
                     if images != "none":
                         os.rmdir(f"{tmp}/images/{s}")
             with open(tmp / "data.yaml", "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(data_yaml_text(dst, out_splits, categories))
-            written["files"] += 1
+                fh.write(data_yaml_text(out, out_splits, categories))
     except _Fallback:
         return None
     finally:
         if bar is not None:
             bar.close()
+    written = {"images": t.images, "boxes": t.boxes, "skipped": {"difficult": t.difficult, "crowd": t.crowd},
+               "files": t.files + 1}  # + data.yaml
     return conversion_report(written, skipped, len(found))
 
 

@@ -14,6 +14,9 @@ from .reader import COORDS, SHIFT, PixelConvention
 if TYPE_CHECKING:
     from cvpipe.data import Dataset
 
+#: what the user can do about a missing image (the writer's own wording, kept)
+_IMAGES_HINT = "use images='none' or point to the images with --images-dir"
+
 __all__ = ["write_voc", "annotation_xml"]
 
 
@@ -127,7 +130,8 @@ def write_voc(
     import numpy as np
 
     from cvpipe.formats import image_names
-    from cvpipe.fsutil import atomic_dir, place_file, safe_join, safe_relpath
+    from cvpipe.formats.images import place_image
+    from cvpipe.fsutil import atomic_dir, safe_join, safe_relpath
 
     if pixel_convention is None:
         pixel_convention = dataset.meta.get("pixel_convention", "raw") if dataset.meta.get("format") == "voc" else "raw"
@@ -165,11 +169,7 @@ def write_voc(
             out.write_bytes(xml)
             report["files"] += 1
             if images != "none":
-                src = dataset.image_path(s)
-                if not src.is_file():
-                    raise InputError("image file not found", file=str(src), expected="an existing image file",
-                                     hint="use images='none' or point to the images with --images-dir")
-                place_file(src, safe_join(tmp / "JPEGImages", name), images)
+                place_image(dataset.image_path(s), safe_join(tmp / "JPEGImages", name), images, hint=_IMAGES_HINT)
                 report["files"] += 1
             report["images"] += 1
             report["boxes"] += len(keep)

@@ -12,6 +12,9 @@ from cvpipe.formats.yolo_text import data_yaml_text, label_name, output_split, y
 if TYPE_CHECKING:
     from cvpipe.data import Dataset
 
+#: what the user can do about a missing image (the writer's own wording, kept)
+_IMAGES_HINT = "use images='none' or point to the images with --images-dir"
+
 __all__ = ["write_yolo"]
 
 
@@ -31,7 +34,8 @@ def write_yolo(
     """
     from cvpipe.errors import ConfigError
     from cvpipe.formats import image_names
-    from cvpipe.fsutil import atomic_dir, place_file, safe_join, safe_relpath
+    from cvpipe.formats.images import place_image
+    from cvpipe.fsutil import atomic_dir, safe_join, safe_relpath
 
     if not 1 <= decimals <= 15:
         raise ConfigError("decimals out of range", field="decimals", value=decimals, expected="1..15")
@@ -85,11 +89,7 @@ def write_yolo(
                 fh.write("".join(lines))
             report["files"] += 1
             if images != "none":
-                src = dataset.image_path(s)
-                if not src.is_file():
-                    raise InputError("image file not found", file=str(src), expected="an existing image file",
-                                     hint="use images='none' or point to the images with --images-dir")
-                place_file(src, safe_join(tmp / "images" / split, name), images)
+                place_image(dataset.image_path(s), safe_join(tmp / "images" / split, name), images, hint=_IMAGES_HINT)
                 report["files"] += 1
             report["images"] += 1
             report["boxes"] += len(lines)
