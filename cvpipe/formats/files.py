@@ -21,19 +21,24 @@ MAX_JSON_BYTES = 4 << 30
 def input_problem(path: str, limit: int, expected: str) -> Problem | None:
     """The :class:`Problem` of the file at ``path`` as an input (None when it is a readable
     regular file of at most ``limit`` bytes): missing, a folder, a FIFO or device, too large."""
+    return _stat_input(path, limit, expected)[0]
+
+
+def _stat_input(path: str, limit: int, expected: str) -> tuple[Problem | None, int]:
+    """:func:`input_problem` and the file's size."""
     try:
         st = os.stat(path)  # follows symlinks: a loop gives ELOOP here
     except OSError as exc:
-        return Problem("cannot read file", file=path, value=exc.strerror or str(exc), expected=expected)
+        return Problem("cannot read file", file=path, value=exc.strerror or str(exc), expected=expected), 0
     if not stat.S_ISREG(st.st_mode):
         kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
                 else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
                 else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-        return Problem("not a regular file", file=path, value=kind, expected=expected)
+        return Problem("not a regular file", file=path, value=kind, expected=expected), 0
     if st.st_size > limit:
         return Problem("file too large", file=path, value=f"{st.st_size} bytes",
-                       expected=f"at most {limit} bytes ({expected})")
-    return None
+                       expected=f"at most {limit} bytes ({expected})"), st.st_size
+    return None, st.st_size
 
 
 def read_input_bytes(path: str, *, limit: int, expected: str) -> bytes:
@@ -44,7 +49,7 @@ def read_input_bytes(path: str, *, limit: int, expected: str) -> bytes:
         InputError: naming the file -- unreadable, not a regular file, larger than ``limit``.
     """
     path = str(path)
-    p = input_problem(path, limit, expected)
+    p, size = _stat_input(path, limit, expected)
     if p is not None:
         raise InputError.from_problems([p])
     try:
@@ -52,18 +57,21 @@ def read_input_bytes(path: str, *, limit: int, expected: str) -> bytes:
     except OSError as exc:
         raise InputError("cannot read file", file=path, value=exc.strerror or str(exc), expected=expected) from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for a FIFO/device after the stat
-            raise InputError("not a regular file", file=path, expected=expected)
+        # reads of at least the size the stat gave (plus one byte): a small file in one call;
+        # a read returning less than asked is the end of a regular file. A file swapped for a
+        # FIFO after the stat is open non-blocking (it reads as empty); a device stops at the limit
         chunks, total = [], 0
         while True:
-            b = os.read(fd, min(1 << 20, limit + 1 - total))
-            if not b:
-                break
-            chunks.append(b)
-            total += len(b)
+            want = min(max(size + 1 - total, 1 << 16), 1 << 30, limit + 1 - total)
+            b = os.read(fd, want)
+            if b:
+                chunks.append(b)
+                total += len(b)
             if total > limit:
                 raise InputError("file too large", file=path, value=f"more than {limit} bytes",
                                  expected=f"at most {limit} bytes ({expected})")
+            if len(b) < want:
+                break
     except OSError as exc:
         raise InputError("cannot read file", file=path, value=exc.strerror or str(exc), expected=expected) from None
     finally:

@@ -53,6 +53,8 @@ def sniff_encoding(data: bytes) -> tuple[str, str | None]:
     """``(codec, declared)`` of an XML document: the codec its first bytes imply (``utf-8`` for
     an ASCII-compatible start) and the name its declaration gives, if any (raw text). An
     ASCII-compatible document's codec is the declared one when there is a declaration."""
+    if data[:1] == b"<" and data[1:2] not in (b"\x00", b"?"):
+        return "utf-8", None  # "<annotation>": no declaration, no byte order mark (the common case)
     for bom, codec in _BOMS:
         if data.startswith(bom):
             break
