@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "validate": "cvpipe.commands.convert:validate",
     "evaluate": "cvpipe.commands.evaluate:evaluate",
     "predict": "cvpipe.commands.predict:predict",
+    "report": "cvpipe.commands.report:report",
 }
 
 _debug = False

@@ -17,16 +17,27 @@ import numpy as np
 from .errors import InputError
 from .fsutil import atomic_write_bytes
 
-__all__ = ["PALETTE", "color_for", "draw_boxes", "image_grid", "save_png", "read_image", "as_rgb"]
+__all__ = ["PALETTE", "GT_COLORS", "color_for", "draw_boxes", "draw_ground_truth", "place_labels",
+           "add_legend", "image_grid", "save_png", "read_image", "as_rgb"]
 
-#: Distinct RGB colours, cycled by class index (a fixed list, so colours are the same in every
-#: picture and every run). Adapted from the 20-colour "Tableau"/Ultralytics style palettes.
+#: Class colours, by class index: 20 colours no two of which are alike (CIELAB distance >= 29
+#: between any two, >= 45 from white and from black), the first ten from Sasha Trubetskoy's
+#: "20 distinct colours", the rest chosen farthest-first. Class ``k`` and class ``k + 20`` share
+#: a colour; up to 20 classes every class has its own.
 PALETTE: tuple[tuple[int, int, int], ...] = (
-    (255, 56, 56), (50, 180, 60), (30, 110, 255), (255, 157, 20), (170, 60, 220),
-    (0, 190, 190), (255, 90, 200), (140, 110, 40), (120, 200, 20), (0, 60, 140),
-    (255, 210, 0), (120, 120, 120), (220, 20, 60), (0, 130, 90), (100, 70, 255),
-    (250, 128, 114), (46, 139, 87), (210, 105, 30), (72, 61, 139), (0, 206, 209),
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+    (145, 30, 180), (70, 240, 240), (240, 50, 230), (170, 110, 40), (0, 128, 128),
+    (0, 255, 0), (0, 0, 255), (255, 150, 210), (120, 45, 75), (225, 240, 150),
+    (60, 90, 15), (0, 105, 240), (255, 30, 0), (240, 30, 150), (165, 240, 60),
 )
+
+#: Ground truth is drawn dashed in these two colours, alternating (visible on light and dark
+#: images alike), never in a class colour.
+GT_COLORS: tuple[tuple[int, int, int], tuple[int, int, int]] = ((255, 255, 255), (0, 0, 0))
+
+#: The ground truth's dash pattern: white, gap, black, gap. Drawn over a prediction's outline
+#: that coincides with it, both stay visible (the prediction's colour shows in the gaps).
+_GT_DASHES = (GT_COLORS[0], None, GT_COLORS[1], None)
 
 
 def color_for(index: int) -> tuple[int, int, int]:
@@ -59,6 +70,116 @@ def _text_color(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if luma > 140 else (255, 255, 255)
 
 
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    """Overlapping area of two ``(x, y, w, h)`` rectangles."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0
+
+
+def place_labels(
+    rects: Sequence[tuple[int, int, int, int]],
+    sizes: Sequence[tuple[int, int]],
+    image_size: tuple[int, int],
+) -> list[tuple[int, int, int, int]]:
+    """Where to put each box's label so that labels do not cover each other.
+
+    Args:
+        rects: per box, its pixel rectangle ``(x1, y1, x2, y2)`` (inclusive), in priority order
+            (the first gets the best place: pass them by descending score).
+        sizes: per box, its label's ``(width, height)`` in pixels.
+        image_size: ``(width, height)`` of the image; labels stay inside it.
+
+    Returns:
+        Per box, the label's ``(x, y, w, h)``. Candidates are tried in order: above the box
+        (left-aligned, then right-aligned), inside its top corners, below it, inside its bottom
+        corners, beside it, then stacked further above; the first that overlaps no label
+        placed before wins, else the one overlapping least.
+    """
+    W, H = image_size
+    placed: list[tuple[int, int, int, int]] = []
+    for (x1, y1, x2, y2), (tw, th) in zip(rects, sizes):
+        tw, th = min(tw, W), min(th, H)
+        cands = [(x1, y1 - th), (x2 + 1 - tw, y1 - th), (x1, y1), (x2 + 1 - tw, y1),
+                 (x1, y2 + 1), (x2 + 1 - tw, y2 + 1), (x1, y2 + 1 - th), (x2 + 1 - tw, y2 + 1 - th),
+                 (x2 + 1, y1), (x1 - tw, y1)]
+        cands += [(x1, y1 - th * k) for k in range(2, 5)] + [(x1, y2 + 1 + th * (k - 1)) for k in range(2, 5)]
+        best: tuple[int, tuple[int, int, int, int]] | None = None
+        for cx, cy in cands:
+            r = (int(min(max(0, cx), W - tw)), int(min(max(0, cy), H - th)), int(tw), int(th))
+            cost = sum(_overlap(r, q) for q in placed)
+            if best is None or cost < best[0]:
+                best = (cost, r)
+            if cost == 0:
+                break
+        assert best is not None
+        placed.append(best[1])
+    return placed
+
+
+def _dashed_rect(out: np.ndarray, p1: tuple[int, int], p2: tuple[int, int], lw: int,
+                 colors: Sequence[tuple[int, int, int] | None], dash: int) -> None:
+    """An axis-aligned rectangle outline from ``p1`` to ``p2`` (inclusive pixels), ``lw`` wide
+    (grown inwards), in dashes of ``dash`` pixels cycling through ``colors`` along the outline
+    (``None``: a gap)."""
+    x1, y1 = p1
+    x2, y2 = p2
+    h, w = out.shape[:2]
+    # the outline as a path of pixel positions, clockwise from the top-left corner
+    top = [(x, y1) for x in range(x1, x2 + 1)]
+    right = [(x2, y) for y in range(y1 + 1, y2 + 1)]
+    bottom = [(x, y2) for x in range(x2 - 1, x1 - 1, -1)] if y2 > y1 else []
+    left = [(x1, y) for y in range(y2 - 1, y1, -1)] if x2 > x1 else []
+    for i, (x, y) in enumerate(top + right + bottom + left):
+        c = colors[(i // dash) % len(colors)]
+        if c is None:  # a gap: what is underneath shows
+            continue
+        # thickness towards the inside of the box
+        xs = slice(x, min(x + lw, x2 + 1, w)) if x == x1 else slice(max(x - lw + 1, x1, 0), x + 1) if x == x2 else slice(x, x + 1)
+        ys = slice(y, min(y + lw, y2 + 1, h)) if y == y1 else slice(max(y - lw + 1, y1, 0), y + 1) if y == y2 else slice(y, y + 1)
+        out[ys, xs] = c
+
+
+def _pixel_rect(box: np.ndarray, w: int, h: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Pixel-edge xyxy -> the inclusive pixel rectangle drawn, clipped to the image."""
+    x1, y1, x2, y2 = box
+    p1 = (int(np.clip(np.floor(x1), 0, w - 1)), int(np.clip(np.floor(y1), 0, h - 1)))
+    p2 = (int(np.clip(np.ceil(x2) - 1, 0, w - 1)), int(np.clip(np.ceil(y2) - 1, 0, h - 1)))
+    return p1, (max(p1[0], p2[0]), max(p1[1], p2[1]))
+
+
+def _sizes(side: int, thickness: int | None, font_scale: float | None) -> tuple[int, float, int]:
+    lw = thickness if thickness is not None else max(2, round(side / 250))
+    fs = font_scale if font_scale is not None else max(0.4, side / 700)
+    return lw, fs, max(1, lw - 1)
+
+
+def _draw_tags(out: np.ndarray, tags: list[tuple[tuple[int, int, int, int], str, tuple[int, int, int]]],
+               fs: float, font_th: int) -> None:
+    """Draw text tags ``(box rect, text, colour)``, given in priority order: placed by
+    :func:`place_labels`, painted lowest priority first so the most important is on top."""
+    import cv2
+
+    if not tags:
+        return
+    h, w = out.shape[:2]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    pad = 2
+    metrics = [cv2.getTextSize(text, font, fs, font_th) for _, text, _ in tags]
+    sizes = [(tw + 2 * pad, th + base + 2 * pad) for (tw, th), base in metrics]
+    spots = place_labels([r for r, _, _ in tags], sizes, (w, h))
+    for k in range(len(tags) - 1, -1, -1):
+        (x, y, tw, th), (_, text, rgb), ((_, text_h), _) = spots[k], tags[k], metrics[k]
+        cv2.rectangle(out, (x, y), (x + tw - 1, y + th - 1), rgb, -1)
+        cv2.putText(out, text, (x + pad, y + pad + text_h), font, fs, _text_color(rgb), font_th, cv2.LINE_AA)
+
+
+def _check_lengths(n: int, **arrays: np.ndarray | None) -> None:
+    for name, a in arrays.items():
+        if a is not None and len(a) != n:
+            raise ValueError(f"{name} must have {n} entries, got {len(a)}")
+
+
 def draw_boxes(
     image: np.ndarray,
     boxes: np.ndarray | Sequence[Sequence[float]],
@@ -71,8 +192,14 @@ def draw_boxes(
     thickness: int | None = None,
     font_scale: float | None = None,
     show_labels: bool = True,
+    ground_truth: np.ndarray | Sequence[Sequence[float]] | None = None,
 ) -> np.ndarray:
-    """A copy of ``image`` with boxes and their labels drawn.
+    """A copy of ``image`` with boxes (predictions: solid outlines) and their labels drawn.
+
+    Boxes are drawn by ascending score, so a higher-scoring box lies on top of a lower one;
+    ``ground_truth`` boxes, if given, are drawn dashed over the outlines (see
+    :func:`draw_ground_truth`); labels are placed by descending score beside or inside their box
+    where they cover no other label (:func:`place_labels`), last, so no line crosses a label.
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB (grey, RGBA and float in [0, 1] are converted).
@@ -81,12 +208,14 @@ def draw_boxes(
         labels: ``(N,)`` 0-based class indices (None: no class text, colour by index).
         categories: class names indexed by ``labels`` (None: the index is shown).
         scores: ``(N,)`` confidences shown after the name as ``name 0.87`` (None: not shown).
-        color_by: ``"label"`` gives every box of a class the same colour; ``"index"`` gives
-            each box its own.
-        color: one RGB colour for every box (overrides ``color_by``; e.g. ground truth in green).
+        color_by: ``"label"`` gives every box of a class the same colour (:func:`color_for`);
+            ``"index"`` gives each box its own.
+        color: one RGB colour for every box (overrides ``color_by``).
         thickness: line width in pixels (default scales with the image size).
         font_scale: OpenCV font scale of the labels (default scales with the image size).
         show_labels: draw the text tags.
+        ground_truth: ``(M, 4)`` absolute pixel xyxy true boxes, drawn dashed in
+            :data:`GT_COLORS`, never in a class colour.
 
     Returns:
         ``(H, W, 3)`` uint8 RGB, a new array (``image`` is not modified).
@@ -98,26 +227,16 @@ def draw_boxes(
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     n = len(b)
     labs = None if labels is None else np.asarray(labels).reshape(-1).astype(np.int64)
-    if labs is not None and len(labs) != n:
-        raise ValueError(f"labels must have {n} entries, got {len(labs)}")
     scs = None if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
-    if scs is not None and len(scs) != n:
-        raise ValueError(f"scores must have {n} entries, got {len(scs)}")
-    side = max(1, min(h, w))
-    lw = thickness if thickness is not None else max(1, round(side / 250))
-    fs = font_scale if font_scale is not None else max(0.35, side / 800)
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    font_th = max(1, lw - 1)
-
-    tags: list[tuple[int, int, str, tuple[int, int, int]]] = []
-    for i in range(n):
-        x1, y1, x2, y2 = b[i]
+    _check_lengths(n, labels=labs, scores=scs)
+    lw, fs, font_th = _sizes(max(1, min(h, w)), thickness, font_scale)
+    order = np.argsort(scs, kind="stable") if scs is not None else np.arange(n)  # ascending: best last
+    tags = []
+    for i in order:
         if not np.all(np.isfinite(b[i])):
             continue
-        # pixel-edge xyxy -> the inclusive pixel rectangle OpenCV draws
-        p1 = (int(np.clip(np.floor(x1), 0, w - 1)), int(np.clip(np.floor(y1), 0, h - 1)))
-        p2 = (int(np.clip(np.ceil(x2) - 1, 0, w - 1)), int(np.clip(np.ceil(y2) - 1, 0, h - 1)))
-        key = int(labs[i]) if (labs is not None and color_by == "label") else i
+        p1, p2 = _pixel_rect(b[i], w, h)
+        key = int(labs[i]) if (labs is not None and color_by == "label") else int(i)
         rgb = tuple(int(c) for c in color) if color is not None else color_for(key)
         cv2.rectangle(out, p1, p2, rgb, lw, lineType=cv2.LINE_8)  # axis-aligned: crisp, exact colour
         if not show_labels or (labs is None and scs is None):
@@ -128,19 +247,112 @@ def draw_boxes(
             parts.append(categories[k] if categories is not None and 0 <= k < len(categories) else str(k))
         if scs is not None:
             parts.append(f"{scs[i]:.2f}")
-        tags.append((p1[0], p1[1], " ".join(parts), rgb))
-
-    # text after all rectangles, so no box line crosses a label
-    for x, y, text, rgb in tags:
-        (tw, th), base = cv2.getTextSize(text, font, fs, font_th)
-        pad = 2
-        top = y - th - base - 2 * pad
-        if top < 0:  # no room above the box: put the tag inside it
-            top = min(y, max(0, h - th - base - 2 * pad))
-        left = min(max(0, x), max(0, w - tw - 2 * pad))
-        cv2.rectangle(out, (left, top), (left + tw + 2 * pad - 1, top + th + base + 2 * pad - 1), rgb, -1)
-        cv2.putText(out, text, (left + pad, top + pad + th), font, fs, _text_color(rgb), font_th, cv2.LINE_AA)
+        tags.append(((p1[0], p1[1], p2[0], p2[1]), " ".join(parts), rgb))
+    if ground_truth is not None:
+        _dashed_boxes(out, np.asarray(ground_truth, dtype=np.float64).reshape(-1, 4), lw)
+    _draw_tags(out, tags[::-1], fs, font_th)  # priority: highest score first
     return out
+
+
+def _dashed_boxes(out: np.ndarray, boxes: np.ndarray, lw: int) -> list[tuple[int, int, int, int]]:
+    """Draw ``boxes`` (xyxy) in the ground truth's dashes; returns their pixel rectangles."""
+    h, w = out.shape[:2]
+    rects = []
+    for box in boxes:
+        if not np.all(np.isfinite(box)):
+            continue
+        p1, p2 = _pixel_rect(box, w, h)
+        _dashed_rect(out, p1, p2, lw, _GT_DASHES, max(3, 2 * lw))
+        rects.append((p1[0], p1[1], p2[0], p2[1]))
+    return rects
+
+
+def draw_ground_truth(
+    image: np.ndarray,
+    boxes: np.ndarray | Sequence[Sequence[float]],
+    labels: np.ndarray | Sequence[int] | None = None,
+    categories: Sequence[str] | None = None,
+    *,
+    thickness: int | None = None,
+    font_scale: float | None = None,
+    show_labels: bool = False,
+) -> np.ndarray:
+    """A copy of ``image`` with ground-truth boxes drawn dashed in :data:`GT_COLORS` (white and
+    black dashes with gaps between, never a class colour), so they read apart from the solid
+    predictions of :func:`draw_boxes` (which draws both together with ``ground_truth=``).
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB (converted as in :func:`draw_boxes`).
+        boxes: ``(N, 4)`` absolute pixel xyxy.
+        labels, categories: class indices and names, for the tags (``show_labels``).
+        thickness: line width (default scales with the image size); dashes (white, gap,
+            black, gap) are ``max(3, 2 * thickness)`` pixels long.
+        font_scale: label font scale.
+        show_labels: write the class name (black on white) by each box.
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB, a new array.
+    """
+    out = as_rgb(image)
+    h, w = out.shape[:2]
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    labs = None if labels is None else np.asarray(labels).reshape(-1).astype(np.int64)
+    _check_lengths(len(b), labels=labs)
+    lw, fs, font_th = _sizes(max(1, min(h, w)), thickness, font_scale)
+    keep = np.all(np.isfinite(b), axis=1)
+    rects = _dashed_boxes(out, b[keep], lw)
+    if show_labels and labs is not None:
+        names = [categories[k] if categories is not None and 0 <= k < len(categories) else str(k)
+                 for k in labs[keep].tolist()]
+        _draw_tags(out, [(r, t, GT_COLORS[0]) for r, t in zip(rects, names)], fs, font_th)
+    return out
+
+
+def add_legend(
+    image: np.ndarray,
+    items: Sequence[tuple[str, Literal["dashed", "solid"], tuple[int, int, int] | None]],
+    *,
+    font_scale: float | None = None,
+    background: int = 225,
+) -> np.ndarray:
+    """``image`` with a legend strip added below it: per item a short line sample (``"dashed"``:
+    ground truth's white/black dashes; ``"solid"``: the item's colour) and its text, wrapped over
+    as many rows as the width needs, on a light grey ``background`` (both dash colours show). Returns a new, taller ``(H', W, 3)`` uint8 RGB array."""
+    import cv2
+
+    img = as_rgb(image)
+    if not items:
+        return img
+    w = img.shape[1]
+    fs = font_scale if font_scale is not None else max(0.4, min(0.6, w / 1400))
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (_, text_h), base = cv2.getTextSize("Ag", font, fs, 1)
+    row_h = text_h + base + 10
+    sample, gap = 28, 16
+    rows: list[list[tuple[int, str, str, tuple[int, int, int] | None]]] = [[]]
+    x = 6
+    for text, style, rgb in items:
+        tw = cv2.getTextSize(text, font, fs, 1)[0][0]
+        need = sample + 6 + tw + gap
+        if x + need > w and rows[-1]:
+            rows.append([])
+            x = 6
+        rows[-1].append((x, text, style, rgb))
+        x += need
+    strip = np.full((row_h * len(rows) + 6, w, 3), background, dtype=np.uint8)
+    for r, row in enumerate(rows):
+        y_mid = 3 + r * row_h + row_h // 2
+        for x, text, style, rgb in row:
+            x_end = min(x + sample, w - 1)
+            if style == "dashed":  # the ground truth's own pattern
+                for k, xs in enumerate(range(x, x_end, 4)):
+                    c = _GT_DASHES[k % len(_GT_DASHES)]
+                    if c is not None:
+                        strip[y_mid - 1:y_mid + 2, xs:min(xs + 4, x_end)] = c
+            else:
+                strip[y_mid - 2:y_mid + 2, x:x_end] = rgb if rgb is not None else (0, 0, 0)
+            cv2.putText(strip, text, (x + sample + 6, y_mid + text_h // 2), font, fs, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([img, strip], axis=0)
 
 
 def image_grid(

@@ -56,6 +56,9 @@ __all__ = [
     "voc_ap",
     "voc_pr",
     "confusion_matrix",
+    "PR_AP_DEFINITIONS",
+    "pr_ap_definition",
+    "pr_curves",
     "plot_pr_curves",
     "plot_confusion_matrix",
     "draw_samples",
@@ -481,46 +484,125 @@ def _save_figure(fig: Any, path: Path) -> Path:
     return path
 
 
-def plot_pr_curves(gt: Dataset, dt: Dataset, path: Path, *, iou_threshold: float = 0.5) -> Path:
-    """Per-class precision-recall curves (devkit matching at ``iou_threshold``, see
-    :func:`voc_match`) with each class's all-point AP in the legend, saved as a PNG."""
+#: What each AP the precision-recall plot can show is called in its title.
+PR_AP_DEFINITIONS: dict[str, str] = {
+    "voc07": "VOC2007 11-point AP",
+    "voc12": "VOC all-point AP",
+    "coco": "COCO 101-point AP",
+}
+
+
+def pr_ap_definition(metrics: Sequence[str]) -> str:
+    """The AP the precision-recall plot shows for an evaluation with ``metrics`` (names in the
+    order asked for), so that it equals the table beside it: the first of ``voc07`` / ``voc12``
+    (the plot's per-class numbers are that table column), else ``coco`` (its mean is the
+    table's AP50), else ``voc12``."""
+    names = list(metrics)
+    for m in names:
+        if m in ("voc07", "voc12"):
+            return m
+    return "coco" if "coco" in names else "voc12"
+
+
+def pr_curves(gt: Dataset, dt: Dataset, *, ap: str = "voc12", iou_threshold: float = 0.5,
+              params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Per-class precision-recall curves and APs at ``iou_threshold``, as metric ``ap`` defines
+    them, so the numbers equal that metric's table.
+
+    ``voc07`` / ``voc12``: the devkit's matching (:func:`voc_match`) and its 11-point /
+    all-point AP (:func:`voc_ap`); curves are the raw (recall, precision) points. Any other
+    metric (``coco``) is asked through the registry for its curves: a metric plugin may offer
+    ``pr_curves(gt, dt, *, iou_threshold)`` returning this same dictionary (``coco`` gives
+    pycocotools' 101-point interpolated precision). ``params`` are the metric's parameters
+    (engine, ...), as the table's evaluation used them.
+
+    Returns:
+        ``{"definition": text, "iou_threshold": float, "mAP": float or None, "per_class":
+        {name: {"recall": (R,) array, "precision": (R,) array, "ap": float}}}``, classes
+        without ground truth left out.
+
+    Raises:
+        ConfigError: ``ap`` names a metric that has no precision-recall curves.
+    """
+    if not (0.0 < float(iou_threshold) <= 1.0):
+        raise ConfigError("IoU threshold out of range", field="iou_threshold", value=iou_threshold,
+                          expected="a number in (0, 1]")
+    if ap in ("voc07", "voc12"):
+        m = voc_match(gt, dt, iou_threshold=iou_threshold)
+        per_class: dict[str, dict[str, Any]] = {}
+        for k, name in enumerate(gt.categories):
+            if m["npos"][k] == 0:
+                continue
+            rec, prec, _ = voc_pr(m, k)
+            per_class[name] = {"recall": rec, "precision": prec,
+                               "ap": voc_ap(rec, prec, use_07_metric=(ap == "voc07"))}
+        aps = [c["ap"] for c in per_class.values()]
+        return {"definition": PR_AP_DEFINITIONS[ap], "iou_threshold": float(iou_threshold),
+                "mAP": float(np.mean(aps)) if aps else None, "per_class": per_class}
+    from .plugins import get_registry
+    from .registry import call_plugin
+
+    fam = get_registry().metrics
+    entry = fam.get(ap, field="ap")
+    metric = fam.create(ap, dict(params or {}), where=f"metrics.{ap}")
+    if not callable(getattr(metric, "pr_curves", None)):
+        raise ConfigError("this metric draws no precision-recall curves", field="ap", value=ap,
+                          expected="voc07, voc12, coco or a metric with a pr_curves method")
+    return call_plugin(entry, metric.pr_curves, gt, dt, iou_threshold=iou_threshold)
+
+
+def plot_pr_curves(gt: Dataset, dt: Dataset, path: Path, *, iou_threshold: float = 0.5, ap: str = "voc12",
+                   params: Mapping[str, Any] | None = None) -> Path:
+    """Per-class precision-recall curves at ``iou_threshold`` (see :func:`pr_curves`) with each
+    class's AP, computed as metric ``ap`` computes it (the table beside the plot: see
+    :func:`pr_ap_definition`), in the legend, and their mean; saved as a PNG."""
     from matplotlib.figure import Figure
 
-    m = voc_match(gt, dt, iou_threshold=iou_threshold)
+    from matplotlib import patheffects
+
+    curves = pr_curves(gt, dt, ap=ap, iou_threshold=iou_threshold, params=params)
     fig = Figure(figsize=(8, 6))
     ax = fig.add_subplot(1, 1, 1)
-    classes = [k for k in range(len(gt.categories)) if m["npos"][k] > 0]
-    aps = []
+    per_class = curves["per_class"]
     grid = np.linspace(0, 1, 101)
     envelope = []
-    for k in classes:
-        rec, prec, _ = voc_pr(m, k)
-        ap = voc_ap(rec, prec, use_07_metric=False)
-        aps.append(ap)
+    for k, (name, c) in enumerate(per_class.items()):
+        rec, prec = np.asarray(c["recall"], dtype=np.float64), np.asarray(c["precision"], dtype=np.float64)
         r = np.concatenate(([0.0], rec))
-        p = np.concatenate(([1.0 if len(prec) else 0.0], prec))
-        ax.plot(r, p, linewidth=1.0 if len(classes) > 10 else 1.5, alpha=0.8,
-                label=f"{gt.categories[k]} {ap:.3f}")
+        p = np.concatenate(([prec[0] if len(prec) else 0.0], prec))
+        rgb = _class_color(gt.categories.index(name) if name in gt.categories else k)
+        width = 1.2 if len(per_class) > 10 else 1.8
+        light = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 170  # yellow on white: outline it
+        ax.plot(r, p, linewidth=width, color=[v / 255 for v in rgb], label=f"{name} {c['ap']:.3f}",
+                path_effects=[patheffects.Stroke(linewidth=width + 1.2, foreground="0.3"), patheffects.Normal()]
+                if light else None)
         # interpolated precision at recall t: the best precision at recall >= t (0 past the end)
-        env = np.concatenate((np.maximum.accumulate(prec[::-1])[::-1], [0.0]))
-        envelope.append(env[np.searchsorted(rec, grid, side="left")])
-    if classes:
+        env = np.concatenate((np.maximum.accumulate(prec[::-1])[::-1], [0.0])) if len(prec) else np.zeros(1)
+        envelope.append(env[np.searchsorted(rec, grid, side="left")] if len(rec) else np.zeros_like(grid))
+    if per_class:
         ax.plot(grid, np.mean(envelope, axis=0), color="black", linewidth=2.5,
-                label=f"all classes (mAP {np.mean(aps):.3f})")
+                label=f"all classes (mAP {curves['mAP']:.3f})")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
-    ax.set_title(f"Precision-recall per class (IoU >= {iou_threshold:g}, VOC all-point AP)")
+    ax.set_title(f"Precision-recall per class (IoU >= {iou_threshold:g}; legend: {curves['definition']})")
     ax.grid(True, alpha=0.3)
-    if classes:
-        if len(classes) <= 25:
+    if per_class:
+        if len(per_class) <= 25:
             ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
         else:
             ax.legend(handles=ax.get_lines()[-1:], loc="lower left", fontsize=9)
     else:
         ax.text(0.5, 0.5, "no ground-truth objects", ha="center", va="center")
     return _save_figure(fig, Path(path))
+
+
+def _class_color(k: int) -> tuple[int, int, int]:
+    """Class ``k``'s colour, the same in the plots as in the drawn boxes."""
+    from .draw import color_for
+
+    return color_for(k)
 
 
 def plot_confusion_matrix(gt: Dataset, dt: Dataset, path: Path, *, iou_threshold: float = 0.5,
@@ -559,13 +641,14 @@ def plot_confusion_matrix(gt: Dataset, dt: Dataset, path: Path, *, iou_threshold
 
 def draw_samples(gt: Dataset, dt: Dataset, path: Path, *, count: int = 8, conf_threshold: float = 0.25,
                  max_side: int = 512, cols: int = 4) -> Path | None:
-    """A grid of up to ``count`` images (spread evenly over ``gt``) with true boxes in green and
-    detections scoring at least ``conf_threshold`` coloured by class with their scores, drawn
-    with :mod:`cvpipe.draw`. Images that cannot be found are skipped; returns None when none
-    could be read."""
+    """A grid of up to ``count`` images (spread evenly over ``gt``) with detections scoring at
+    least ``conf_threshold`` solid in their class colours, higher scores on top, true boxes
+    dashed white/black over them and the detections' labels last
+    (:func:`cvpipe.draw.draw_boxes` with ``ground_truth``), and a legend below. Images that cannot be found are
+    skipped; returns None when none could be read."""
     import cv2
 
-    from .draw import draw_boxes, image_grid, read_image, save_png
+    from .draw import add_legend, color_for, draw_boxes, image_grid, read_image, save_png
 
     dt = align_detections(gt, dt)
     n = len(gt.samples)
@@ -573,6 +656,7 @@ def draw_samples(gt: Dataset, dt: Dataset, path: Path, *, count: int = 8, conf_t
         return None
     picks = sorted(set(np.linspace(0, n - 1, min(count, n)).round().astype(int).tolist()))
     tiles, titles = [], []
+    shown: set[int] = set()
     for i in picks:
         g, d = gt.samples[i], dt.samples[i]
         file = gt.image_path(g)
@@ -586,25 +670,35 @@ def draw_samples(gt: Dataset, dt: Dataset, path: Path, *, count: int = 8, conf_t
         if scale < 1.0:
             img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)),
                              interpolation=cv2.INTER_AREA)
-        img = draw_boxes(img, g.boxes * scale, g.labels, gt.categories, color=(0, 200, 0), show_labels=False)
         keep = d.scores >= conf_threshold if len(d) else np.zeros(0, dtype=bool)
-        img = draw_boxes(img, d.boxes[keep] * scale, d.labels[keep], gt.categories, d.scores[keep])
+        img = draw_boxes(img, d.boxes[keep] * scale, d.labels[keep], gt.categories, d.scores[keep],
+                         ground_truth=g.boxes * scale)
+        shown.update(int(k) for k in d.labels[keep])
         tiles.append(img)
         titles.append(Path(g.image).name)
     if not tiles:
         return None
-    return save_png(path, image_grid(tiles, cols=min(cols, len(tiles)), titles=titles))
+    grid = image_grid(tiles, cols=min(cols, len(tiles)), titles=titles)
+    legend = [("ground truth", "dashed", None)]
+    legend += [(f"{gt.categories[k]} (prediction, score >= {conf_threshold:g})", "solid", color_for(k))
+               for k in sorted(shown)]
+    return save_png(path, add_legend(grid, legend))
 
 
 def save_pictures(gt: Dataset, dt: Dataset, out_dir: Path, *, iou_threshold: float = 0.5,
-                  conf_threshold: float = 0.25, samples: int = 8) -> dict[str, str]:
+                  conf_threshold: float = 0.25, samples: int = 8, ap: str = "voc12",
+                  ap_params: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Write ``pr_curves.png``, ``confusion_matrix.png`` and (when images are found)
-    ``samples.png`` into ``out_dir``; returns ``{picture: path}`` for those written."""
+    ``samples.png`` into ``out_dir``; returns ``{picture: path}`` for those written.
+
+    ``ap`` / ``ap_params``: the metric (and its parameters) whose AP the precision-recall plot
+    shows, the one in the table next to it (:func:`pr_ap_definition`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dt = align_detections(gt, dt)
     written = {
-        "pr_curves": str(plot_pr_curves(gt, dt, out_dir / "pr_curves.png", iou_threshold=iou_threshold)),
+        "pr_curves": str(plot_pr_curves(gt, dt, out_dir / "pr_curves.png", iou_threshold=iou_threshold,
+                                        ap=ap, params=ap_params)),
         "confusion_matrix": str(plot_confusion_matrix(gt, dt, out_dir / "confusion_matrix.png",
                                                       iou_threshold=iou_threshold, conf_threshold=conf_threshold)),
     }

@@ -11,8 +11,13 @@ ones, which ship a distribution with an entry point in the group ``cvpipe``::
 There are two kinds of hooks:
 
 * **Registration hooks** (``cvpipe_register_*``) are called once per process, when the registry
-  is first needed. Each receives a ``register`` function and calls it once per name it provides.
-  Names are global per family: two plugins registering the same name is an error naming both.
+  is first needed. Each receives a typed *registrar* (:mod:`cvpipe.contract`), ``register``, and
+  calls its ``add_*`` method once per name it provides (``register.add_format(...)``); what the
+  registered callables receive and return is documented on those methods and on the protocols
+  :class:`~cvpipe.contract.Step`, :class:`~cvpipe.contract.Metric` and
+  :class:`~cvpipe.contract.Postprocessor`. Calling the registrar itself (``register(name, ...)``)
+  is the legacy form, kept working. Names are global per family: two plugins registering the
+  same name is an error naming both.
   Registered *factories* declare their settings as keyword arguments with type hints and
   defaults; cvpipe validates user settings against that signature before anything runs
   (:func:`cvpipe.params.bind`) and a factory raises :class:`cvpipe.errors.ConfigError` naming
@@ -32,7 +37,21 @@ major version is refused with a message naming it and both versions.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pluggy
+
+if TYPE_CHECKING:  # the contract's types, named without importing anything at run time
+    from pathlib import Path
+
+    from .contract import (
+        FormatRegistrar,
+        MetricRegistrar,
+        ModelRegistrar,
+        PostprocessorRegistrar,
+        StepRegistrar,
+        TransformRegistrar,
+    )
 
 hookspec = pluggy.HookspecMarker("cvpipe")
 hookimpl = pluggy.HookimplMarker("cvpipe")
@@ -43,151 +62,108 @@ hookimpl = pluggy.HookimplMarker("cvpipe")
 
 
 @hookspec
-def cvpipe_register_formats(register):
-    """Register dataset formats (readers, writers and detection of a format on disk).
+def cvpipe_register_formats(register: FormatRegistrar) -> None:
+    """Register dataset formats: readers, writers, detection of a format on disk, and readers
+    of detection files for ``cvpipe evaluate``.
 
-    Call ``register(name, *, reader=None, writer=None, detect=None, description="",
-    read_predictions=None)`` once per format. A format needs a reader, a writer or both:
-
-    * ``reader(path: Path, **options) -> cvpipe.data.Dataset`` reads the dataset at ``path``
-      (a file or folder, see the format's docs). Options every reader accepts:
-      ``images_dir: Path | None`` (where image files are, overriding the format's layout) and
-      ``splits: list[str] | None`` (the splits to read; None reads all). Further keyword-only
-      options are the format's own and are validated against the reader's signature. Boxes come
-      back as absolute pixel xyxy; problems raise :class:`cvpipe.errors.InputError` naming the
-      file and line. A reader may also accept ``problems: list[Problem] | None``: given a list,
-      it appends every problem there, skips the bad items and returns the rest (``validate``
-      and ``convert --skip-invalid`` use it); None raises one InputError listing them all.
-      Checks common to all formats (missing images, sizes, bad boxes, duplicates) are run by
-      :func:`cvpipe.formats.check_dataset`; the reader tells it where each sample and box came
-      from with ``Sample.origin`` / ``Sample.box_origins`` (:class:`cvpipe.data.Origin`: file,
-      line, field), kept beside the data (writers never see them).
-    * ``writer(dataset: Dataset, dst: Path, **options) -> dict`` writes ``dataset`` into the
-      folder or file ``dst`` and returns a JSON-ready report (at least ``images`` and ``boxes``
-      written and ``skipped``: ``{reason: count}``). Option every writer accepts:
-      ``images: "copy" | "link" | "none"``. Writers never write outside ``dst`` and leave
-      ``dst`` whole or untouched (write to a temporary sibling, then rename).
-    * ``detect(path: Path) -> bool`` tells, cheaply, whether ``path`` holds this format; used
-      when the user gives no ``--from``.
-    * ``read_predictions(path: Path, reference: Dataset, *, problems=None) -> Dataset``
-      (optional) reads detections in this format for ``cvpipe evaluate --dt``: boxes with
-      ``scores``, matched to the ground truth ``reference``'s images and categories. Without it,
-      ``evaluate`` reads detections with ``reader`` (every box must then carry a score).
+    Call ``register.add_format(name, *, reader=None, writer=None, detect=None,
+    read_predictions=None, description="")`` once per format; a format needs a reader, a writer
+    or both. :meth:`cvpipe.contract.FormatRegistrar.add_format` documents what each callable
+    receives and returns (boxes absolute pixel xyxy, problems as InputErrors naming the file).
 
     Args:
-        register: the registration function described above.
+        register: the :class:`~cvpipe.contract.FormatRegistrar` of the calling plugin.
 
     Returns:
-        None. Implementations call ``register`` instead of returning values.
+        None. Implementations call ``register.add_format`` instead of returning values.
     """
 
 
 @hookspec
-def cvpipe_register_transforms(register):
+def cvpipe_register_transforms(register: TransformRegistrar) -> None:
     """Register box-aware image transforms usable by name in pipeline YAML.
 
-    Call ``register(name, factory, *, description="")``. ``factory(**params)`` returns an
-    albumentations transform (``albumentations.BasicTransform`` or a composition such as
-    ``OneOf``), so it composes with every albumentations transform and receives
-    ``image`` (H, W, C uint8 numpy), ``bboxes`` (absolute pixel xyxy, the ``pascal_voc`` format)
-    and the per-box label fields. Every albumentations transform is registered by cvpipe under its
-    own class name (except the few needing inputs a box pipeline lacks, listed with the reason in
-    ``cvpipe.builtin.augment.NOT_REGISTERED``), as are the compositions ``OneOf``, ``SomeOf``,
-    ``Sequential`` and ``RandomOrder``; plugin names must not clash with them. A factory raising
-    :class:`cvpipe.errors.ConfigError` names the parameter in ``field`` (``"p"``); cvpipe
-    prefixes the list position and name (``transforms[2].MyBlur.p``).
+    Call ``register.add_transform(name, factory, *, description="")``; ``factory(**params)``
+    returns an albumentations transform receiving ``image`` (H, W, C uint8) and ``bboxes``
+    (absolute pixel xyxy). :meth:`cvpipe.contract.TransformRegistrar.add_transform` documents
+    the contract; the names cvpipe registers itself are listed by ``cvpipe plugins``.
 
     Args:
-        register: the registration function described above.
+        register: the :class:`~cvpipe.contract.TransformRegistrar` of the calling plugin.
 
     Returns:
-        None. Implementations call ``register`` instead of returning values.
+        None. Implementations call ``register.add_transform`` instead of returning values.
     """
 
 
 @hookspec
-def cvpipe_register_models(register):
+def cvpipe_register_models(register: ModelRegistrar) -> None:
     """Register detection models, buildable by name from pipeline YAML.
 
-    Call ``register(name, factory, *, description="")``. ``factory(num_classes: int, **params)``
-    returns a ``torch.nn.Module`` following torchvision's detection protocol: in training mode
-    ``model(images, targets) -> dict[str, Tensor]`` of losses, where ``images`` is a list of
-    float ``(3, H, W)`` tensors and each target holds ``boxes`` ``(N, 4)`` absolute xyxy float
-    and ``labels`` ``(N,)`` int64 (0-based class indices; a model that reserves 0 for background
-    shifts them itself); in eval mode ``model(images) -> list[dict]`` with ``boxes`` (xyxy),
-    ``scores`` and ``labels`` per image, in the input images' pixel coordinates. ``num_classes``
-    counts object classes only (no background). Weights load only from local files. A model
-    with an integer attribute ``image_size`` has its images resized (stretched) to that square by
-    the engine's loaders before the call, boxes mapped back after (it still accepts any size).
+    Call ``register.add_model(name, factory, *, description="")``; ``factory(num_classes,
+    **params)`` returns a ``torch.nn.Module`` following torchvision's detection protocol, as
+    :meth:`cvpipe.contract.ModelRegistrar.add_model` documents.
 
     Args:
-        register: the registration function described above.
+        register: the :class:`~cvpipe.contract.ModelRegistrar` of the calling plugin.
 
     Returns:
-        None. Implementations call ``register`` instead of returning values.
+        None. Implementations call ``register.add_model`` instead of returning values.
     """
 
 
 @hookspec
-def cvpipe_register_postprocessors(register):
+def cvpipe_register_postprocessors(register: PostprocessorRegistrar) -> None:
     """Register postprocessors: decoders, NMS variants and box fusion, composable in YAML.
 
-    Call ``register(name, factory, *, description="")``. ``factory(**params)`` returns a
-    callable. A *decoder* turns raw model head outputs (batched tensors) into detections; every
-    other postprocessor maps detections to detections. Detections are a list with one dict per
-    image: ``boxes`` ``(N, 4)`` float xyxy, ``scores`` ``(N,)``, ``labels`` ``(N,)`` int64, as
-    torchvision detectors return them. Postprocessors work on any device. A decoder's callable
-    sets ``is_decoder = True``, so that chains (``cvpipe.builtin.postprocess.build_postprocess``)
-    can check it comes first.
+    Call ``register.add_postprocessor(name, factory, *, description="")``;
+    ``factory(**params)`` returns a :class:`~cvpipe.contract.Postprocessor` (detections to
+    detections) or a :class:`~cvpipe.contract.Decoder` (raw head outputs to detections), as
+    :meth:`cvpipe.contract.PostprocessorRegistrar.add_postprocessor` documents.
 
     Args:
-        register: the registration function described above.
+        register: the :class:`~cvpipe.contract.PostprocessorRegistrar` of the calling plugin.
 
     Returns:
-        None. Implementations call ``register`` instead of returning values.
+        None. Implementations call ``register.add_postprocessor`` instead of returning values.
     """
 
 
 @hookspec
-def cvpipe_register_metrics(register):
+def cvpipe_register_metrics(register: MetricRegistrar) -> None:
     """Register evaluation metrics.
 
-    Call ``register(name, factory, *, description="")``. ``factory(**params)`` returns an object
-    with ``compute(gt: Dataset, dt: Dataset) -> dict`` where ``dt`` holds detections (samples
-    with ``scores``) matched to ``gt`` by image path, and the result is JSON-ready: summary
-    numbers (``{"AP": ..., "AP50": ...}`` or ``{"mAP": ..., "per_class": {...}}``).
+    Call ``register.add_metric(name, factory, *, description="")``; ``factory(**params)``
+    returns a :class:`~cvpipe.contract.Metric` (``compute(gt, dt) -> dict``), as
+    :meth:`cvpipe.contract.MetricRegistrar.add_metric` documents.
 
     Args:
-        register: the registration function described above.
+        register: the :class:`~cvpipe.contract.MetricRegistrar` of the calling plugin.
 
     Returns:
-        None. Implementations call ``register`` instead of returning values.
+        None. Implementations call ``register.add_metric`` instead of returning values.
     """
 
 
 @hookspec
-def cvpipe_register_steps(register):
+def cvpipe_register_steps(register: StepRegistrar) -> None:
     """Register pipeline step kinds (``read``, ``convert``, ``train``, ...).
 
-    Call ``register(name, factory, *, description="")``. ``factory(**settings)`` is called with
-    the step's validated YAML settings and returns a step object with
-    ``run(context) -> dict``; the returned dict is the step's JSON-ready result, recorded in the
-    run directory. The step reads what earlier steps produced from ``context`` (see
-    :mod:`cvpipe.pipeline`) and stores what it produces there under the names its settings give.
-
-    The factory must be cheap (no I/O, no work: every step of a pipeline is built when the file is
-    validated, before anything runs) and raises :class:`cvpipe.errors.ConfigError` for bad values
-    with ``field`` relative to the step's settings (the runner adds the YAML path and line). The
-    step object declares ``inputs`` and ``outputs``: ``dict[str, str]`` of setting name -> context
-    name it reads / produces; the runner checks every input is produced by an earlier step.
-    Runner-level settings ``name``, ``when`` and ``unless`` never reach the factory.
+    Call ``register.add_step(name, factory, *, description="")``; ``factory(**settings)`` is
+    called with the step's validated YAML settings and returns a :class:`~cvpipe.contract.Step`
+    (``inputs``, ``outputs``, ``run(context) -> dict``), as
+    :meth:`cvpipe.contract.StepRegistrar.add_step` documents. The step reads what earlier steps
+    produced from ``context`` (see :mod:`cvpipe.pipeline`) and stores what it produces there.
 
     Args:
-        register: the registration function described above.
+        register: the :class:`~cvpipe.contract.StepRegistrar` of the calling plugin.
 
     Returns:
-        None. Implementations call ``register`` instead of returning values.
+        None. Implementations call ``register.add_step`` instead of returning values.
     """
+
+
+# Hooks answered by one plugin (``firstresult=True``) follow here, e.g. ``cvpipe_convert``.
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,7 +172,8 @@ def cvpipe_register_steps(register):
 
 
 @hookspec(firstresult=True)
-def cvpipe_convert(src, dst, src_format, dst_format, options):
+def cvpipe_convert(src: Path, dst: Path, src_format: str, dst_format: str,
+                   options: dict[str, Any]) -> dict[str, Any] | None:
     """Offer a direct (faster) conversion of one dataset from ``src_format`` to ``dst_format``.
 
     ``cvpipe convert`` (:func:`cvpipe.formats.convert_dataset`) asks this hook first, once the
@@ -236,7 +213,7 @@ def cvpipe_convert(src, dst, src_format, dst_format, options):
 
 
 @hookspec
-def cvpipe_on_pipeline_start(pipeline, run_dir, config):
+def cvpipe_on_pipeline_start(pipeline: str, run_dir: Path, config: dict[str, Any]) -> None:
     """Called once before the first step of a pipeline runs.
 
     Args:
@@ -250,7 +227,7 @@ def cvpipe_on_pipeline_start(pipeline, run_dir, config):
 
 
 @hookspec
-def cvpipe_on_step_start(pipeline, run_dir, step, kind, settings):
+def cvpipe_on_step_start(pipeline: str, run_dir: Path, step: str, kind: str, settings: dict[str, Any]) -> None:
     """Called before each step runs.
 
     Args:
@@ -266,7 +243,9 @@ def cvpipe_on_step_start(pipeline, run_dir, step, kind, settings):
 
 
 @hookspec
-def cvpipe_on_step_end(pipeline, run_dir, step, kind, result, seconds):
+def cvpipe_on_step_end(
+    pipeline: str, run_dir: Path, step: str, kind: str, result: dict[str, Any], seconds: float
+) -> None:
     """Called after each step finished successfully.
 
     Args:
@@ -283,7 +262,7 @@ def cvpipe_on_step_end(pipeline, run_dir, step, kind, result, seconds):
 
 
 @hookspec
-def cvpipe_on_epoch_end(run_dir, step, epoch, metrics):
+def cvpipe_on_epoch_end(run_dir: Path, step: str, epoch: int, metrics: dict[str, float]) -> None:
     """Called by the training engine at the end of every epoch (on the logging process only
     when training is distributed).
 
@@ -300,7 +279,9 @@ def cvpipe_on_epoch_end(run_dir, step, epoch, metrics):
 
 
 @hookspec
-def cvpipe_on_pipeline_end(pipeline, run_dir, results, error):
+def cvpipe_on_pipeline_end(
+    pipeline: str, run_dir: Path, results: dict[str, Any], error: BaseException | None
+) -> None:
     """Called once when a pipeline ends, successfully or not.
 
     Args:

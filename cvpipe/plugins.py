@@ -1,12 +1,17 @@
 """The plugin manager: built-in plugins plus third-party ones from the entry-point group ``cvpipe``.
 
-Built-ins are the modules in :data:`BUILTIN_PLUGINS`; they register through the same hooks as any
-third-party plugin. Third-party plugins are found through ``importlib.metadata`` entry points in
-the group ``cvpipe``. ``CVPIPE_LOAD_PLUGINS=a,b`` loads only the named third-party plugins
-(entry-point names); set but empty, it loads none. A plugin that fails to import, implements a
-hook that does not exist, targets another hook API version or raises inside a registration hook
-is recorded with its error (``cvpipe plugins`` shows it, the CLI warns once) and everything else
-keeps working.
+:class:`CvpipePluginManager` (a ``pluggy.PluginManager``) owns loading. Built-ins are named as
+module strings in :attr:`CvpipePluginManager.default_plugins` (as pytest names its own) and are
+imported and registered exactly like third-party plugins, which are found through
+``importlib.metadata`` entry points in the group ``cvpipe``. ``CVPIPE_LOAD_PLUGINS=a,b`` loads
+only the named third-party plugins (entry-point names); set but empty, it loads none.
+
+Failures are isolated per plugin: a plugin that fails to import, implements a hook that does
+not exist, targets another hook API version, or raises inside a registration hook -- any
+exception, ``SystemExit`` from ``sys.exit()`` included; only KeyboardInterrupt passes -- is
+recorded with its error (``cvpipe plugins`` shows it, the CLI warns once) and everything else
+keeps working. Lifecycle hooks (:class:`LifecycleHooks`) turn such failures into a
+:class:`PluginError` naming the plugin.
 """
 
 from __future__ import annotations
@@ -20,17 +25,22 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from . import HOOK_API_VERSION, __version__, hookspecs
+from .contract import REGISTRARS
 from .errors import CvpipeError, PluginError
-from .registry import FAMILIES, Entry, FormatSpec, PluginInfo, Registry
+from .registry import FAMILIES, PluginInfo, Registry
 
 __all__ = [
     "BUILTIN_PLUGINS",
     "ENTRY_POINT_GROUP",
     "HOOK_API_VERSION",
+    "CvpipePluginManager",
+    "PluginLoadWarning",
     "make_plugin_manager",
     "build_registry",
     "get_plugin_manager",
     "get_registry",
+    "registration_hooks",
+    "lifecycle_hooks",
     "reset",
     "LifecycleHooks",
 ]
@@ -38,27 +48,8 @@ __all__ = [
 #: Entry-point group third-party plugins declare.
 ENTRY_POINT_GROUP = "cvpipe"
 
-#: Built-in plugin modules, registered exactly like third-party plugins.
-BUILTIN_PLUGINS: tuple[str, ...] = (
-    "cvpipe.builtin.metrics",
-    "cvpipe.builtin.coco",
-    "cvpipe.builtin.voc",
-    "cvpipe.builtin.yolo",
-    "cvpipe.builtin.postprocess",
-    "cvpipe.builtin.steps",
-    "cvpipe.builtin.augment",
-    "cvpipe.builtin.synthetic",
-    "cvpipe.builtin.models",
-    "cvpipe.builtin.train_steps",
-    "cvpipe.builtin.tensorboard",
-)
-
-_pm: pluggy.PluginManager | None = None
+_pm: CvpipePluginManager | None = None
 _registry: Registry | None = None
-
-
-def _entry_points() -> list[metadata.EntryPoint]:
-    return sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
 
 
 def _allowed_names() -> set[str] | None:
@@ -84,19 +75,112 @@ def _check_api_version(name: str, plugin: Any) -> None:
         )
 
 
-def _describe(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, CvpipeError) else f"{type(exc).__name__}: {exc}"
+def _describe(exc: BaseException, hook: str | None = None) -> str:
+    """One line for a plugin failure: cvpipe's own message, else the exception type (and the
+    hook it escaped from) and its text: ``RuntimeError in hook cvpipe_register_steps: boom``."""
+    if isinstance(exc, CvpipeError):
+        return str(exc)
+    text = f"the plugin called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else str(exc)
+    return f"{type(exc).__name__}{f' in hook {hook}' if hook else ''}: {text}"
 
 
-def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
-    """Register one plugin, rolling back if it implements unknown hooks."""
-    _check_api_version(name, plugin)
-    pm.register(plugin, name=name)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        pm.unregister(name=name)
-        raise PluginError(f"plugin {name!r} implements an unknown hook: {exc}") from exc
+def registration_hooks() -> dict[str, str]:
+    """``{hook name: family}`` of the registration hooks, in :data:`FAMILIES` order."""
+    return {r.hook: r.family for r in REGISTRARS}
+
+
+def lifecycle_hooks() -> list[str]:
+    """The lifecycle hooks (``cvpipe_on_*``) of :mod:`cvpipe.hookspecs`, in its order."""
+    return [n for n in vars(hookspecs) if n.startswith("cvpipe_on_") and hasattr(getattr(hookspecs, n), "cvpipe_spec")]
+
+
+class CvpipePluginManager(pluggy.PluginManager):
+    """cvpipe's plugin manager: the specs of :mod:`cvpipe.hookspecs`, plus loading.
+
+    :meth:`load` registers the default (built-in) plugins, the installed ones (entry points)
+    and extra in-process ``(name, plugin)`` pairs, in that order. Every plugin the manager tried
+    is recorded in :attr:`cvpipe_plugins` (a list of :class:`PluginInfo`, load order) with the
+    reason it could not be loaded, if any; loading never raises for a plugin's fault.
+    """
+
+    #: Built-in plugin modules, by name: imported and registered like third-party plugins.
+    default_plugins: tuple[str, ...] = (
+        "cvpipe.builtin.metrics",
+        "cvpipe.builtin.coco",
+        "cvpipe.builtin.voc",
+        "cvpipe.builtin.yolo",
+        "cvpipe.builtin.cvat",
+        "cvpipe.builtin.kitti",
+        "cvpipe.builtin.label_studio",
+        "cvpipe.builtin.openimages",
+        "cvpipe.builtin.postprocess",
+        "cvpipe.builtin.steps",
+        "cvpipe.builtin.augment",
+        "cvpipe.builtin.synthetic",
+        "cvpipe.builtin.models",
+        "cvpipe.builtin.train_steps",
+        "cvpipe.builtin.tensorboard",
+        "cvpipe.builtin.report",
+    )
+
+    def __init__(self) -> None:
+        super().__init__("cvpipe")
+        self.add_hookspecs(hookspecs)
+        self.cvpipe_plugins: list[PluginInfo] = []
+
+    def load(self, *, builtins: bool = True, entry_points: bool = True,
+             extra: Iterable[tuple[str, Any]] = ()) -> None:
+        """Register built-ins, then installed plugins (honouring ``CVPIPE_LOAD_PLUGINS``),
+        then ``extra``."""
+        if builtins:
+            self.load_default_plugins()
+        if entry_points:
+            self.load_entry_points(_allowed_names())
+        for name, plugin in extra:
+            self.load_plugin(PluginInfo(name=name, version=None, builtin=False,
+                                        module=getattr(plugin, "__name__", None)), lambda p=plugin: p)
+
+    def load_default_plugins(self) -> None:
+        """Import and register every module of :attr:`default_plugins`."""
+        for modname in self.default_plugins:
+            info = PluginInfo(name=modname, version=__version__, builtin=True, module=modname)
+            self.load_plugin(info, lambda m=modname: importlib.import_module(m))
+
+    def load_entry_points(self, allowed: set[str] | None = None) -> None:
+        """Load the entry points of the group ``cvpipe`` (by name order); only the names in
+        ``allowed`` when given."""
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+            if allowed is not None and ep.name not in allowed:
+                continue
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(name=ep.name, version=dist.version if dist else None, builtin=False,
+                              distribution=dist.metadata["Name"] if dist else None, module=ep.value)
+            self.load_plugin(info, ep.load)
+
+    def load_plugin(self, info: PluginInfo, load: Callable[[], Any]) -> bool:
+        """Record ``info``, call ``load()`` for the plugin object and register it under
+        ``info.name``. Any failure (but KeyboardInterrupt) is stored in ``info.error``;
+        returns whether the plugin was registered."""
+        self.cvpipe_plugins.append(info)
+        try:
+            plugin = load()
+            _check_api_version(info.name, plugin)
+            self.register(plugin, name=info.name)
+            try:
+                self.check_pending()
+            except pluggy.PluginValidationError as exc:
+                self.unregister(name=info.name)
+                raise PluginError(f"plugin {info.name!r} implements an unknown hook: {exc}") from exc
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: a plugin must not take the CLI down
+            info.error = _describe(exc)
+            return False
+        return True
+
+
+#: Built-in plugin modules (the manager's :attr:`~CvpipePluginManager.default_plugins`).
+BUILTIN_PLUGINS: tuple[str, ...] = CvpipePluginManager.default_plugins
 
 
 def make_plugin_manager(
@@ -104,74 +188,13 @@ def make_plugin_manager(
     builtins: bool = True,
     entry_points: bool = True,
     extra: Iterable[tuple[str, Any]] = (),
-) -> pluggy.PluginManager:
+) -> CvpipePluginManager:
     """A new plugin manager with built-ins, installed plugins and ``extra`` ``(name, plugin)``
     pairs registered. Load failures are recorded in ``pm.cvpipe_plugins`` (a list of
     :class:`PluginInfo`), never raised."""
-    pm = pluggy.PluginManager("cvpipe")
-    pm.add_hookspecs(hookspecs)
-    infos: list[PluginInfo] = []
-    pm.cvpipe_plugins = infos  # type: ignore[attr-defined]
-
-    if builtins:
-        for modname in BUILTIN_PLUGINS:
-            info = PluginInfo(name=modname, version=__version__, builtin=True, module=modname)
-            infos.append(info)
-            try:
-                _register(pm, importlib.import_module(modname), modname)
-            except Exception as exc:  # a broken built-in must not take the CLI down either
-                info.error = _describe(exc)
-
-    if entry_points:
-        allowed = _allowed_names()
-        for ep in _entry_points():
-            if allowed is not None and ep.name not in allowed:
-                continue
-            dist = getattr(ep, "dist", None)
-            info = PluginInfo(
-                name=ep.name,
-                version=dist.version if dist else None,
-                builtin=False,
-                distribution=dist.metadata["Name"] if dist else None,
-                module=ep.value,
-            )
-            infos.append(info)
-            try:
-                _register(pm, ep.load(), ep.name)
-            except Exception as exc:
-                info.error = _describe(exc)
-
-    for name, plugin in extra:
-        module = getattr(plugin, "__name__", None)
-        info = PluginInfo(name=name, version=None, builtin=False, module=module)
-        infos.append(info)
-        try:
-            _register(pm, plugin, name)
-        except Exception as exc:
-            info.error = _describe(exc)
+    pm = CvpipePluginManager()
+    pm.load(builtins=builtins, entry_points=entry_points, extra=extra)
     return pm
-
-
-def _registrar(family: str, registry: Registry, plugin: str) -> Callable[..., None]:
-    fam = registry.family(family)
-    if family == "formats":
-
-        def register_format(name: str, *, reader=None, writer=None, detect=None, description: str = "",
-                            read_predictions=None) -> None:
-            if reader is None and writer is None:
-                raise PluginError(f"format {name!r} of plugin {plugin!r} has neither reader nor writer")
-            spec = FormatSpec(name, reader, writer, detect, description, read_predictions)
-            fam.add(Entry(family, name, spec, plugin, description))
-
-        return register_format
-
-    def register(name: str, factory: Callable[..., Any], *, description: str = "") -> None:
-        if not callable(factory):
-            raise PluginError(f"{fam.kind} {name!r} of plugin {plugin!r} is not callable")
-        doc = description or (factory.__doc__ or "").strip().split("\n")[0]
-        fam.add(Entry(family, name, factory, plugin, doc))
-
-    return register
 
 
 def build_registry(pm: pluggy.PluginManager) -> Registry:
@@ -181,12 +204,14 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
     registering a name another plugin already took, is recorded against that plugin (with an
     error naming both plugins for a collision) and left out whole, while the rest load.
     Plugins are merged in load order: built-ins first, then installed plugins, then in-process.
+    Each implementation receives the family's registrar (:mod:`cvpipe.contract`) as ``register``.
     """
     registry = Registry(plugins=list(getattr(pm, "cvpipe_plugins", [])))
     infos = {p.name: p for p in registry.plugins}
     staged: dict[str, Registry] = {}
-    for family in FAMILIES:
-        caller = getattr(pm.hook, f"cvpipe_register_{family}")
+    for registrar_cls in REGISTRARS:
+        family = registrar_cls.family
+        caller = getattr(pm.hook, registrar_cls.hook)
         # pluggy lists implementations last-registered first; call them in load order instead
         for impl in reversed(caller.get_hookimpls()):
             name = impl.plugin_name
@@ -198,10 +223,11 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
                 continue
             own = staged.setdefault(name, Registry())
             try:
-                impl.function(register=_registrar(family, own, name))
-            except Exception as exc:
-                info.error = (str(exc) if isinstance(exc, CvpipeError)
-                              else f"{type(exc).__name__} in hook cvpipe_register_{family}: {exc}")
+                impl.function(register=registrar_cls(name, own.family(family).add))
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit too
+                info.error = _describe(exc, registrar_cls.hook)
     for info in registry.plugins:
         own = staged.get(info.name)
         if info.error or own is None:
@@ -223,8 +249,9 @@ class LifecycleHooks:
     """The lifecycle hooks of a plugin manager, called so that a failure names its plugin.
 
     ``hooks.cvpipe_on_epoch_end(run_dir=..., step=..., epoch=..., metrics=...)`` calls every
-    implementation (pluggy's order and semantics); an exception raised inside one becomes a
-    :class:`PluginError` naming the plugin and the hook, with the original chained.
+    implementation (pluggy's order and semantics); an exception raised inside one (any but
+    KeyboardInterrupt, ``SystemExit`` included) becomes a :class:`PluginError` naming the plugin
+    and the hook, with the original chained.
     """
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
@@ -238,11 +265,9 @@ class LifecycleHooks:
                 caller(**kwargs)
             except (CvpipeError, KeyboardInterrupt):
                 raise
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit too: named, never a silent exit
                 plugin = _plugin_in_traceback(caller, exc) or "unknown"
-                raise PluginError(
-                    f"plugin {plugin!r} failed in hook {name}: {type(exc).__name__}: {exc}"
-                ) from exc
+                raise PluginError(f"plugin {plugin!r} failed in hook {name}: {_describe(exc)}") from exc
 
         call.__name__ = name
         return call
@@ -259,7 +284,7 @@ def _plugin_in_traceback(caller: Any, exc: BaseException) -> str | None:
     return None
 
 
-def get_plugin_manager() -> pluggy.PluginManager:
+def get_plugin_manager() -> CvpipePluginManager:
     """The process-wide plugin manager (created on first use)."""
     global _pm
     if _pm is None:

@@ -10,60 +10,15 @@ registration hook; the rest of cvpipe looks names up here::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+from .contract import FAMILIES, Entry, FormatSpec, registrar_class
 from .errors import ConfigError, CvpipeError, PluginError, UnknownNameError
 from .params import bind
 
-__all__ = ["FAMILIES", "Entry", "FormatSpec", "Family", "Registry", "PluginInfo"]
-
-#: Hook families, in the order tables list them; each has a ``cvpipe_register_<family>`` hook.
-FAMILIES: tuple[str, ...] = ("formats", "transforms", "models", "postprocessors", "metrics", "steps")
-
-_SINGULAR = {
-    "formats": "format",
-    "transforms": "transform",
-    "models": "model",
-    "postprocessors": "postprocessor",
-    "metrics": "metric",
-    "steps": "step",
-}
-
-
-@dataclass(frozen=True)
-class FormatSpec:
-    """What a format plugin registered: see ``cvpipe_register_formats``."""
-
-    name: str
-    reader: Callable[..., Any] | None = None
-    writer: Callable[..., Any] | None = None
-    detect: Callable[[Path], bool] | None = None
-    description: str = ""
-    #: ``read_predictions(path, reference, *, problems=None) -> Dataset``: detections (boxes with
-    #: scores) read against the ground truth ``reference``, for ``cvpipe evaluate --dt``
-    read_predictions: Callable[..., Any] | None = None
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One registered name: the object (factory or :class:`FormatSpec`) and its plugin."""
-
-    family: str
-    name: str
-    obj: Any
-    plugin: str
-    description: str = ""
-
-    @property
-    def hook(self) -> str:
-        """The registration hook this name came through (``cvpipe_register_formats``, ...)."""
-        return f"cvpipe_register_{self.family}"
-
-    @property
-    def kind(self) -> str:
-        return _SINGULAR[self.family]
+__all__ = ["FAMILIES", "Entry", "FormatSpec", "Family", "Registry", "PluginInfo", "call_plugin"]
 
 
 @dataclass
@@ -83,7 +38,7 @@ class Family:
 
     def __init__(self, family: str) -> None:
         self.family = family
-        self.kind = _SINGULAR[family]
+        self.kind = registrar_class(family).kind
         self._entries: dict[str, Entry] = {}
 
     def add(self, entry: Entry) -> None:
@@ -146,35 +101,39 @@ class Family:
 
 def call_plugin(entry: Entry, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call ``func`` (provided by ``entry``'s plugin). cvpipe's own errors pass through; any
-    other exception becomes a :class:`PluginError` that names the plugin, the hook family and the
-    name, with the original exception chained."""
+    other exception, ``SystemExit`` included (only KeyboardInterrupt is let through), becomes a
+    :class:`PluginError` that names the plugin, the hook family and the name, with the original
+    exception chained."""
     try:
         return func(*args, **kwargs)
     except (CvpipeError, KeyboardInterrupt):
         raise
-    except Exception as exc:
+    except BaseException as exc:
         raise PluginError(
             f"plugin {entry.plugin!r} failed in {entry.kind} {entry.name!r} "
             f"(hook {entry.hook}): {type(exc).__name__}: {exc}"
         ) from exc
 
 
-@dataclass
 class Registry:
-    """Every family's names, and the plugins that were loaded (or failed to load)."""
+    """Every family's names (``registry.formats``, ``registry.steps``, ... one :class:`Family` per
+    entry of :data:`FAMILIES`), and the plugins that were loaded (or failed to load)."""
 
-    formats: Family = field(default_factory=lambda: Family("formats"))
-    transforms: Family = field(default_factory=lambda: Family("transforms"))
-    models: Family = field(default_factory=lambda: Family("models"))
-    postprocessors: Family = field(default_factory=lambda: Family("postprocessors"))
-    metrics: Family = field(default_factory=lambda: Family("metrics"))
-    steps: Family = field(default_factory=lambda: Family("steps"))
-    plugins: list[PluginInfo] = field(default_factory=list)
+    def __init__(self, plugins: list[PluginInfo] | None = None) -> None:
+        self.plugins: list[PluginInfo] = list(plugins or [])
+        self._families: dict[str, Family] = {f: Family(f) for f in FAMILIES}
+
+    def __getattr__(self, name: str) -> Family:
+        families = self.__dict__.get("_families", {})
+        if name in families:
+            return families[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def family(self, name: str) -> Family:
-        if name not in FAMILIES:
+        """The :class:`Family` called ``name``; ConfigError listing the families if none."""
+        if name not in self._families:
             raise ConfigError(f"unknown hook family {name!r}", expected="one of: " + ", ".join(FAMILIES))
-        return getattr(self, name)
+        return self._families[name]
 
     def registers(self, plugin: str) -> dict[str, list[str]]:
         """``{family: [names]}`` that ``plugin`` registered (every family listed)."""

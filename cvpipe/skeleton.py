@@ -2,7 +2,8 @@
 
 :func:`write_skeleton` writes ``cvpipe-<name>/`` with a ``pyproject.toml`` declaring the entry
 point (group ``cvpipe``), a README, ``src/cvpipe_<name>/__init__.py`` implementing one
-registration hook with a small but real example, and ``tests/test_cvpipe_<name>.py`` that uses
+registration hook in the typed form (``register.add_format(...)``, see :mod:`cvpipe.contract`)
+with a small but real example, and ``tests/test_cvpipe_<name>.py`` that uses
 :mod:`cvpipe.testing`. As generated, it installs (``pip install -e .``) and its tests pass.
 """
 
@@ -12,12 +13,11 @@ import re
 from pathlib import Path
 
 from . import HOOK_API_VERSION, __version__
+from .contract import FAMILIES
 from .errors import ConfigError
 
 __all__ = ["HOOK_CHOICES", "write_skeleton", "normalize_name"]
 
-#: The hook families ``cvpipe plugin new --hook`` can start from.
-HOOK_CHOICES: tuple[str, ...] = ("formats", "transforms", "models", "postprocessors", "steps")
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -78,9 +78,10 @@ pytest                           # its tests, using cvpipe.testing
 ## How it works
 
 `pyproject.toml` declares the entry point `{name} = "{pkg}"` in the group `cvpipe`; cvpipe
-imports `{pkg}` and calls its `@cvpipe.hookimpl` functions. `CVPIPE_HOOK_API_VERSION` says which
-version of the hook contract the plugin was written for (`cvpipe plugins --hooks` prints the
-contract). Keep the module cheap to import: import heavy libraries inside the functions.
+imports `{pkg}` and calls its `@cvpipe.hookimpl` functions. The registration hook receives a
+typed registrar (`cvpipe.contract`) and calls its `add_*` method once per name it provides.
+`CVPIPE_HOOK_API_VERSION` says which version of the hook contract the plugin was written for
+(`cvpipe plugins --hooks` prints the contract, registrars and protocols included). Keep the module cheap to import: import heavy libraries inside the functions.
 
 ## Publish
 
@@ -127,6 +128,7 @@ from pathlib import Path
 from typing import Literal
 
 from cvpipe import hookimpl
+from cvpipe.contract import FormatRegistrar
 from cvpipe.errors import ConfigError, InputError, Problem
 
 CVPIPE_HOOK_API_VERSION = {api}
@@ -209,8 +211,8 @@ def write(dataset, dst: Path, *, images: Literal["copy", "link", "none"] = "copy
 
 
 @hookimpl
-def cvpipe_register_formats(register):
-    register("{name}", reader=read, writer=write, detect=detect,
+def cvpipe_register_formats(register: FormatRegistrar) -> None:
+    register.add_format("{name}", reader=read, writer=write, detect=detect,
              description="{name}.json beside the images (example format)")
 ''',
         "test": '''
@@ -231,6 +233,7 @@ def test_format_conformance(cvpipe_registry, tmp_path):
 from __future__ import annotations
 
 from cvpipe import hookimpl
+from cvpipe.contract import TransformRegistrar
 from cvpipe.errors import ConfigError
 
 CVPIPE_HOOK_API_VERSION = {api}
@@ -254,8 +257,8 @@ def invert(*, p: float = 0.5):
 
 
 @hookimpl
-def cvpipe_register_transforms(register):
-    register("{name}", invert, description="Invert the image colours (example transform)")
+def cvpipe_register_transforms(register: TransformRegistrar) -> None:
+    register.add_transform("{name}", invert, description="Invert the image colours (example transform)")
 ''',
         "test": '''
 
@@ -288,6 +291,7 @@ The example predicts one box per image from globally pooled features: it shows t
 from __future__ import annotations
 
 from cvpipe import hookimpl
+from cvpipe.contract import ModelRegistrar
 from cvpipe.errors import ConfigError
 
 CVPIPE_HOOK_API_VERSION = {api}
@@ -338,8 +342,8 @@ def build(num_classes: int, *, hidden: int = 16):
 
 
 @hookimpl
-def cvpipe_register_models(register):
-    register("{name}", build, description="One box per image (example model)")
+def cvpipe_register_models(register: ModelRegistrar) -> None:
+    register.add_model("{name}", build, description="One box per image (example model)")
 ''',
         "test": '''
 
@@ -373,6 +377,7 @@ def test_model_follows_the_detection_protocol(cvpipe_registry):
 from __future__ import annotations
 
 from cvpipe import hookimpl
+from cvpipe.contract import PostprocessorRegistrar
 from cvpipe.errors import ConfigError
 
 CVPIPE_HOOK_API_VERSION = {api}
@@ -395,8 +400,8 @@ def drop_small(*, min_area: float = 16.0):
 
 
 @hookimpl
-def cvpipe_register_postprocessors(register):
-    register("{name}", drop_small, description="Drop detections smaller than min_area (example)")
+def cvpipe_register_postprocessors(register: PostprocessorRegistrar) -> None:
+    register.add_postprocessor("{name}", drop_small, description="Drop detections smaller than min_area (example)")
 ''',
         "test": '''
 
@@ -411,6 +416,93 @@ def test_small_boxes_are_dropped(cvpipe_registry):
     assert torch.allclose(out["scores"], torch.tensor([0.8])) and out["labels"].tolist() == [0]
 ''',
     },
+    "metrics": {
+        "summary": "The {name} evaluation metric",
+        "usage": "```\ncvpipe evaluate --gt gt_dir/ --dt detections.json --metric {name}\n```\n\nor in a pipeline's `evaluate` step.",
+        "module": '''\
+"""{name}: a cvpipe evaluation metric (recall of ground-truth boxes at an IoU threshold)."""
+
+from __future__ import annotations
+
+from cvpipe import hookimpl
+from cvpipe.contract import MetricRegistrar
+from cvpipe.errors import ConfigError
+
+CVPIPE_HOOK_API_VERSION = {api}
+
+
+class Recall:
+    """Share of ground-truth boxes found by a detection of the same label with IoU >= ``iou``
+    and score >= ``min_score`` (each detection matches one box, best scores first)."""
+
+    def __init__(self, *, iou: float = 0.5, min_score: float = 0.0) -> None:
+        if not 0.0 < iou <= 1.0:
+            raise ConfigError("IoU threshold out of range", field="iou", value=iou, expected="0 < iou <= 1")
+        self.iou, self.min_score = iou, min_score
+
+    def compute(self, gt, dt) -> dict:
+        """``gt`` the ground truth, ``dt`` the detections (samples with ``scores``) matched to
+        it by image path; boxes absolute pixel xyxy. Returns ``{{"recall", "found", "objects"}}``."""
+        import numpy as np
+
+        detections = {{s.image: s for s in dt.samples}}
+        found = objects = 0
+        for truth in gt.samples:
+            objects += len(truth)
+            det = detections.get(truth.image)
+            if det is None or not len(truth) or not len(det):
+                continue
+            scores = det.scores if det.scores is not None else np.ones(len(det))
+            taken = np.zeros(len(truth), dtype=bool)
+            for j in np.argsort(-scores, kind="stable"):
+                if scores[j] < self.min_score:
+                    break
+                iou = _iou(det.boxes[j], truth.boxes)
+                iou[(truth.labels != det.labels[j]) | taken] = -1.0
+                best = int(np.argmax(iou))
+                if iou[best] >= self.iou:
+                    taken[best] = True
+            found += int(taken.sum())
+        return {{"recall": found / objects if objects else 0.0, "found": found, "objects": objects}}
+
+
+def _iou(box, boxes):
+    """IoU of one xyxy ``box`` with each row of ``boxes`` (N, 4)."""
+    import numpy as np
+
+    x1, y1 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
+    x2, y2 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-12)
+
+
+@hookimpl
+def cvpipe_register_metrics(register: MetricRegistrar) -> None:
+    register.add_metric("{name}", Recall, description="Recall of ground-truth boxes at an IoU threshold (example)")
+''',
+        "test": '''
+
+def test_recall_counts_found_boxes(cvpipe_registry, cvpipe_dataset):
+    from dataclasses import replace
+
+    import numpy as np
+    import pytest
+    from cvpipe.errors import ConfigError
+
+    metric = cvpipe_registry.metrics.create("{name}", {{"iou": 0.5}})
+    objects = cvpipe_dataset.num_boxes
+    perfect = cvpipe_dataset.subset([replace(s, scores=np.ones(len(s))) for s in cvpipe_dataset.samples])
+    assert metric.compute(cvpipe_dataset, perfect) == {{"recall": 1.0, "found": objects, "objects": objects}}
+    first = cvpipe_dataset.samples[0]
+    only_first = cvpipe_dataset.subset([replace(first, scores=np.ones(len(first)))])
+    assert metric.compute(cvpipe_dataset, only_first)["found"] == len(first)
+    moved = cvpipe_dataset.subset([replace(s, boxes=s.boxes + 100, scores=np.ones(len(s))) for s in cvpipe_dataset.samples])
+    assert metric.compute(cvpipe_dataset, moved)["recall"] == 0.0
+    with pytest.raises(ConfigError, match="iou"):
+        cvpipe_registry.metrics.create("{name}", {{"iou": 0}})
+''',
+    },
     "steps": {
         "summary": "The {name} pipeline step",
         "usage": "In a pipeline:\n\n```yaml\nsteps:\n  - {name}: {{dataset: train, output: counts}}\n```",
@@ -420,6 +512,7 @@ def test_small_boxes_are_dropped(cvpipe_registry):
 from __future__ import annotations
 
 from cvpipe import hookimpl
+from cvpipe.contract import StepRegistrar
 from cvpipe.errors import ConfigError
 
 CVPIPE_HOOK_API_VERSION = {api}
@@ -447,8 +540,8 @@ class CountBoxes:
 
 
 @hookimpl
-def cvpipe_register_steps(register):
-    register("{name}", CountBoxes, description="Count boxes per category (example step)")
+def cvpipe_register_steps(register: StepRegistrar) -> None:
+    register.add_step("{name}", CountBoxes, description="Count boxes per category (example step)")
 ''',
         "test": '''
 
@@ -465,6 +558,10 @@ def test_step_counts_boxes(cvpipe_registry, cvpipe_dataset, tmp_path):
 ''',
     },
 }
+
+
+#: The hook families ``cvpipe plugin new --hook`` can start from (those with a template).
+HOOK_CHOICES: tuple[str, ...] = tuple(f for f in FAMILIES if f in _TEMPLATES)
 
 
 def write_skeleton(name: str, hook: str = "formats", parent: Path | str = ".") -> Path:

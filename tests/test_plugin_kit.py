@@ -92,7 +92,8 @@ def test_plugin_new_skeletons_install_and_pass_their_own_tests(tmp_path):
         assert "error" not in p and p["distribution"] == f"cvpipe-kit-{hook}", p
         assert p["registers"][hook] == [f"kit_{hook}"]
 
-    env = {**os.environ, "PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1"}
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))  # keep the cvpipe under test
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
     tests = [str(d / "tests") for d in dists]
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
                           *tests], capture_output=True, text=True, env=env, cwd=tmp_path)
@@ -106,7 +107,7 @@ def test_plugin_new_refuses_bad_names_and_existing_folders(tmp_path, capsys):
     assert main(["plugin", "new", "mine", "--dir", str(tmp_path)]) == 0
     assert main(["plugin", "new", "mine", "--dir", str(tmp_path)]) == 2
     assert "the plugin folder exists already" in capsys.readouterr().err
-    assert main(["plugin", "new", "other", "--hook", "metrics", "--dir", str(tmp_path)]) == 2
+    assert main(["plugin", "new", "other", "--hook", "widgets", "--dir", str(tmp_path)]) == 2
     assert main(["plugin", "new", "voc", "--dir", str(tmp_path)]) == 2
     assert "format 'voc' is already registered by plugin 'cvpipe.builtin.voc'" in capsys.readouterr().err
     assert main(["plugin", "new", "My-Format", "--dir", str(tmp_path)]) == 0
@@ -132,7 +133,8 @@ def test_hooks_reference_is_printed_from_the_specs_docstrings():
     assert len(specs) >= 11
     reg_at, life_at = out.index("Registration hooks\n"), out.index("Lifecycle hooks\n")
     for name, func in specs:
-        at = out.index(f"def {name}{inspect.signature(func)}:")
+        # annotations as written (strings under `from __future__ import annotations`), unquoted
+        at = out.index(f"def {name}{str(inspect.signature(func)).replace(chr(39), '')}:")
         assert (reg_at < at < life_at) if name.startswith("cvpipe_register_") else at > life_at
         for line in inspect.getdoc(func).splitlines():
             assert ("    " + line).rstrip() in out
@@ -144,6 +146,36 @@ def test_hooks_reference_is_printed_from_the_specs_docstrings():
     assert all(h["doc"] == inspect.getdoc(f) for h, (_, f) in zip(data["hooks"], specs))
     formats = next(h for h in data["hooks"] if h["name"] == "cvpipe_register_formats")
     assert "cvpipe.builtin.voc" in formats["implemented_by"]
+
+
+def test_hooks_reference_shows_each_registrar_and_its_typed_methods():
+    """A plugin author sees the typed contract: the registrar class every registration hook
+    receives, its typed method's signature (from inspect) and documentation, the legacy form."""
+    from cvpipe.contract import REGISTRARS
+
+    data = json.loads(cli("plugins", "--hooks", "--json").stdout)
+    hooks = {h["name"]: h for h in data["hooks"]}
+    for cls in REGISTRARS:
+        reg = hooks[cls.hook]["registrar"]
+        assert reg["class"] == f"cvpipe.contract.{cls.__name__}"
+        typed, legacy = reg["methods"]
+        assert typed["name"] == cls.method and not typed["legacy"] and legacy["legacy"]
+        assert typed["doc"] == inspect.getdoc(getattr(cls, cls.method))
+        assert typed["signature"].startswith(f"register.{cls.method}(name: str, ")
+        assert typed["signature"].endswith("description: str = '') -> None")
+    assert all(h["registrar"] is None for h in data["hooks"] if not h["name"].startswith("cvpipe_register_"))
+    fmt = hooks["cvpipe_register_formats"]
+    assert fmt["signature"] == "cvpipe_register_formats(register: FormatRegistrar) -> None"
+    assert "read_predictions: PredictionsReader | None = None" in fmt["registrar"]["methods"][0]["signature"]
+    assert {p["class"].rpartition(".")[2] for p in data["protocols"]} == {"Step", "Metric", "Postprocessor", "Decoder"}
+    step = next(p for p in data["protocols"] if p["class"].endswith(".Step"))
+    assert step["attributes"] == ["inputs: Mapping[str, str]", "outputs: Mapping[str, str]"]
+    assert step["methods"] == ["run(context: Any) -> dict[str, Any]"]
+
+    text = cli("plugins", "--hooks").stdout
+    assert "    register: cvpipe.contract.StepRegistrar\n" in text
+    assert "      register.add_step(name: str, factory: Factory, *, description: str = '') -> None\n" in text
+    assert "class cvpipe.contract.Metric:" in text
 
 
 # ---------------------------------------------------------------------------------------------

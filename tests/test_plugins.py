@@ -69,7 +69,8 @@ def site(tmp_path):
 
 
 def run_cli(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "PYTHONPATH": str(site), **env}
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))  # keep the cvpipe under test
+    environ = {**os.environ, "PYTHONPATH": path, **env}
     return subprocess.run([sys.executable, "-m", "cvpipe", *args], capture_output=True, text=True, env=environ)
 
 
@@ -203,3 +204,124 @@ def test_failing_lifecycle_hook_names_its_plugin():
         hooks.cvpipe_on_epoch_end(run_dir=Path("."), step="train", epoch=1, metrics={})
     assert str(info.value) == "plugin 'noisy' failed in hook cvpipe_on_epoch_end: OSError: disk full"
     assert isinstance(info.value.__cause__, OSError)
+
+
+# ---------------------------------------------------------------------------------------------
+# The typed contract: registrars, the manager subclass, one family list
+# ---------------------------------------------------------------------------------------------
+
+
+def _registry_of(**hooks):
+    pm = make_plugin_manager(builtins=False, entry_points=False, extra=[("p", _plugin(**hooks))])
+    return build_registry(pm)
+
+
+def test_typed_and_legacy_registration_give_the_same_entries():
+    from cvpipe.contract import FormatSpec
+
+    def read(path, **kw):
+        return None
+
+    def read_dt(path, reference, *, problems=None):
+        return None
+
+    class Blur:
+        """Blurs."""
+
+    def typed(register):
+        register.add_format("fmt", reader=read, read_predictions=read_dt, description="typed")
+
+    def typed_transforms(register):
+        register.add_transform("blur", Blur)
+
+    def legacy(register):
+        register("fmt", reader=read, read_predictions=read_dt, description="typed")
+
+    def legacy_transforms(register):
+        register("blur", Blur)
+
+    a = _registry_of(cvpipe_register_formats=typed, cvpipe_register_transforms=typed_transforms)
+    b = _registry_of(cvpipe_register_formats=legacy, cvpipe_register_transforms=legacy_transforms)
+    for reg in (a, b):
+        assert [p.error for p in reg.plugins] == [None]
+        fmt = reg.formats.get("fmt")
+        assert fmt.obj == FormatSpec("fmt", reader=read, description="typed", read_predictions=read_dt)
+        assert (fmt.plugin, fmt.description, fmt.hook, fmt.kind) == ("p", "typed", "cvpipe_register_formats", "format")
+        assert reg.transforms.get("blur").obj is Blur and reg.transforms.get("blur").description == "Blurs."
+
+
+@pytest.mark.parametrize("body, message", [
+    (lambda r: r.add_format("f"), "plugin 'p': format 'f': neither reader nor writer given (hook cvpipe_register_formats)"),
+    (lambda r: r.add_format("f", reader=len, detect="yes"),
+     "plugin 'p': format 'f': detect is not callable (got str 'yes') (hook cvpipe_register_formats)"),
+    (lambda r: r.add_format("", writer=len), "plugin 'p' registered a format with a bad name '' "
+                                             "(hook cvpipe_register_formats) (expected a non-empty string)"),
+    (lambda r: r.add_format(3, writer=len), "plugin 'p' registered a format with a bad name 3"),
+    (lambda r: r.add_format("f", writer=len, description=None),
+     "plugin 'p': format 'f': description is not a string (got NoneType)"),
+])
+def test_bad_format_registrations_refuse_the_plugin_by_name(body, message):
+    reg = _registry_of(cvpipe_register_formats=lambda register: body(register))
+    assert reg.plugins[0].error.startswith(message), reg.plugins[0].error
+    assert reg.formats.names() == []
+
+
+@pytest.mark.parametrize("family, method", [
+    ("transforms", "add_transform"), ("models", "add_model"), ("postprocessors", "add_postprocessor"),
+    ("metrics", "add_metric"), ("steps", "add_step")])
+def test_every_factory_registrar_checks_its_factory(family, method):
+    def hook(register):
+        getattr(register, method)("thing", 42)
+
+    reg = _registry_of(**{f"cvpipe_register_{family}": hook})
+    kind = family[:-1]
+    assert reg.plugins[0].error == (f"plugin 'p': {kind} 'thing': factory is not callable (got int 42) "
+                                    f"(hook cvpipe_register_{family})")
+    ok = _registry_of(**{f"cvpipe_register_{family}": lambda register: getattr(register, method)("thing", dict)})
+    assert ok.family(family).names() == ["thing"]
+
+
+def test_one_family_list_drives_hookspecs_registry_and_registrars():
+    import inspect
+
+    from cvpipe import contract, hookspecs, registry
+    from cvpipe.skeleton import HOOK_CHOICES
+
+    assert registry.FAMILIES is contract.FAMILIES
+    assert contract.FAMILIES == tuple(r.family for r in contract.REGISTRARS)
+    specs = [n for n in vars(hookspecs) if n.startswith("cvpipe_register_")]
+    assert specs == [r.hook for r in contract.REGISTRARS]  # same hooks, same order
+    for cls in contract.REGISTRARS:
+        spec = getattr(hookspecs, cls.hook)
+        assert inspect.signature(spec).parameters["register"].annotation == cls.__name__
+        assert cls.method == f"add_{cls.kind}" and callable(getattr(cls, cls.method))
+        assert getattr(registry.Registry(), cls.family).kind == cls.kind
+    assert set(HOOK_CHOICES) <= set(contract.FAMILIES)
+    with pytest.raises(AttributeError):
+        registry.Registry().widgets
+
+
+def test_manager_subclass_loads_default_plugins_by_name():
+    from cvpipe.plugins import BUILTIN_PLUGINS, CvpipePluginManager
+
+    assert all(isinstance(n, str) and n.startswith("cvpipe.") for n in CvpipePluginManager.default_plugins)
+    assert BUILTIN_PLUGINS == CvpipePluginManager.default_plugins
+    assert isinstance(make_plugin_manager(builtins=False, entry_points=False), CvpipePluginManager)
+
+    class OnlyVoc(CvpipePluginManager):
+        default_plugins = ("cvpipe.builtin.voc", "cvpipe.no_such_plugin")
+
+    pm = OnlyVoc()
+    pm.load(entry_points=False)
+    reg = build_registry(pm)
+    assert reg.formats.names() == ["voc"] and reg.steps.names() == []
+    missing = next(p for p in reg.plugins if p.name == "cvpipe.no_such_plugin")
+    assert missing.builtin and missing.error == "ModuleNotFoundError: No module named 'cvpipe.no_such_plugin'"
+
+
+def test_builtin_metric_satisfies_the_metric_protocol():
+    from cvpipe.contract import Metric
+
+    reg = build_registry(make_plugin_manager(entry_points=False))
+    for name in reg.metrics.names():
+        assert isinstance(reg.metrics.create(name, {}), Metric), name

@@ -288,6 +288,28 @@ def check_iou_thresholds(iou_thresholds: Sequence[float] | None) -> list[float] 
     return thr
 
 
+def _evaluated(gt, dt, *, engine: Engine, iou_thresholds: list[float] | None,
+               difficult: Literal["count", "drop"]) -> tuple[Any, dict[int, str]]:
+    """The COCO evaluator after ``evaluate(); accumulate(); summarize()`` on ``gt`` and ``dt``,
+    and its category id -> name map (faster-coco-eval when installed and asked for, else
+    pycocotools)."""
+    from ..evaluation import gc_paused
+
+    if engine == "faster":
+        try:
+            import faster_coco_eval  # noqa: F401
+        except ImportError:
+            engine = "pycocotools"
+    with gc_paused():
+        if engine == "faster" and _can_prepare():
+            ev = faster_prepared_eval(gt, dt, difficult=difficult, iou_thresholds=iou_thresholds)
+            return ev, ev.cvpipe_categories
+        # pycocotools, or a faster-coco-eval whose internals differ: its public API
+        gt_dict, results = coco_dicts(gt, dt, difficult=difficult)
+        ev = run_cocoeval(gt_dict, results, engine=engine, iou_thresholds=iou_thresholds)
+        return ev, {c["id"]: c["name"] for c in gt_dict["categories"]}
+
+
 def coco_eval(
     gt,
     dt,
@@ -312,26 +334,14 @@ def coco_eval(
     """
     import numpy as np
 
-    from ..evaluation import COCO_KEYS, gc_paused
+    from ..evaluation import COCO_KEYS
 
     if engine not in ("faster", "pycocotools"):
         raise ConfigError("unknown COCO engine", field="engine", value=engine, expected="'faster' or 'pycocotools'")
     if difficult not in ("count", "drop"):
         raise ConfigError("bad value", field="difficult", value=difficult, expected="'count' or 'drop'")
-    thr = check_iou_thresholds(iou_thresholds)
-    if engine == "faster":
-        try:
-            import faster_coco_eval  # noqa: F401
-        except ImportError:
-            engine = "pycocotools"
-    with gc_paused():
-        if engine == "faster" and _can_prepare():
-            ev = faster_prepared_eval(gt, dt, difficult=difficult, iou_thresholds=thr)
-            name_of = ev.cvpipe_categories
-        else:  # pycocotools, or a faster-coco-eval whose internals differ: its public API
-            gt_dict, results = coco_dicts(gt, dt, difficult=difficult)
-            ev = run_cocoeval(gt_dict, results, engine=engine, iou_thresholds=thr)
-            name_of = {c["id"]: c["name"] for c in gt_dict["categories"]}
+    ev, name_of = _evaluated(gt, dt, engine=engine, iou_thresholds=check_iou_thresholds(iou_thresholds),
+                             difficult=difficult)
     out: dict[str, Any] = {k: float(v) for k, v in zip(COCO_KEYS, ev.stats[:12])}
     precision = ev.eval["precision"]
     per_class: dict[str, float | None] = {}
@@ -364,6 +374,30 @@ class CocoMetric:
 
     def compute(self, gt, dt) -> dict[str, Any]:
         return coco_eval(gt, dt, engine=self.engine, iou_thresholds=self.iou_thresholds, difficult=self.difficult)
+
+    def pr_curves(self, gt, dt, *, iou_threshold: float = 0.5) -> dict[str, Any]:
+        """Per-class precision at pycocotools' 101 recall points at ``iou_threshold`` (area
+        "all", 100 detections per image), each class's AP their mean and ``mAP`` the classes'
+        mean: at 0.5, exactly this metric's ``AP50``. See
+        :func:`cvpipe.evaluation.pr_curves` for the dictionary."""
+        import numpy as np
+
+        from ..evaluation import PR_AP_DEFINITIONS
+
+        ev, name_of = _evaluated(gt, dt, engine=self.engine, iou_thresholds=[float(iou_threshold)],
+                                 difficult=self.difficult)
+        rec = np.asarray(ev.params.recThrs, dtype=np.float64)
+        by_name: dict[str, dict[str, Any]] = {}
+        for k, cid in enumerate(ev.params.catIds):
+            p = np.asarray(ev.eval["precision"][0, :, k, 0, -1], dtype=np.float64)
+            if not (p > -1).any():
+                continue  # no ground truth of that class
+            by_name[name_of[cid]] = {"recall": rec, "precision": np.maximum(p, 0.0), "ap": float(np.mean(p[p > -1]))}
+        per_class = {c: by_name[c] for c in gt.categories if c in by_name}
+        aps = [c["ap"] for c in per_class.values()]
+        return {"definition": f"{PR_AP_DEFINITIONS['coco']}{round(100 * iou_threshold):d}",
+                "iou_threshold": float(iou_threshold), "mAP": float(np.mean(aps)) if aps else None,
+                "per_class": per_class}
 
 
 class VocMetric:
@@ -470,7 +504,7 @@ class EvaluateStep:
     def run(self, ctx: Any) -> dict[str, Any]:
         from ..data import Dataset
         from ..errors import JobError
-        from ..evaluation import align_detections, evaluate, format_report, save_pictures
+        from ..evaluation import align_detections, evaluate, format_report, pr_ap_definition, save_pictures
         from ..fsutil import atomic_write_json
 
         gt, dt = ctx[self.gt], ctx[self.detections]
@@ -485,8 +519,10 @@ class EvaluateStep:
             atomic_write_json(ctx.run_dir / "metrics.json", result)
         pictures: dict[str, str] = {}
         if self.pictures:
+            ap = pr_ap_definition(self.metric_names)
             pictures = save_pictures(gt, dt, ctx.step_dir, iou_threshold=self.iou_threshold,
-                                     conf_threshold=self.conf_threshold, samples=self.samples)
+                                     conf_threshold=self.conf_threshold, samples=self.samples, ap=ap,
+                                     ap_params=self._metric_params().get(ap))
         ctx[self.output] = result
         ctx.report(format_report(result))
         return {"metrics": result, "pictures": pictures, "images": len(gt),

@@ -320,18 +320,22 @@ def filter_scores(dets, threshold: float):
 
 
 def draw_detections(dets, path: Path, *, limit: int, min_score: float = 0.25, cols: int = 4) -> Path:
-    """A grid PNG of the first ``limit`` images with their detections above ``min_score`` drawn."""
-    from ..draw import draw_boxes, image_grid, read_image, save_png
+    """A grid PNG of the first ``limit`` images with their detections above ``min_score`` drawn
+    (solid, class colours, highest scores on top) and a legend of the classes shown."""
+    from ..draw import add_legend, color_for, draw_boxes, image_grid, read_image, save_png
 
     pics, titles = [], []
+    shown: set[int] = set()
     for s in dets.samples[:limit]:
         keep = s.scores > min_score
         pics.append(draw_boxes(read_image(dets.image_path(s)), s.boxes[keep], s.labels[keep], dets.categories,
                                s.scores[keep]))
+        shown.update(int(k) for k in s.labels[keep])
         titles.append(Path(s.image).name)
     if not pics:
         raise JobError("nothing to draw: no images", expected="a dataset with images")
-    return save_png(path, image_grid(pics, min(cols, len(pics)), titles=titles))
+    legend = [(f"{dets.categories[k]} (score > {min_score:g})", "solid", color_for(k)) for k in sorted(shown)]
+    return save_png(path, add_legend(image_grid(pics, min(cols, len(pics)), titles=titles), legend))
 
 
 @hookimpl

@@ -127,7 +127,7 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
     """
     from ..console import print_json
     from ..errors import ConfigError
-    from ..evaluation import align_detections, format_report, gc_paused, save_pictures
+    from ..evaluation import align_detections, format_report, gc_paused, pr_ap_definition, save_pictures
     from ..evaluation import evaluate as run_evaluation
     from ..formats import read_dataset
     from ..fsutil import atomic_write_json
@@ -158,6 +158,8 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
             atomic_write_json(json_out, result)
             click.echo(f"\nmetrics written to {json_out}")
     if plots is not None:
-        written = save_pictures(gt, dt, plots, iou_threshold=iou_threshold, conf_threshold=conf_threshold)
+        ap = pr_ap_definition(names)  # the plot's AP is the table's
+        written = save_pictures(gt, dt, plots, iou_threshold=iou_threshold, conf_threshold=conf_threshold,
+                                ap=ap, ap_params=params.get(ap))
         stream = sys.stderr if json_out is not None and str(json_out) == "-" else sys.stdout
         click.echo("pictures: " + ", ".join(written.values()), file=stream)

@@ -11,18 +11,18 @@ import click
 from ..console import print_json, print_table
 from ..plugins import get_registry
 from ..registry import FAMILIES
+from ..skeleton import HOOK_CHOICES
 
 
 def _lifecycle_hooks() -> dict[str, list[str]]:
     """``{plugin: [lifecycle hooks it implements]}`` for the loaded plugins."""
-    from ..plugins import get_plugin_manager
+    from ..plugins import get_plugin_manager, lifecycle_hooks
 
     out: dict[str, list[str]] = {}
     pm = get_plugin_manager()
-    for name in dir(pm.hook):
-        if name.startswith("cvpipe_on_"):
-            for impl in getattr(pm.hook, name).get_hookimpls():
-                out.setdefault(impl.plugin_name, []).append(name)
+    for name in lifecycle_hooks():
+        for impl in getattr(pm.hook, name).get_hookimpls():
+            out.setdefault(impl.plugin_name, []).append(name)
     return out
 
 
@@ -49,47 +49,131 @@ def plugins_report() -> dict:
     return {"plugins": out}
 
 
+class _Annotation:
+    """An annotation kept as written (``Reader | None``), for :func:`inspect.formatannotation`."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _signature(func: object, name: str) -> str:
+    """``name(params) -> return`` with annotations as written in the source (they are strings
+    under ``from __future__ import annotations``; shown without quotes)."""
+    sig = inspect.signature(func)  # type: ignore[arg-type]
+    plain = lambda a: _Annotation(a) if isinstance(a, str) else a  # noqa: E731
+    params = [p.replace(annotation=plain(p.annotation)) for p in sig.parameters.values()]
+    if params and params[0].name == "self":
+        params = params[1:]
+    return f"{name}{sig.replace(parameters=params, return_annotation=plain(sig.return_annotation))}"
+
+
+def registrar_reference(cls: type) -> dict:
+    """A registrar class as the hook reference shows it: ``class`` (dotted path), ``doc``, and
+    ``methods``: the typed method and the legacy call form, each with ``name``, ``signature``
+    (``register.add_format(...)``), ``legacy`` and ``doc``."""
+    methods = [(cls.method, getattr(cls, cls.method), False), ("__call__", cls.__call__, True)]
+    return {
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "doc": inspect.getdoc(cls) or "",
+        "methods": [{"name": name, "signature": _signature(fn, "register" if legacy else f"register.{name}"),
+                     "legacy": legacy, "doc": inspect.getdoc(fn) or ""} for name, fn, legacy in methods],
+    }
+
+
+def protocols_reference() -> list[dict]:
+    """The protocols of :mod:`cvpipe.contract` (Step, Metric, Postprocessor, Decoder): ``class``,
+    ``doc``, ``attributes`` (``name: type``) and ``methods`` (signatures)."""
+    from .. import contract
+
+    out = []
+    for cls in (contract.Step, contract.Metric, contract.Postprocessor, contract.Decoder):
+        attrs = [f"{n}: {a}" for n, a in vars(cls).get("__annotations__", {}).items()]
+        methods = [_signature(f, n) for n, f in vars(cls).items()
+                   if inspect.isfunction(f) and (not n.startswith("_") or n == "__call__")]
+        out.append({"class": f"{cls.__module__}.{cls.__qualname__}", "doc": inspect.getdoc(cls) or "",
+                    "attributes": attrs, "methods": methods})
+    return out
+
+
 def hooks_reference() -> list[dict]:
     """Every hook of the contract, in :mod:`cvpipe.hookspecs` order: ``name``, ``group``
-    (``registration`` or ``lifecycle``), ``signature``, ``doc`` (the spec's own docstring) and
-    ``implemented_by`` (the loaded plugins implementing it)."""
+    (``registration``, ``lifecycle`` or ``other``), ``firstresult``, ``signature``, ``doc`` (the
+    spec's own docstring), ``registrar`` (for registration hooks, see
+    :func:`registrar_reference`; else None) and ``implemented_by`` (the loaded plugins
+    implementing it, in load order)."""
     from .. import hookspecs
-    from ..plugins import get_plugin_manager
+    from ..contract import REGISTRARS
+    from ..plugins import get_plugin_manager, lifecycle_hooks
 
+    registrars = {r.hook: r for r in REGISTRARS}
+    lifecycle = set(lifecycle_hooks())
     pm = get_plugin_manager()
     order = {info.name: i for i, info in enumerate(getattr(pm, "cvpipe_plugins", []))}
     out = []
     for name, func in vars(hookspecs).items():
-        if not (name.startswith("cvpipe_") and inspect.isfunction(func)):
+        if not (name.startswith("cvpipe_") and inspect.isfunction(func) and hasattr(func, "cvpipe_spec")):
             continue
         caller = getattr(pm.hook, name, None)
         impls = [] if caller is None else [i.plugin_name for i in caller.get_hookimpls()]
         impls.sort(key=lambda n: order.get(n, len(order)))  # load order: built-ins first
+        group = "registration" if name in registrars else "lifecycle" if name in lifecycle else "other"
         out.append({
             "name": name,
-            "group": "registration" if name.startswith("cvpipe_register_") else "lifecycle",
-            "signature": f"{name}{inspect.signature(func)}",
+            "group": group,
+            "firstresult": bool(func.cvpipe_spec.get("firstresult", False)),
+            "signature": _signature(func, name),
             "doc": inspect.getdoc(func) or "",
+            "registrar": registrar_reference(registrars[name]) if name in registrars else None,
             "implemented_by": impls,
         })
     return out
 
 
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join((prefix + line).rstrip() for line in text.splitlines())
+
+
 def print_hooks(as_json: bool) -> None:
-    """The hook reference: signature and docstring of every hook, grouped."""
+    """The hook reference: signature and docstring of every hook, grouped, with the registrar
+    each registration hook receives and the protocols of :mod:`cvpipe.contract`."""
     from .. import HOOK_API_VERSION, hookspecs
 
     hooks = hooks_reference()
+    protocols = protocols_reference()
     if as_json:
-        print_json({"hook_api_version": HOOK_API_VERSION, "hooks": hooks})
+        print_json({"hook_api_version": HOOK_API_VERSION, "hooks": hooks, "protocols": protocols})
         return
     click.echo(f"cvpipe hook API version {HOOK_API_VERSION}\n\n{inspect.getdoc(hookspecs) or ''}\n")
-    for group, title in (("registration", "Registration hooks"), ("lifecycle", "Lifecycle hooks")):
+    groups = (("registration", "Registration hooks"), ("lifecycle", "Lifecycle hooks"), ("other", "Other hooks"))
+    for group, title in groups:
+        members = [h for h in hooks if h["group"] == group]
+        if not members and group == "other":
+            continue
         click.echo(f"{title}\n{'=' * len(title)}\n")
-        for h in (h for h in hooks if h["group"] == group):
-            click.echo(f"@hookimpl\ndef {h['signature']}:")
-            click.echo("\n".join(("    " + line).rstrip() for line in h["doc"].splitlines()))
+        for h in members:
+            click.echo(f"@hookimpl{'  # firstresult: the first non-None answer wins' if h['firstresult'] else ''}")
+            click.echo(f"def {h['signature']}:")
+            click.echo(_indent(h["doc"], "    "))
+            reg = h["registrar"]
+            if reg:
+                click.echo(f"\n    register: {reg['class']}")
+                for m in reg["methods"]:
+                    if m["legacy"]:
+                        click.echo(f"\n      {m['signature']}\n          legacy form, the same as the typed method")
+                    else:
+                        click.echo(f"\n      {m['signature']}\n{_indent(m['doc'], '          ')}")
             click.echo(f"    -- implemented by: {', '.join(h['implemented_by']) or '(none)'}\n")
+    title = "Protocols (cvpipe.contract)"
+    click.echo(f"{title}\n{'=' * len(title)}\n")
+    for p in protocols:
+        click.echo(f"class {p['class']}:")
+        click.echo(_indent(p["doc"], "    "))
+        for line in p["attributes"] + p["methods"]:
+            click.echo(f"    {line}")
+        click.echo("")
 
 
 @click.command()
@@ -134,7 +218,7 @@ def plugin() -> None:
 
 @plugin.command("new")
 @click.argument("name")
-@click.option("--hook", type=click.Choice(["formats", "transforms", "models", "postprocessors", "steps"]),
+@click.option("--hook", type=click.Choice(HOOK_CHOICES),
               default="formats", show_default=True, help="The hook family the plugin implements.")
 @click.option("--dir", "parent", type=click.Path(path_type=Path, file_okay=False), default=Path("."),
               show_default=True, help="Folder to create the plugin in.")

@@ -136,12 +136,14 @@ def read_bytes(path: str) -> bytes:
     return read_input_bytes(path, limit=MAX_XML_BYTES, expected="a readable XML file")
 
 
-def parse_xml_file(path: str, found: list[Problem], *, document: str = "annotation file") -> Any:
+def parse_xml_file(path: str, found: list[Problem], *, document: str = "annotation file",
+                   well_formed: str | None = None) -> Any:
     """The root element of the XML file at ``path``, or None with a Problem appended to
     ``found``: unreadable or not a regular file or too large, an encoding not allowed, bytes not
     valid in its encoding, a markup declaration (DOCTYPE/ENTITY: refused, never parsed),
     malformed (with its line and column). ``document`` names what the file should be
-    (``VOC annotation``), for the messages."""
+    (``VOC annotation``), for the messages; ``well_formed`` (default ``document``) what a
+    well-formed one is."""
     parser = _parser or xml_parser()
     try:
         data = read_bytes(path)
@@ -185,7 +187,7 @@ def parse_xml_file(path: str, found: list[Problem], *, document: str = "annotati
     except _etree.XMLSyntaxError as exc:
         line = exc.position[0] if getattr(exc, "position", None) else getattr(exc, "lineno", None)
         msg = re.sub(r",? line \d+, column (\d+)$", r" (column \1)", str(exc.msg))  # the line is ours
-        found.append(Problem(f"malformed XML: {msg}", file=path, line=line, expected=f"a well-formed {document}"))
+        found.append(Problem(f"malformed XML: {msg}", file=path, line=line, expected=f"a well-formed {well_formed or document}"))
         return None
     info = root.getroottree().docinfo
     if info.doctype or info.internalDTD is not None or info.externalDTD is not None or info.system_url:

@@ -10,6 +10,7 @@ both present, and per-class lists (``aeroplane_train.txt``) are never split list
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -131,7 +132,8 @@ def _looks_like_voc(xml: Path) -> bool:
             head = fh.read(512)
     except OSError:
         return False
-    return b"<annotation" in head
+    # "<annotation>" or "<annotation attr=...>"; CVAT's root "<annotations>" is not VOC's
+    return re.search(rb"<annotation[\s>]", head) is not None
 
 
 def detect_voc(path: Path) -> bool:

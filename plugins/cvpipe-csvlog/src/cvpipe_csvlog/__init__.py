@@ -1,7 +1,8 @@
 """cvpipe-csvlog: every pipeline, step and epoch event of a cvpipe run as rows of a CSV file.
 
-Installed, it implements cvpipe's lifecycle hooks (no registration hook) and appends to
-``<run_dir>/events.csv`` (long format, one value per row, so any metric fits)::
+Installed, it implements cvpipe's lifecycle hooks (no registration hook, so no registrar of
+:mod:`cvpipe.contract`; each takes only the arguments it uses, typed as the specs type them) and
+appends to ``<run_dir>/events.csv`` (long format, one value per row, so any metric fits)::
 
     time,event,pipeline,step,kind,epoch,seconds,metric,value,note
     2026-11-21T23:50:01.123+00:00,pipeline_start,voc_detect,,,,,,,
@@ -82,32 +83,33 @@ def _pipeline(run_dir: Path) -> str:
 
 
 @hookimpl
-def cvpipe_on_pipeline_start(pipeline, run_dir):
+def cvpipe_on_pipeline_start(pipeline: str, run_dir: Path) -> None:
     _pipelines[str(run_dir)] = pipeline
     _append(run_dir, [{"event": "pipeline_start", "pipeline": pipeline}])
 
 
 @hookimpl
-def cvpipe_on_step_start(pipeline, run_dir, step, kind):
+def cvpipe_on_step_start(pipeline: str, run_dir: Path, step: str, kind: str) -> None:
     _append(run_dir, [{"event": "step_start", "pipeline": pipeline, "step": step, "kind": kind}])
 
 
 @hookimpl
-def cvpipe_on_step_end(pipeline, run_dir, step, kind, result, seconds):
+def cvpipe_on_step_end(pipeline: str, run_dir: Path, step: str, kind: str, result: dict[str, Any],
+                       seconds: float) -> None:
     base = {"event": "step_end", "pipeline": pipeline, "step": step, "kind": kind, "seconds": round(float(seconds), 6)}
     rows = [{**base, "metric": k, "value": v} for k, v in numbers(result)]
     _append(run_dir, rows or [base])
 
 
 @hookimpl
-def cvpipe_on_epoch_end(run_dir, step, epoch, metrics):
+def cvpipe_on_epoch_end(run_dir: Path, step: str, epoch: int, metrics: dict[str, float]) -> None:
     base = {"event": "epoch_end", "pipeline": _pipeline(run_dir), "step": step, "epoch": epoch}
     rows = [{**base, "metric": k, "value": v} for k, v in numbers(metrics)]
     _append(run_dir, rows or [base])
 
 
 @hookimpl
-def cvpipe_on_pipeline_end(pipeline, run_dir, error):
+def cvpipe_on_pipeline_end(pipeline: str, run_dir: Path, error: BaseException | None) -> None:
     note = "ok" if error is None else f"failed: {type(error).__name__}: {error}"
     _append(run_dir, [{"event": "pipeline_end", "pipeline": pipeline, "note": note}])
     _pipelines.pop(str(run_dir), None)
