@@ -87,7 +87,9 @@ class Problem:
             text += f" ({'; '.join(details)})"
         if self.hint:
             text += f"; {self.hint}"
-        return text
+        # a name that is not valid Unicode (a lone surrogate: a non-UTF-8 file name, a JSON
+        # "\udc80") is shown escaped: printing it raw would fail
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``value`` rendered with ``repr`` when it is not JSON-native)."""

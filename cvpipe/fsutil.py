@@ -255,7 +255,10 @@ def atomic_write_json(path: Path, data: Any, *, indent: int | None = 2) -> None:
 
 def place_file(src: Path, dst: Path, mode: str) -> None:
     """Put a copy of ``src`` at ``dst``: ``mode`` ``copy``, or ``link`` (a hard link, falling
-    back to a copy across devices or where links are not allowed)."""
+    back to a copy across devices or where links are not allowed). A symlinked ``src`` is
+    resolved first: the output gets the file itself, never a link (``os.link`` on a symlink
+    would hard-link the symlink, dangling or pointing outside the output)."""
+    src = Path(os.path.realpath(src))
     dst.parent.mkdir(parents=True, exist_ok=True)
     if mode == "link":
         try:

@@ -31,11 +31,13 @@ _PATH = click.Path(path_type=Path)
 @click.option("--images-dir", type=_PATH, metavar="DIR", help="Where the image files are (overrides the layout).")
 @click.option("--skip-invalid", is_flag=True, help="Leave out invalid images and boxes (counted) instead of refusing.")
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists and is not empty.")
+@click.option("--follow-symlinks", is_flag=True,
+              help="Accept images that are symlinks to files outside the dataset (copied or linked as those files).")
 @click.option("--json", "json_out", type=_PATH, metavar="OUT", help="Also write the report as JSON to OUT.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def convert(src: Path, dst: Path, to: str, from_format: str | None, keep_difficult: bool, images: str,
             classes_file: Path | None, splits: tuple[str, ...], images_dir: Path | None, skip_invalid: bool,
-            overwrite: bool, json_out: Path | None, quiet: bool) -> None:
+            overwrite: bool, follow_symlinks: bool, json_out: Path | None, quiet: bool) -> None:
     """Convert the dataset at SRC into format --to at DST.
 
     The input is checked like `cvpipe validate` first (image files only when they are copied or
@@ -51,6 +53,7 @@ def convert(src: Path, dst: Path, to: str, from_format: str | None, keep_difficu
         src, dst, to, from_format=from_format, keep_difficult=keep_difficult, images=images,
         classes_file=classes_file, splits=splits or None, images_dir=images_dir,
         skip_invalid=skip_invalid, overwrite=overwrite, progress=not quiet and sys.stderr.isatty(),
+        follow_symlinks=follow_symlinks,
     )
     click.echo(summary_table(report))
     if json_out is not None:
@@ -75,10 +78,12 @@ def summary_table(report: dict) -> str:
 @click.option("--images-dir", type=_PATH, metavar="DIR", help="Where the image files are (overrides the layout).")
 @click.option("--split", "splits", multiple=True, metavar="NAME", help="Check only this split (repeatable).")
 @click.option("--no-images", is_flag=True, help="Do not look at image files (annotation checks only).")
+@click.option("--follow-symlinks", is_flag=True, help="Accept images that are symlinks to files outside the dataset.")
 @click.option("--json", "json_out", type=_PATH, metavar="OUT", help="Also write the problems as JSON to OUT ('-': stdout).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def validate(src: Path, from_format: str | None, images_dir: Path | None,
-             splits: tuple[str, ...], no_images: bool, json_out: Path | None, quiet: bool) -> None:
+             splits: tuple[str, ...], no_images: bool, follow_symlinks: bool, json_out: Path | None,
+             quiet: bool) -> None:
     """Read the dataset at SRC and report every problem (file:line: field: message).
 
     Exit 0 when clean, 2 when anything is wrong.
@@ -88,7 +93,8 @@ def validate(src: Path, from_format: str | None, images_dir: Path | None,
     from ..fsutil import atomic_write_json
 
     result = validate_dataset(src, from_format, images_dir=images_dir, splits=splits or None,
-                              check_images=not no_images, progress=not quiet and sys.stderr.isatty())
+                              check_images=not no_images, progress=not quiet and sys.stderr.isatty(),
+                              follow_symlinks=follow_symlinks)
     problems = result["problems"]
     machine = dict(result, problems=[p.to_dict() for p in problems])
     to_stdout = json_out is not None and str(json_out) == "-"

@@ -64,6 +64,11 @@ def read_detections(path: Path, gt, fmt: str | None = None, *, images_dir: Path 
     if dt.num_boxes and any(s.scores is None for s in dt.samples if len(s)):
         raise InputError("detections have no scores", file=str(path),
                          expected=f"a {fmt} file with a confidence score on every box")
+    from ..formats.check import check_detections
+
+    problems = check_detections(dt)  # NaN/inf/negative-size boxes, non-finite scores
+    if problems:
+        raise InputError.from_problems(problems)
     return dt
 
 

@@ -28,7 +28,14 @@ __all__ = [
     "box_masks",
     "invalid_mask",
     "size_is_valid",
+    "size_problem",
+    "MAX_IMAGE_SIDE",
+    "text_problem",
 ]
+
+#: Largest image side accepted, in pixels (JPEG stops at 65,535; a bigger number is a typo or
+#: an attack: ``1e308``, a 400-digit integer).
+MAX_IMAGE_SIDE = 1 << 24
 
 #: Relative tolerance (of the image side) for "box outside the image".
 OUTSIDE_TOLERANCE = 1e-6
@@ -102,6 +109,30 @@ def invalid_mask(boxes: object, width: float | None = None, height: float | None
     return box_masks(b, np.zeros(n, dtype=np.int64), w, h, 1)["bad"]
 
 
+def size_problem(width: Any, height: Any) -> tuple[str, str] | None:
+    """``(message, expected)`` of an unusable image size, or None: both sides must be integers
+    in ``1..MAX_IMAGE_SIDE``."""
+    sides = (width, height)
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v != v for v in sides):
+        return "image size is not a number", f"integers 1..{MAX_IMAGE_SIDE}"
+    if not all(v > 0 for v in sides):
+        return "image size is not positive", "width > 0 and height > 0"
+    if not all(v <= MAX_IMAGE_SIDE for v in sides):
+        return "image size too large", f"width and height at most {MAX_IMAGE_SIDE}"
+    return None
+
+
 def size_is_valid(width: Any, height: Any) -> bool:
-    """Whether an image size is usable: both sides positive."""
-    return width > 0 and height > 0
+    """Whether an image size is usable (:func:`size_problem` finds nothing)."""
+    return size_problem(width, height) is None
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` (a name: class, image path, split) cannot be written as UTF-8, or None: a
+    lone surrogate (a JSON ``\\udc80`` escape, or a file name that is not UTF-8 as Python
+    reads it with ``surrogateescape``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"not valid Unicode text: lone surrogate {text[exc.start]!r} at character {exc.start}"
+    return None

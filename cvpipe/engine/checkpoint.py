@@ -94,4 +94,14 @@ def load_checkpoint(path: Path, *, map_location: str = "cpu") -> dict[str, Any]:
     for key in ("model", "categories"):
         if key not in data:
             raise InputError(f"checkpoint lacks {key!r}", file=str(path), expected="a complete cvpipe checkpoint")
+    cats, model = data["categories"], data["model"]
+    if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats) or len(set(cats)) != len(cats):
+        raise InputError("bad category list in the checkpoint", file=str(path), field="categories",
+                         value=cats if isinstance(cats, list) else type(cats).__name__,
+                         expected="a list of distinct class names")
+    n = model.get("num_classes") if isinstance(model, dict) else None
+    if isinstance(n, int) and not isinstance(n, bool) and n != len(cats):
+        raise InputError("the checkpoint's category list does not match its model", file=str(path),
+                         field="categories", value=f"{len(cats)} names for {n} classes",
+                         expected=f"{n} class names (model.num_classes)")
     return data

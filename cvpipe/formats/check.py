@@ -5,23 +5,32 @@ origins the reader recorded (:class:`cvpipe.data.Origin`)."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from ..data.checks import box_masks, box_problem_text, size_is_valid
+from ..data.checks import box_masks, box_problem_text, size_is_valid, size_problem, text_problem
 from ..errors import InputError, Problem
 from .json import add_lines
 
 if TYPE_CHECKING:
     from ..data import Dataset, Sample
 
-__all__ = ["check_dataset", "problem_reason", "image_file_problems"]
+__all__ = ["check_dataset", "check_detections", "problem_reason", "image_file_problems", "dataset_folders"]
 
 
 def problem_reason(problem: Problem) -> str:
     """A short key grouping problems of one kind (``invalid: box is inverted``), for the
     ``skipped`` counts of a report."""
     return f"invalid: {problem.message}"
+
+
+def dataset_folders(src: Path, images_dir: Path | None = None) -> list[Path]:
+    """The folders a dataset read from ``src`` (a folder, or a file: its folder) consists of,
+    with ``images_dir`` when given: where its image symlinks may lead (``check_dataset``'s
+    ``inside``)."""
+    src = Path(src)
+    return [src if src.is_dir() else src.parent] + ([Path(images_dir)] if images_dir is not None else [])
 
 
 def check_dataset(
@@ -32,6 +41,8 @@ def check_dataset(
     require_images: bool = True,
     skipped: Counter | None = None,
     progress: bool = False,
+    follow_symlinks: bool = False,
+    inside: Sequence[Path] = (),
 ) -> "Dataset":
     """Run the checks every format shares; append a :class:`Problem` per finding to ``problems``
     and return the valid part of ``dataset`` (bad boxes and bad images left out).
@@ -40,31 +51,46 @@ def check_dataset(
     split); with ``check_images``, the image file exists (a problem only with
     ``require_images``) and its header size equals the annotated size; every box valid by
     :mod:`cvpipe.data.checks` (finite, not inverted, not empty, inside the image); labels within
-    ``categories``. ``skipped`` (a Counter), when given, counts the boxes left out by reason.
+    ``categories``; unless ``follow_symlinks``, an image file that is a symlink resolving outside
+    the dataset (its ``root`` and the folders ``inside``: what was read, ``--images-dir``) is a
+    problem (:func:`~cvpipe.formats.images.symlink_escape`); so are names a writer would refuse
+    or fail on (:func:`_name_problems`).
+    ``skipped`` (a Counter), when given, counts the boxes left out by reason.
     Problems are placed with the samples' and boxes' origins; a problem with a field but no line
     is given the line :attr:`Dataset.locate <cvpipe.data.Dataset.locate>` finds.
     """
     skipped = skipped if skipped is not None else Counter()
     first = len(problems)
-    valid = _check(dataset, problems, check_images, require_images, skipped, progress)
+    valid = _check(dataset, problems, check_images, require_images, skipped, progress,
+                   None if follow_symlinks else [dataset.root, *inside])
     if dataset.locate is not None and len(problems) > first:
         add_lines(problems, first, dataset.locate)
     return valid
 
 
 def image_file_problems(path: Path, width: int, height: int, *, file: str, line: int | None = None,
-                        field: str | None = None, require: bool = True) -> list[Problem]:
+                        field: str | None = None, require: bool = True,
+                        confine: Sequence[Path | None] | None = None) -> list[Problem]:
     """The problems of the image file at ``path`` annotated as ``width`` x ``height``: missing
     (only with ``require``), unreadable header, or a size differing from the annotation; placed
-    at ``file``/``line`` and ``field`` (default ``image`` / ``size``). Direct converters that
-    check images call it too, so that both paths word and place problems alike."""
-    from .images import image_size
+    at ``file``/``line`` and ``field`` (default ``image`` / ``size``); with ``confine`` (the
+    dataset's folders), a symlink resolving outside them (:func:`~cvpipe.formats.images.symlink_escape`);
+    a truncated JPEG or PNG (:func:`~cvpipe.formats.images.image_truncated`). Direct converters
+    that check images call it too, so that both paths word and place problems alike."""
+    from .images import image_size, image_truncated, symlink_escape
 
     if not path.is_file():
         if not require:
             return []
         return [Problem("image file not found", file=file, line=line, field=field or "image", value=str(path),
                         expected="an existing image file", hint="point to the images with --images-dir")]
+    if confine is not None:
+        target = symlink_escape(path, confine)
+        if target is not None:
+            return [Problem("image is a symlink to a file outside the dataset", file=file, line=line,
+                            field=field or "image", value=f"{path} -> {target}",
+                            expected="an image file inside " + " or ".join(dict.fromkeys(str(c) for c in confine if c is not None)),
+                            hint="follow such links with --follow-symlinks")]
     try:
         size = image_size(path)
     except InputError as exc:
@@ -72,7 +98,47 @@ def image_file_problems(path: Path, width: int, height: int, *, file: str, line:
     if size != (width, height):
         return [Problem("image size differs from the annotation", file=file, line=line, field=field or "size",
                         value=f"{width}x{height}", expected=f"{size[0]}x{size[1]} as in {path}")]
+    if image_truncated(path):
+        return [Problem("image file is truncated", file=file, line=line, field=field or "image", value=str(path),
+                        expected="a complete image file (a JPEG ending with its end-of-image marker, "
+                                 "a PNG with its IEND chunk)")]
     return []
+
+
+def check_detections(dataset: "Dataset") -> list[Problem]:
+    """The problems of detections (``Sample.scores`` set): each box must be finite and not
+    inverted, i.e. no negative size (:mod:`cvpipe.data.checks`; a zero-area box, or one partly
+    outside the image, is allowed: detectors emit them and every engine scores them alike),
+    each score a finite number. Evaluation engines disagree on anything else, so
+    ``cvpipe evaluate`` refuses it."""
+    import numpy as np
+
+    from ..data.checks import box_masks
+
+    found: list[Problem] = []
+    for s in dataset.samples:
+        if not len(s):
+            continue
+        n = len(s)
+        m = box_masks(s.boxes, np.zeros(n, dtype=np.int64), np.full(n, np.inf), np.full(n, np.inf), 1)
+        scores = s.scores if s.scores is not None else np.zeros(n)
+        bad_score = ~np.isfinite(scores)
+        for i in np.flatnonzero(~m["finite"] | m["inverted"] | bad_score).tolist():
+            if bad_score[i]:
+                found.append(Problem("score is not a finite number", **_box_where(dataset, s, i, ".score"),
+                                     value=float(scores[i]), expected="a finite confidence"))
+                continue
+            kind = "finite" if not m["finite"][i] else "inverted"
+            message, expected = box_problem_text(kind)
+            found.append(Problem(message, **_box_where(dataset, s, i), value=tuple(float(v) for v in s.boxes[i]),
+                                 expected=expected))
+    if found and dataset.locate is not None:
+        for j, p in enumerate(found):
+            if p.line is None and p.field:
+                line = dataset.locate(p.file, p.field)
+                if line:
+                    found[j] = replace(p, line=line)
+    return found
 
 
 def _sample_where(dataset: "Dataset", s: "Sample", field: str) -> dict[str, Any]:
@@ -95,7 +161,7 @@ def _box_where(dataset: "Dataset", s: "Sample", i: int, suffix: str = "") -> dic
 
 
 def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, require_images: bool,
-           skipped: Counter, progress: bool) -> "Dataset":
+           skipped: Counter, progress: bool, confine: list | None) -> "Dataset":
     import numpy as np
 
     ncat = len(dataset.categories)
@@ -117,12 +183,17 @@ def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, requ
             hint="point to the images with --images-dir"))
         skipped[problem_reason(problems[-1]) + " (whole image)"] += dataset.num_boxes
         return dataset.subset([])
+    names = _name_problems(dataset, problems)
     for s in samples:
         file = _sample_file(dataset, s)
         img_problems: list[Problem] = []
-        if not size_is_valid(s.width, s.height):
-            img_problems.append(Problem("image size is not positive", **_sample_where(dataset, s, "size"),
-                                        value=(s.width, s.height), expected="width > 0 and height > 0"))
+        bad_size = size_problem(s.width, s.height)
+        if bad_size is not None:
+            img_problems.append(Problem(bad_size[0], **_sample_where(dataset, s, "size"),
+                                        value=(s.width, s.height), expected=bad_size[1]))
+        name_problem = names.get(id(s))
+        if name_problem is not None:
+            img_problems.append(name_problem)
         key = s.image
         if key in seen_paths:
             img_problems.append(Problem("duplicate image", **_sample_where(dataset, s, "image"), value=s.image,
@@ -136,7 +207,8 @@ def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, requ
             o = s.origin
             img_problems += image_file_problems(dataset.image_path(s), s.width, s.height, file=file,
                                                 line=o.line if o is not None else None,
-                                                field=o.field if o is not None else None, require=require_images)
+                                                field=o.field if o is not None else None, require=require_images,
+                                                confine=confine)
         if img_problems:
             problems.extend(img_problems)
             skipped[problem_reason(img_problems[0]) + " (whole image)"] += len(s)
@@ -163,6 +235,51 @@ def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, requ
             for i in np.unique(owner[bad]).tolist():
                 kept[i] = _check_boxes(dataset, kept[i], ncat, problems, skipped)
     return dataset.subset(kept)
+
+
+def _name_problems(dataset: "Dataset", problems: list[Problem]) -> dict[int, Problem]:
+    """The names a writer would refuse or fail on, judged here so that ``validate`` and
+    ``convert`` judge alike: category names and split names (appended to ``problems``; a split
+    must be one folder name), and per sample (``{id(sample): Problem}``) an image path that is
+    not valid Unicode or whose output name (:func:`~cvpipe.formats.images.image_names` per split,
+    as the writers compute it) would leave the output folder."""
+    from ..fsutil import safe_relpath
+    from .images import image_names
+
+    d = dataset.origin.file if dataset.origin is not None else None
+    for k, c in enumerate(dataset.categories):
+        why = text_problem(c) if isinstance(c, str) else "not a string"
+        if why is not None:
+            problems.append(Problem(f"bad category name: {why}", file=d, field=f"categories[{k}]", value=c,
+                                    expected="UTF-8 text"))
+    by_split: dict[Any, list] = {}
+    for s in dataset.samples:
+        by_split.setdefault(s.split, []).append(s)
+    out: dict[int, Problem] = {}
+    for split, group in by_split.items():
+        if split is not None:
+            why = text_problem(split) if isinstance(split, str) else "not a string"
+            if why is None and (not split or split in (".", "..") or "/" in split or "\\" in split):
+                why = "not a folder name"
+            if why is not None:
+                problems.append(Problem(f"bad split name: {why}", **_sample_where(dataset, group[0], "split"),
+                                        value=split, expected="one folder name (no '/', not '.' or '..')"))
+        for s in group:
+            why = text_problem(s.image)
+            if why is not None:
+                out[id(s)] = Problem(f"bad image name: {why}", **_sample_where(dataset, s, "image"), value=s.image,
+                                     expected="a UTF-8 file name (rename the file)")
+        for s, name in zip(group, image_names(group)):
+            if name and name[0] != "/" and ".." not in name and ":" not in name and "\\" not in name \
+                    and name.strip("./"):
+                continue  # nothing safe_relpath could refuse (the common case, without its cost)
+            if id(s) not in out:
+                try:
+                    safe_relpath(name)
+                except InputError as exc:
+                    out[id(s)] = Problem(exc.problem.message, **_sample_where(dataset, s, "image"), value=name,
+                                         expected=exc.problem.expected)
+    return out
 
 
 def _check_boxes(dataset: "Dataset", s: "Sample", ncat: int, problems: list[Problem], skipped: Counter) -> "Sample":

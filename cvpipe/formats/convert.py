@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from ..data.categories import order_categories, read_classes_file
 from ..errors import ConfigError, InputError, Problem
-from .check import check_dataset, problem_reason
+from .check import check_dataset, dataset_folders, problem_reason
 from .io import accepts, read_dataset, write_dataset
 from .lookup import detect_format, get_format
 
@@ -65,6 +65,7 @@ def convert_dataset(
     overwrite: bool = False,
     progress: bool = False,
     direct: bool = True,
+    follow_symlinks: bool = False,
 ) -> dict[str, Any]:
     """Convert the dataset at ``src`` into format ``to`` at ``dst``.
 
@@ -76,6 +77,8 @@ def convert_dataset(
     InputError listing them (:func:`refuse_conversion`, ``dst`` untouched) unless
     ``skip_invalid``, which leaves the bad items out and counts them. Categories are ordered by
     :func:`order_categories` (``classes``, or the names in ``classes_file``, fix the order).
+    An image that is a symlink resolving outside the dataset is a problem unless
+    ``follow_symlinks``; images are copied or linked as the files they resolve to.
 
     With ``direct`` (the default) the plugins' direct converters are asked first (hook
     ``cvpipe_convert``); they give the same files and report as the general path, faster.
@@ -109,7 +112,7 @@ def convert_dataset(
         options = {"classes": classes, "classes_file": str(classes_file) if classes_file else None,
                    "keep_difficult": keep_difficult, "images": images,
                    "splits": list(splits) if splits else None, "images_dir": images_dir,
-                   "skip_invalid": skip_invalid, "progress": progress}
+                   "skip_invalid": skip_invalid, "progress": progress, "follow_symlinks": follow_symlinks}
         report = _direct_conversion(src, dst, fmt, to, options)
         if report is not None:
             return _with_where(report, where)
@@ -119,7 +122,9 @@ def convert_dataset(
     skipped: Counter = Counter()
     for p in problems:
         skipped[problem_reason(p)] += 1
-    dataset = check_dataset(dataset, problems, check_images=images != "none", skipped=skipped, progress=progress)
+    dataset = check_dataset(dataset, problems, check_images=images != "none", skipped=skipped, progress=progress,
+                            follow_symlinks=follow_symlinks,
+                            inside=dataset_folders(src, images_dir))
     if problems and not skip_invalid:
         raise refuse_conversion(problems, src, dst)
     dataset = order_categories(dataset, classes, classes_file=str(classes_file) if classes_file else None)

@@ -9,7 +9,8 @@ from typing import Sequence
 
 from ..errors import InputError
 
-__all__ = ["IMAGE_EXTENSIONS", "image_size", "is_image", "find_images_dir", "image_names", "output_names", "place_image"]
+__all__ = ["IMAGE_EXTENSIONS", "image_size", "is_image", "find_images_dir", "image_names", "output_names", "place_image",
+           "symlink_escape", "image_truncated"]
 
 #: File extensions treated as images, lower case.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -36,6 +37,50 @@ def image_size(path: Path) -> tuple[int, int]:
         raise InputError("cannot read the image size from the file header", file=str(path),
                          expected="a JPEG, PNG, BMP, TIFF or WebP image")
     return int(w), int(h)
+
+
+def image_truncated(path: Path) -> bool:
+    """Whether the JPEG or PNG at ``path`` is cut short: a JPEG without its end-of-image marker
+    (``FF D9``; padding after it allowed, and a trailer after it found by a scan when the end is
+    not the marker), a PNG without its ``IEND`` chunk. Reads the last bytes only in the common
+    case; other formats are not judged (False). A truncated file passes the header-only size
+    check, then fails to decode when training reads it."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 64))
+        tail = fh.read()
+        if head.startswith(b"\xff\xd8"):
+            if tail.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+                return False
+            fh.seek(0)
+            return b"\xff\xd9" not in fh.read()  # an EOI before a trailer (camera metadata)
+        if head.startswith(b"\x89PNG\r\n\x1a\n"):
+            if b"IEND" in tail:
+                return False
+            fh.seek(0)
+            return b"IEND" not in fh.read()
+    return False
+
+
+def symlink_escape(path: Path, roots: Sequence[Path | None]) -> str | None:
+    """The file a symlinked ``path`` (or a symlinked folder on its way) resolves to when that
+    lies outside every folder of ``roots`` (the dataset: its folder, its images folder), else
+    None (no symlink, or one staying inside; None roots are ignored). A converter refuses such
+    an image unless told to follow symlinks: linking or copying it would take a file from
+    elsewhere into the output."""
+    import os
+
+    real = os.path.realpath(path)
+    if real == os.path.abspath(path):  # no symlink anywhere on the path: the common case
+        return None
+    for root in roots:
+        if root is not None:
+            top = os.path.realpath(root).rstrip(os.sep) + os.sep
+            if real.startswith(top):
+                return None
+    return real
 
 
 def find_images_dir(candidates: Sequence[Path], probe: str | None) -> Path | None:

@@ -46,14 +46,30 @@ def read_dataset(
     if problems is not None:
         if not accepts(reader, "problems"):  # a reader without the option: all or nothing
             try:
-                return call_plugin(entry, reader, path, **kwargs)
+                return _call_reader(entry, reader, path, kwargs)
             except InputError as exc:
                 problems.extend(exc.problems)
                 from ..data import Dataset
 
                 return Dataset([])
         kwargs["problems"] = problems
-    return call_plugin(entry, reader, path, **kwargs)
+    return _call_reader(entry, reader, path, kwargs)
+
+
+def _call_reader(entry, reader, path: Path, kwargs: dict[str, Any]) -> "Dataset":
+    """The reader called through :func:`call_plugin`; an ``OSError`` it meets on the input (a
+    folder it may not list, a symlink loop, a file vanished) is the input's problem -- an
+    :class:`InputError` naming the file (exit 2), not a plugin failure."""
+    from ..errors import PluginError
+
+    try:
+        return call_plugin(entry, reader, path, **kwargs)
+    except PluginError as exc:
+        cause = exc.__cause__
+        if not isinstance(cause, OSError):
+            raise
+        raise InputError("cannot read", file=str(cause.filename if cause.filename is not None else path),
+                         value=cause.strerror or str(cause), expected="a readable file or folder") from cause
 
 
 def write_dataset(dataset: "Dataset", dst: Path, fmt: str, **options: Any) -> dict:

@@ -1,7 +1,8 @@
 """JSON for format authors: loading with problems that name the file and line, and the line of
 an element found lazily (only when a problem needs it, never on the happy path).
 
-* :func:`load_json` -- a file parsed, or a Problem (file, line, column) for malformed JSON;
+* :func:`load_json` -- a file parsed, or a Problem (file, line, column) for malformed JSON, a
+  repeated key, nesting too deep, a bare ``null``, a FIFO or device;
 * :func:`element_lines` / :class:`LineFinder` -- the line where ``annotations[17]`` starts, for
   a :class:`~cvpipe.data.Dataset`'s ``locate``; :func:`add_lines` fills problems' lines;
 * :func:`gc_paused` -- the cyclic garbage collector paused while many small containers are built.
@@ -18,13 +19,42 @@ from typing import Any, Iterator
 
 from ..errors import InputError, Problem
 
-__all__ = ["decode", "load_json", "element_lines", "LineFinder", "add_lines", "gc_paused", "LINE_SCAN_LIMIT"]
+__all__ = ["decode", "load_json", "DuplicateKeyError", "DUPLICATE_SCAN_LIMIT", "element_lines", "LineFinder", "add_lines", "gc_paused", "LINE_SCAN_LIMIT"]
+
+
+#: JSON files up to this size are parsed by the standard library with a check for repeated keys
+#: in an object (``{"width": 64, "width": 65}``: which one counts depends on the parser); larger
+#: ones by msgspec alone (faster; a repeated key keeps its last value)
+DUPLICATE_SCAN_LIMIT = 32 << 20
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names one key twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key = key
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise DuplicateKeyError(k)
+            seen.add(k)
+    return d
 
 
 def decode(data: bytes) -> Any:
-    """Parse JSON bytes with msgspec (faster than the standard library on COCO-sized files; see
-    bench/bench_convert_coco.py). What msgspec refuses is parsed by ``json``: its result is used
-    when it accepts the text (``NaN`` literals), else its error gives the line and column."""
+    """Parse JSON bytes. Up to :data:`DUPLICATE_SCAN_LIMIT`, with ``json`` and a check for
+    repeated keys (:class:`DuplicateKeyError`); larger, with msgspec (faster on COCO-sized
+    files; see bench/bench_convert_coco.py), and what msgspec refuses by ``json``: its result is
+    used when it accepts the text (``NaN`` literals), else its error gives the line and column.
+    Nesting deeper than the parsers' recursion limit raises ``RecursionError``."""
+    if len(data) <= DUPLICATE_SCAN_LIMIT:
+        return json.loads(data, object_pairs_hook=_pairs)
     import msgspec
 
     try:
@@ -33,20 +63,35 @@ def decode(data: bytes) -> Any:
         return json.loads(data)
 
 
-def load_json(path: Path, problems: list[Problem] | None = None) -> Any:
-    """Parse the JSON file at ``path``. A missing file or malformed JSON becomes a Problem with
-    the file and line (appended to ``problems`` and None returned, or raised as InputError)."""
+def load_json(path: Path, problems: list[Problem] | None = None, *, expected: str = "a JSON object or list") -> Any:
+    """Parse the JSON file at ``path`` (a regular file within
+    :data:`~cvpipe.formats.files.MAX_JSON_BYTES`). A missing or non-regular file, malformed
+    JSON, a repeated key, nesting too deep or a document that is just ``null`` becomes a
+    Problem with the file (and line when known), appended to ``problems`` and None returned, or
+    raised as InputError. ``expected`` words what the document should be."""
+    from .files import MAX_JSON_BYTES, read_input_bytes
+
     path = Path(path)
     try:
-        return decode(path.read_bytes())
-    except OSError as exc:
-        p = Problem("cannot read file", file=str(path), value=exc.strerror or str(exc), expected="a readable JSON file")
+        data = read_input_bytes(str(path), limit=MAX_JSON_BYTES, expected="a readable JSON file")
+        doc = decode(data)
+    except InputError as exc:
+        p = exc.problem
+    except DuplicateKeyError as exc:
+        p = Problem("duplicate key in a JSON object", file=str(path), field=exc.key, value=exc.key,
+                    expected="each key once per object")
+    except RecursionError:
+        p = Problem("JSON nested too deeply", file=str(path), expected=f"{expected}, nested a few levels")
     except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
         line = getattr(exc, "lineno", None)
         msg = getattr(exc, "msg", str(exc))
         col = getattr(exc, "colno", None)
         p = Problem(f"malformed JSON: {msg}" + (f" (column {col})" if col else ""), file=str(path), line=line,
                     expected="valid JSON")
+    else:
+        if doc is not None:
+            return doc
+        p = Problem("the JSON document is null", file=str(path), value=None, expected=expected)
     if problems is None:
         raise InputError.from_problems([p])
     problems.append(p)

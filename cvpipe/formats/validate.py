@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import Problem
-from .check import check_dataset
+from .check import check_dataset, dataset_folders
 from .io import read_dataset
 from .lookup import detect_format
 
@@ -21,17 +21,20 @@ def validate_dataset(
     splits: Sequence[str] | None = None,
     check_images: bool = True,
     progress: bool = False,
+    follow_symlinks: bool = False,
 ) -> dict[str, Any]:
     """Read ``src`` completely and run every check; nothing is raised for bad data.
 
     Returns ``{"source", "format", "images", "boxes", "categories", "problems": [Problem],
-    "ok": bool}`` (``images``/``boxes`` count what was readable).
+    "ok": bool}`` (``images``/``boxes`` count what was readable). The checks are the ones
+    :func:`~cvpipe.formats.convert_dataset` refuses on (``follow_symlinks`` as there).
     """
     src = Path(src)
     fmt = fmt or detect_format(src)
     problems: list[Problem] = []
     dataset = read_dataset(src, fmt, images_dir=images_dir, splits=splits, problems=problems)
-    check_dataset(dataset, problems, check_images=check_images, progress=progress)
+    check_dataset(dataset, problems, check_images=check_images, progress=progress, follow_symlinks=follow_symlinks,
+                  inside=dataset_folders(src, images_dir))
     return {
         "source": str(src), "format": fmt, "images": len(dataset), "boxes": dataset.num_boxes,
         "categories": len(dataset.categories), "problems": problems, "ok": not problems,

@@ -119,29 +119,56 @@ def load_data_yaml(path: Path, found: list[Problem]) -> dict | None:
     return data
 
 
+def _class_name(v: object) -> str | None:
+    """A class name as data.yaml may give one: a string, or a number YAML read (``0: 7``)."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(v)
+    return None
+
+
+def _class_id(k: object) -> int | None:
+    """An id key of a ``names`` map: an integer (YAML ``0:``) or ASCII digits (``"0":``)."""
+    if isinstance(k, int) and not isinstance(k, bool):
+        return k
+    if isinstance(k, str) and re.fullmatch(r"[0-9]+", k):
+        return int(k)
+    return None
+
+
 def data_yaml_names(data: dict, file: str, found: list[Problem]) -> list[str] | None:
     """The class names of a parsed ``data.yaml`` (``names`` as a list or an ``{id: name}`` map
-    with ids 0..n-1), or None with a Problem appended to ``found``."""
+    with ids 0..n-1; each name a string or a number, never a list or a mapping), or None with a
+    Problem appended to ``found``."""
     names = data.get("names")
     if isinstance(names, list):
-        out = [str(n) for n in names]
+        raw = list(enumerate(names))
     elif isinstance(names, dict):
-        try:
-            ids = sorted(int(k) for k in names)
-        except (TypeError, ValueError):
+        keys = [_class_id(k) for k in names]
+        if None in keys:
             found.append(Problem("class ids of names are not integers", file=file, field="names",
                                  value=list(names), expected="a list or an {id: name} map"))
             return None
+        ids = sorted(keys)
         if ids != list(range(len(ids))):
             found.append(Problem("class ids of names are not 0..n-1", file=file, field="names", value=ids,
                                  expected=f"0..{len(ids) - 1}"))
             return None
-        by_id = {int(k): str(v) for k, v in names.items()}
-        out = [by_id[i] for i in ids]
+        by_id = dict(zip(keys, names.values()))
+        raw = [(i, by_id[i]) for i in ids]
     else:
         found.append(Problem("names missing", file=file, field="names", value=names,
                              expected="a list of class names or an {id: name} map"))
         return None
+    out = []
+    for i, v in raw:
+        name = _class_name(v)
+        if name is None or not name.strip():
+            found.append(Problem("bad class name", file=file, field=f"names[{i}]", value=v,
+                                 expected="a class name (a string)"))
+            return None
+        out.append(name)
     if len(set(out)) != len(out):
         dup = sorted({n for n in out if out.count(n) > 1})
         found.append(Problem("class name listed twice", file=file, field="names", value=dup, expected="distinct names"))

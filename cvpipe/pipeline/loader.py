@@ -96,6 +96,10 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | Callable[[
     except OSError as exc:
         raise ConfigError("cannot read the pipeline file", file=file, value=exc.strerror or str(exc),
                           expected="a readable YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("the pipeline file is not UTF-8 text", file=file,
+                          line=exc.object[:exc.start].count(b"\n") + 1,
+                          value=exc.object[exc.start:exc.start + 4], expected="a UTF-8 YAML file") from None
     data, lines = load_yaml_with_lines(text, file)
     source = Source(file, lines)
     problems: list[Problem] = []

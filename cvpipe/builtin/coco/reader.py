@@ -3,6 +3,8 @@ file and JSON path (and line, found lazily), the bad items skipped when asked.""
 
 from __future__ import annotations
 
+import math
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +117,7 @@ def _parse_instances(data: Any, file: Path, split: str | None, found: list[Probl
             bad("bad file_name", f"{where}.file_name", fn, "a non-empty relative path")
             ok = False
         for key, v in (("width", w), ("height", h)):
-            if not is_num(v) or v <= 0 or v != int(v):
+            if not is_num(v) or (isinstance(v, float) and not math.isfinite(v)) or v <= 0 or v != int(v):
                 bad(f"bad image {key}", f"{where}.{key}", v, "a positive integer")
                 ok = False
         if ok:
@@ -137,8 +139,12 @@ def _fast_annotations(annotations: list, index: dict, cat_ids: dict, out: _Parse
 
     n = len(annotations)
     try:
-        img = [index.get(a["image_id"]) for a in annotations]
+        img_ids = [a["image_id"] for a in annotations]
         cats = [a["category_id"] for a in annotations]
+        # ids are integers or strings: true and 1.0 equal 1 as dict keys, so they are checked
+        if not {type(v) for v in img_ids} | {type(v) for v in cats} <= {int, str}:
+            return False
+        img = [index.get(i) for i in img_ids]
         crowd = {a.get("iscrowd", 0) for a in annotations}
         ids = [a.get("id") for a in annotations]
         if None in img or not set(cats) <= cat_ids.keys() or len(set(ids)) != n:
@@ -147,6 +153,8 @@ def _fast_annotations(annotations: list, index: dict, cat_ids: dict, out: _Parse
             return False
         bboxes = [a["bbox"] for a in annotations]
         if not {type(b) for b in bboxes} <= {list}:
+            return False
+        if not set(map(type, chain.from_iterable(bboxes))) <= {int, float}:  # true would be 1
             return False
         xywh = np.array(bboxes) if n else np.zeros((0, 4))
     except (KeyError, TypeError, AttributeError, ValueError):
@@ -168,13 +176,13 @@ def _slow_annotations(annotations: list, index: dict, cat_ids: dict, out: _Parse
         if not isinstance(a, dict):
             bad("not an object", where, type(a).__name__, "an annotation object")
             continue
-        img = index.get(a.get("image_id"), -1) if hashable(a.get("image_id")) else -1
+        img = index.get(a.get("image_id"), -1) if is_id(a.get("image_id")) else -1
         ok = True
         if img < 0:
             bad("unknown image id", f"{where}.image_id", a.get("image_id"), "the id of an entry in images")
             ok = False
         cid = a.get("category_id")
-        if not hashable(cid) or cid not in cat_ids:
+        if not is_id(cid) or cid not in cat_ids:
             bad("unknown category id", f"{where}.category_id", cid,
                 "one of the category ids: " + short(sorted(cat_ids, key=str)))
             ok = False

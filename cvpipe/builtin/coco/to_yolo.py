@@ -63,7 +63,7 @@ def convert_coco_to_yolo(
     from ...data import Dataset
     from ...data.boxes import xywh_to_xyxy
     from ...data.categories import order_categories
-    from ...data.checks import box_masks
+    from ...data.checks import MAX_IMAGE_SIDE, box_masks, text_problem
     from ...formats.yolo_text import data_yaml_text, label_name, output_split
     from ...fsutil import atomic_dir
 
@@ -73,11 +73,18 @@ def convert_coco_to_yolo(
     if len(files) != 1 or (splits and files[0][1] not in splits):
         return None
     file, split = files[0]
+    from ...formats.json import DUPLICATE_SCAN_LIMIT, decode
+
     try:
         import msgspec
 
         with gc_paused():
-            data = msgspec.json.decode(file.read_bytes(), type=_schema())
+            raw = file.read_bytes() if file.is_file() else None  # never a FIFO
+            if raw is None:
+                return None
+            if len(raw) <= DUPLICATE_SCAN_LIMIT:
+                decode(raw)  # what the general path refuses (a repeated key) msgspec does not see
+            data = msgspec.json.decode(raw, type=_schema())
     except Exception:  # malformed, unexpected types, msgspec missing: the general path says what
         return None
     imgs, anns, cats = data.images, data.annotations, data.categories
@@ -113,8 +120,10 @@ def convert_coco_to_yolo(
         return None
     widths = np.array([im.width for im in imgs], dtype=np.int64)
     heights = np.array([im.height for im in imgs], dtype=np.int64)
-    if (widths <= 0).any() or (heights <= 0).any():
+    if (widths <= 0).any() or (heights <= 0).any() or (widths > MAX_IMAGE_SIDE).any() or (heights > MAX_IMAGE_SIDE).any():
         return None
+    if any(text_problem(x) for x in names) or any(text_problem(x) for x in file_names):
+        return None  # names a writer cannot write: the general path names them
     img_a = np.array(img, dtype=np.int64)
     lab_a = np.array(labels, dtype=np.int64)
     xyxy = xywh_to_xyxy(xywh)

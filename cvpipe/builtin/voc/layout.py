@@ -24,6 +24,8 @@ def _scan_xml(folder: Path) -> list[tuple[str, str]]:
     by id; the id is the path relative to ``folder`` without ``.xml``."""
     out: list[tuple[str, str]] = []
     stack = [("", str(folder))]
+    st = os.stat(folder)
+    seen = {(st.st_dev, st.st_ino)}  # a symlinked folder leading back up is entered once
     while stack:
         prefix, d = stack.pop()
         with os.scandir(d) as it:
@@ -31,6 +33,10 @@ def _scan_xml(folder: Path) -> list[tuple[str, str]]:
                 if e.name.startswith("."):
                     continue
                 if e.is_dir():
+                    st = e.stat()
+                    if (st.st_dev, st.st_ino) in seen:
+                        continue
+                    seen.add((st.st_dev, st.st_ino))
                     stack.append((prefix + e.name + "/", e.path))
                 elif e.name[-4:].lower() == ".xml":
                     out.append((prefix + e.name[:-4], e.path))
@@ -119,6 +125,8 @@ def voc_layout(path: Path, splits: Sequence[str] | None, images_dir: Path | None
 
 
 def _looks_like_voc(xml: Path) -> bool:
+    if not xml.is_file():  # a FIFO or a device is never opened (it could block or never end)
+        return False
     try:
         with open(xml, "rb") as fh:
             head = fh.read(512)
@@ -137,6 +145,6 @@ def detect_voc(path: Path) -> bool:
         return False
     folder = path / "Annotations" if (path / "Annotations").is_dir() else path
     for p in folder.iterdir():
-        if p.suffix.lower() == ".xml" and not p.name.startswith("."):
+        if p.suffix.lower() == ".xml" and not p.name.startswith(".") and p.is_file():
             return _looks_like_voc(p)
     return False

@@ -64,7 +64,7 @@ def _number(el, file: str, fld, found: list[Problem]) -> float | None:
         v = float(text)  # float() itself ignores surrounding whitespace
     except (TypeError, ValueError):
         v = None
-    if v is None or not math.isfinite(v) or "_" in text:
+    if v is None or not math.isfinite(v) or "_" in text or not text.isascii():  # "1_0", Arabic-Indic digits
         found.append(Problem("not a number", file=file, line=_line(el), field=_field(fld), value=_text(el),
                              expected="a finite number"))
         return None
@@ -186,11 +186,12 @@ def _extract_quick(root, shift: float, classes: dict[str, int] | None) -> dict |
     for ch in size:
         tag = ch.tag
         if tag == "width" or tag == "height":
+            text = ch.text
             try:
-                v = int(ch.text)
+                v = int(text)
             except (TypeError, ValueError):
                 return None
-            if v <= 0:
+            if v <= 0 or "_" in text or not text.isascii():
                 return None
             if tag == "width":
                 w = v
@@ -241,7 +242,7 @@ def _extract_quick(root, shift: float, classes: dict[str, int] | None) -> dict |
                     v = float(text)
                 except (TypeError, ValueError):
                     return None
-                if not isfinite(v) or "_" in text:
+                if not isfinite(v) or "_" in text or not text.isascii():
                     return None
                 box[k] = v - shift
         x1, y1, x2, y2 = box

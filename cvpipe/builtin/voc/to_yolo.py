@@ -94,6 +94,7 @@ def _run_chunk(chunk: list[tuple[int, str, str, bool]]) -> _Tally | None:
     """Convert a chunk of ``(index, xml_path, out_split, has_split)``; None when the general path
     is needed. Images are checked (when copied) by :func:`cvpipe.formats.check.image_file_problems`,
     as :func:`cvpipe.formats.check_dataset` checks them."""
+    from cvpipe.data.checks import size_is_valid
     from cvpipe.formats.check import image_file_problems
 
     j = _JOB
@@ -122,11 +123,13 @@ def _run_chunk(chunk: list[tuple[int, str, str, bool]]) -> _Tally | None:
             t.names_read.add(o[0])
         t.parsed.append((idx, name))
         w, h = rec["width"], rec["height"]
+        if not size_is_valid(w, h):
+            return None  # the general path names it (image size too large)
         src = None
         if images != "none":
             src = image_root / name
             t.images_found += src.is_file()
-            img_found = image_file_problems(src, w, h, file=xml)
+            img_found = image_file_problems(src, w, h, file=xml, confine=j["confine"])
             if img_found:
                 t.image_problems.append((idx, img_found, len(objects)))
                 continue
@@ -273,7 +276,7 @@ def convert_voc_to_yolo(
 
 #: the options :func:`stream_voc_to_yolo` understands, with their defaults
 OPTIONS = {"classes": None, "classes_file": None, "keep_difficult": False, "images": "copy", "splits": None,
-           "images_dir": None, "skip_invalid": False, "progress": False}
+           "images_dir": None, "skip_invalid": False, "progress": False, "follow_symlinks": False}
 
 
 def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | None = None) -> dict | None:
@@ -318,7 +321,10 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
                 os.makedirs(f"{tmp}/labels/{s}")
                 if images != "none":
                     os.makedirs(f"{tmp}/images/{s}")
-            job = {"tmp": str(tmp), "image_root": image_root, "shift": 0.0, "tokens": tokens, "decimals": 6,
+            from cvpipe.formats.check import dataset_folders
+
+            confine = None if opt["follow_symlinks"] else [image_root, *dataset_folders(Path(src), opt["images_dir"])]
+            job = {"confine": confine, "tmp": str(tmp), "image_root": image_root, "shift": 0.0, "tokens": tokens, "decimals": 6,
                    "images": images, "keep_difficult": opt["keep_difficult"]}
             for res in _pool_map(_run_chunk, _interleave(work, _CHUNK), job, workers, bar):
                 if res is None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from cvpipe.data.checks import box_problem
 from cvpipe.data.origin import Origin
 from cvpipe.errors import InputError, Problem
+from cvpipe.formats.numbers import DECIMAL_TEXT, INDEX_TEXT, parse_decimal, parse_index
 
 from .layout import darknet_items, find_in, rel_in_split, ultralytics_items
 
@@ -46,21 +47,19 @@ def parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Pro
                                  expected="5 (class cx cy w h), 6 (plus confidence) or a polygon "
                                           "(class x1 y1 x2 y2 x3 y3 ...)"))
             continue
-        try:
-            cls = int(tok[0])
-        except ValueError:
+        cls = parse_index(tok[0])  # "+1", "0_0", "-0", Arabic-Indic digits: not class ids
+        if cls is None:
             found.append(Problem("class id is not an integer", file=file, line=lineno, field="class",
-                                 value=tok[0], expected="an integer class id"))
+                                 value=tok[0], expected=INDEX_TEXT))
             continue
         if not 0 <= cls < ncls:
             found.append(Problem("unknown class id", file=file, line=lineno, field="class", value=cls,
                                  expected=f"0..{ncls - 1} ({ncls} names)" if ncls else "no ids (no names declared)"))
             continue
-        try:
-            vals = [float(t) for t in tok[1:]]
-        except ValueError:
-            bad = next(t for t in tok[1:] if not _is_float(t))
-            found.append(Problem("not a number", file=file, line=lineno, value=bad, expected="numbers"))
+        vals = [parse_decimal(t) for t in tok[1:]]
+        if None in vals:
+            bad = tok[1 + vals.index(None)]
+            found.append(Problem("not a number", file=file, line=lineno, value=bad, expected=DECIMAL_TEXT))
             continue
         if predictions:
             if not all(math.isfinite(v) for v in vals):
@@ -106,12 +105,6 @@ def parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Pro
     return out
 
 
-def _is_float(t: str) -> bool:
-    try:
-        float(t)
-        return True
-    except ValueError:
-        return False
 
 
 def make_sample(image: str, width: int, height: int, rows: list[tuple], label_file: str, *,

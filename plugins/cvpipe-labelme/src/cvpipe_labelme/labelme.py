@@ -122,11 +122,21 @@ def _is_num(v: Any) -> bool:
 
 
 def _load(file: Path, found: list[Problem]) -> Any:
+    """The parsed JSON of ``file`` (cvpipe's bounded reader and decoder: a regular file, no
+    repeated keys), or None with a Problem appended to ``found``."""
+    from cvpipe.errors import InputError
+    from cvpipe.formats.files import MAX_JSON_BYTES, read_input_bytes
+    from cvpipe.formats.json import DuplicateKeyError, decode
+
     try:
-        return json.loads(file.read_bytes())
-    except OSError as exc:
-        found.append(Problem("cannot read file", file=str(file), value=exc.strerror or str(exc),
-                             expected="a readable LabelMe JSON file"))
+        return decode(read_input_bytes(str(file), limit=MAX_JSON_BYTES, expected="a readable LabelMe JSON file"))
+    except InputError as exc:
+        found.extend(exc.problems)
+    except DuplicateKeyError as exc:
+        found.append(Problem("duplicate key in a JSON object", file=str(file), field=exc.key, value=exc.key,
+                             expected="each key once per object"))
+    except RecursionError:
+        found.append(Problem("JSON nested too deeply", file=str(file), expected="a LabelMe JSON file"))
     except UnicodeDecodeError as exc:
         found.append(Problem("file is not UTF-8 text", file=str(file), value=str(exc), expected="a LabelMe JSON file"))
     except json.JSONDecodeError as exc:
@@ -265,6 +275,10 @@ def _parse_shape(shape: Any, i: int, out: _Parsed, found: list[Problem]) -> None
         found.append(Problem("shape is not an object", file=f, field=where, value=shape, expected="a JSON object"))
         return
     kind = shape.get("shape_type") or "polygon"  # LabelMe's own default
+    if not isinstance(kind, str):
+        found.append(Problem("bad shape_type", file=f, field=f"{where}.shape_type", value=kind,
+                             expected="a shape type name (rectangle, polygon, ...)"))
+        return
     if kind not in BOX_SHAPES:
         out.other_shapes.append(shape)
         return
