@@ -113,6 +113,7 @@ class CvpipePluginManager(pluggy.PluginManager):
         "cvpipe.builtin.kitti",
         "cvpipe.builtin.label_studio",
         "cvpipe.builtin.openimages",
+        "cvpipe.builtin.parquet",
         "cvpipe.builtin.postprocess",
         "cvpipe.builtin.steps",
         "cvpipe.builtin.augment",
