@@ -122,6 +122,7 @@ class CvpipePluginManager(pluggy.PluginManager):
         "cvpipe.builtin.train_steps",
         "cvpipe.builtin.tensorboard",
         "cvpipe.builtin.report",
+        "cvpipe.builtin.executors",
     )
 
     def __init__(self) -> None:

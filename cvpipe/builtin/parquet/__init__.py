@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from cvpipe import hookimpl
 
+from .sharding import SHARDING
 from .reader import detect_parquet, iter_samples, read_manifest, read_parquet, read_shard
 from .writer import write_parquet, write_samples, write_shard
 
@@ -17,5 +18,5 @@ __all__ = ["read_parquet", "write_parquet", "detect_parquet", "iter_samples", "r
 
 @hookimpl
 def cvpipe_register_formats(register):
-    register.add_format("parquet", reader=read_parquet, writer=write_parquet, detect=detect_parquet,
+    register.add_format("parquet", reader=read_parquet, writer=write_parquet, detect=detect_parquet, sharding=SHARDING,
                         description="sharded Parquet, one row per image, manifest with hashes (pyarrow)")
