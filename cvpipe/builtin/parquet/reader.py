@@ -109,52 +109,106 @@ def read_manifest(path: Path) -> Manifest:
     return m
 
 
+_EMPTY = ("{}", None)
+
+
 def _decode_json(text: str | None, shard: Path, row: int, field: str, found: list[Problem]) -> Any:
     if text is None:
         return None
+    if text == "{}":
+        return {}
+    import msgspec
+
     try:
-        return json.loads(text)
-    except (TypeError, json.JSONDecodeError):
+        return msgspec.json.decode(text)
+    except (TypeError, msgspec.DecodeError):
         found.append(Problem("not valid JSON", file=str(shard), line=row + 1, field=field, value=text,
                              expected="a JSON value"))
         return None
 
 
+def _np(arr, dtype: str):
+    """The values of a primitive Arrow array (no nulls among them) as numpy, read from its
+    buffers: ``Array.to_numpy`` imports pandas (seconds of start-up) in current pyarrow."""
+    import numpy as np
+
+    buf = arr.buffers()[1]
+    if dtype == "bool":
+        if buf is None or len(arr) == 0:
+            return np.zeros(len(arr), dtype=bool)
+        bits = np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")
+        return bits[arr.offset:arr.offset + len(arr)].astype(bool)
+    if buf is None:
+        return np.zeros(len(arr), dtype=dtype)
+    return np.frombuffer(buf, dtype=dtype)[arr.offset:arr.offset + len(arr)]
+
+
+def _nulls(arr):
+    """Bool numpy mask of the null entries of ``arr``."""
+    import numpy as np
+
+    validity = arr.buffers()[0]
+    if validity is None or arr.null_count == 0:
+        return np.zeros(len(arr), dtype=bool)
+    bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+    return ~bits[arr.offset:arr.offset + len(arr)].astype(bool)
+
+
+def _list_column(col) -> tuple[Any, Any, Any]:
+    """``(lengths, starts, values)`` of a list column: per-row lengths and ``starts`` (n + 1
+    offsets from 0) as numpy, and the child array the offsets index (a null list has length 0)."""
+    import numpy as np
+
+    offs = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset:col.offset + len(col) + 1].astype(np.int64)
+    values = col.values.slice(int(offs[0]), int(offs[-1] - offs[0]))
+    starts = offs - offs[0]
+    return np.diff(starts), starts, values
+
+
 def _rows_to_samples(batch, shard: Path, first_row: int, ncat: int, splits: set[str] | None,
                      found: list[Problem]) -> list:
+    """The samples of one record batch, decoded column-wise (numpy slices per row); rows with
+    problems are reported and left out."""
     import numpy as np
 
     from cvpipe.data import Sample
 
-    cols = batch.to_pydict()
+    nb, starts, flat = _list_column(batch.column("boxes"))
+    boxes = _np(flat.flatten(), "float64").reshape(-1, 4)
+    per_box: dict[str, Any] = {}
+    for name, dtype in (("labels", "int64"), ("difficult", "bool"), ("truncated", "bool"), ("iscrowd", "bool"),
+                        ("scores", "float64")):
+        lengths, st, values = _list_column(batch.column(name))
+        per_box[name] = (lengths, st, _np(values, dtype))
+    score_null = _nulls(batch.column("scores"))
+    be_len, be_starts, be_vals = _list_column(batch.column("box_extra"))
+    be_text = be_vals.to_pylist()
+    plain = {name: batch.column(name).to_pylist() for name in ("image", "id", "width", "height", "split", "extra")}
     out = []
     for k in range(batch.num_rows):
         row = first_row + k
-        split = cols["split"][k]
+        split = plain["split"][k]
         if splits is not None and split not in splits:
             continue
         n_before = len(found)
-        boxes = cols["boxes"][k] or []
-        n = len(boxes)
-        lists = {}
-        for name in ("labels", "difficult", "truncated", "iscrowd", "box_extra"):
-            v = cols[name][k] or []
-            if len(v) != n:
-                found.append(Problem(f"{name} has {len(v)} entries for {n} boxes", file=str(shard), line=row + 1,
-                                     field=name, value=len(v), expected=str(n)))
-            lists[name] = v
-        scores = cols["scores"][k]
-        if scores is not None and len(scores) != n:
-            found.append(Problem(f"scores has {len(scores)} entries for {n} boxes", file=str(shard), line=row + 1,
-                                 field="scores", value=len(scores), expected=str(n)))
-        image = cols["image"][k]
-        if not image or cols["width"][k] is None or cols["height"][k] is None:
+        n = int(nb[k])
+        for name, (lengths, _, _) in per_box.items():
+            if name == "scores" and score_null[k]:
+                continue
+            if lengths[k] != n:
+                found.append(Problem(f"{name} has {lengths[k]} entries for {n} boxes", file=str(shard),
+                                     line=row + 1, field=name, value=int(lengths[k]), expected=str(n)))
+        if be_len[k] != n:
+            found.append(Problem(f"box_extra has {be_len[k]} entries for {n} boxes", file=str(shard), line=row + 1,
+                                 field="box_extra", value=int(be_len[k]), expected=str(n)))
+        image, width, height = plain["image"][k], plain["width"][k], plain["height"][k]
+        if not image or width is None or height is None:
             found.append(Problem("image path or size missing", file=str(shard), line=row + 1, field="image",
                                  value=image, expected="image, width and height"))
-        extra = _decode_json(cols["extra"][k], shard, row, "extra", found) or {}
-        box_extra = [_decode_json(t, shard, row, f"box_extra[{j}]", found) or {}
-                     for j, t in enumerate(lists["box_extra"])]
-        ident = _decode_json(cols["id"][k], shard, row, "id", found)
+        extra = _decode_json(plain["extra"][k], shard, row, "extra", found)
+        box_extra = [{} if t in _EMPTY else _decode_json(t, shard, row, f"box_extra[{j}]", found)
+                     for j, t in enumerate(be_text[be_starts[k]:be_starts[k + 1]])]
+        ident = _decode_json(plain["id"][k], shard, row, "id", found)
         if len(found) > n_before:
             continue
         if not isinstance(extra, dict) or not all(isinstance(e, dict) for e in box_extra):
@@ -162,13 +216,12 @@ def _rows_to_samples(batch, shard: Path, first_row: int, ncat: int, splits: set[
                                  expected="a JSON object"))
             continue
         set_origin(extra, shard, row)
+        cut = {name: values[st[k]:st[k + 1]] for name, (_, st, values) in per_box.items()}
         out.append(Sample(
-            image=image, width=cols["width"][k], height=cols["height"][k],
-            boxes=np.array(boxes, dtype=np.float64).reshape(-1, 4),
-            labels=np.array(lists["labels"], dtype=np.int64), difficult=lists["difficult"],
-            truncated=lists["truncated"], iscrowd=lists["iscrowd"],
-            scores=None if scores is None else np.array(scores, dtype=np.float64),
-            box_extra=box_extra, extra=extra, id=ident, split=split))
+            image=image, width=width, height=height, boxes=boxes[starts[k]:starts[k + 1]],
+            labels=cut["labels"], difficult=cut["difficult"], truncated=cut["truncated"], iscrowd=cut["iscrowd"],
+            scores=None if score_null[k] else cut["scores"], box_extra=box_extra, extra=extra, id=ident,
+            split=split))
     return out
 
 
