@@ -6,15 +6,21 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("ray", reason="ray is not installed (pip install 'ray[data]' or the cvpipe-ray plugin)")
-pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'cvpipe[parquet]')")
+#: why the tests skip where ray is absent (the test modules call importorskip with it)
+NO_RAY = "ray is not installed (pip install 'ray[data]', or the cvpipe-ray plugin)"
 
 
-def tree(folder: Path) -> dict[str, bytes]:
+def _tree(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` by relative path, its own path replaced (YOLO's data.yaml)."""
     own = str(folder.absolute()).encode()
     return {str(p.relative_to(folder)): p.read_bytes().replace(own, b"<DST>")
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def tree():
+    """``tree(folder) -> {relative path: bytes}`` of every file under ``folder``."""
+    return _tree
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tree
-
-pytest.importorskip("ray", reason="ray is not installed")
+pytest.importorskip("ray", reason="ray is not installed (pip install 'ray[data]', or the cvpipe-ray plugin)")
+pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'cvpipe[parquet]')")
 
 DRIVER = """
 import sys, time
@@ -95,7 +94,7 @@ def two_nodes(tmp_path):
             _stop(p)
 
 
-def test_convert_on_a_two_node_cluster(two_nodes, datasets, tmp_path):
+def test_convert_on_a_two_node_cluster(two_nodes, datasets, tmp_path, tree):
     from cvpipe.formats import convert_dataset
 
     convert_dataset(datasets / "pq", tmp_path / "plain", "parquet", skip_invalid=True)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import tree
-
-ray = pytest.importorskip("ray", reason="ray is not installed")
+ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'ray[data]', or the cvpipe-ray plugin)")
+pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'cvpipe[parquet]')")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -31,7 +30,7 @@ def test_registered_and_keeps_order(registry):
 
 
 @pytest.mark.parametrize("src,to", [("pq", "parquet"), ("coco", "parquet"), ("pq", "yolo")])
-def test_convert_on_ray_equals_single_process(registry, datasets, tmp_path, src, to):
+def test_convert_on_ray_equals_single_process(registry, datasets, tmp_path, src, to, tree):
     from cvpipe.execution import convert_sharded, get_executor
     from cvpipe.formats import convert_dataset
 
