@@ -18,6 +18,13 @@ of files. Byte code is cached for the measured processes, as in an installed pac
 
     python bench/bench_convert_voc.py               # full size
     python bench/bench_convert_voc.py --files 2000  # quick look
+
+Measurement notes behind the VOC code (CPU per VOC2012-like file, the machine of the time):
+
+* parser: lxml parse plus cvpipe's extraction ~18 us; ``xml.etree`` (expat building a tree)
+  25-35 us; expat with Python handlers ~28 us; so lxml (which also gives line numbers);
+* the lxml parser with ``remove_blank_text`` parses VOC files ~20% faster;
+* ``os.open``/``os.write`` for the label files: half the system calls of ``open()``.
 """
 
 from __future__ import annotations

@@ -3,12 +3,15 @@
 Sub-commands live in :mod:`cvpipe.commands` and are imported only when invoked, so
 ``cvpipe --help`` stays fast. Errors: a :class:`~cvpipe.errors.CvpipeError` is printed as one
 message per problem and exits with its ``exit_code`` (2 for bad input); ``--debug`` shows the
-traceback of any error.
+traceback of any error. SIGTERM is handled like Ctrl-C (SIGINT): the work in progress unwinds,
+temporaries are removed, and the exit code is 143 (130 for Ctrl-C) with a one-line message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
 import sys
 import traceback
 import warnings
@@ -31,6 +34,29 @@ COMMANDS: dict[str, str] = {
 }
 
 _debug = False
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so it unwinds exactly like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the clean-up short
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises :class:`Terminated` for the block (main thread only; restored after)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class LazyGroup(click.Group):
@@ -68,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     global _debug
     args = sys.argv[1:] if argv is None else list(argv)
     _debug = "--debug" in args
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _sigterm_as_interrupt():
         warnings.showwarning = _show_warning
         return _main(args)
 
@@ -87,9 +113,12 @@ def _main(args: list[str]) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
+    except (click.Abort, KeyboardInterrupt) as exc:
         if _debug:
             traceback.print_exc()
+        if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):  # click wraps it in Abort
+            click.echo("terminated (SIGTERM)", err=True)
+            return 143
         click.echo("interrupted", err=True)
         return 130
     except CvpipeError as exc:

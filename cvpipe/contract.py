@@ -335,7 +335,10 @@ class FormatRegistrar(Registrar):
           there, skips the bad items and returns the rest (``validate`` and ``convert
           --skip-invalid`` use it); given None it raises one InputError listing them all.
           Checks common to all formats (missing images, sizes, bad boxes, duplicates) are run by
-          cvpipe after reading, from the origins the reader records for samples and boxes.
+          cvpipe after reading (:func:`cvpipe.formats.check_dataset`); the reader tells them where
+          each sample and box came from with ``Sample.origin`` / ``Sample.box_origins``
+          (:class:`cvpipe.data.Origin`: file, line, field), kept beside the data, never in
+          ``extra`` (writers never see them).
         * ``writer(dataset: Dataset, dst: Path, *, images: "copy" | "link" | "none" = "copy",
           **own) -> dict`` writes ``dataset`` into the folder or file ``dst`` and returns a
           JSON-ready report: at least ``images`` and ``boxes`` written and ``skipped``

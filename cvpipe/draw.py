@@ -10,15 +10,18 @@ importing this module is cheap.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, JobError
 from .fsutil import atomic_write_bytes
 
+if TYPE_CHECKING:
+    from .data import Dataset
+
 __all__ = ["PALETTE", "GT_COLORS", "color_for", "draw_boxes", "draw_ground_truth", "place_labels",
-           "add_legend", "image_grid", "save_png", "read_image", "as_rgb"]
+           "add_legend", "image_grid", "save_png", "read_image", "as_rgb", "draw_detections"]
 
 #: Class colours, by class index: 20 colours no two of which are alike (CIELAB distance >= 29
 #: between any two, >= 45 from white and from black), the first ten from Sasha Trubetskoy's
@@ -430,3 +433,20 @@ def read_image(path: Path | str) -> np.ndarray:
         raise InputError("cannot read image" if path.is_file() else "image file not found",
                          file=str(path), expected="a readable JPEG, PNG, BMP, TIFF or WebP image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def draw_detections(dets: "Dataset", path: Path, *, limit: int, min_score: float = 0.25, cols: int = 4) -> Path:
+    """A grid PNG of the first ``limit`` images with their detections above ``min_score`` drawn
+    (solid, class colours, highest scores on top) and a legend of the classes shown."""
+    pics, titles = [], []
+    shown: set[int] = set()
+    for s in dets.samples[:limit]:
+        keep = s.scores > min_score
+        pics.append(draw_boxes(read_image(dets.image_path(s)), s.boxes[keep], s.labels[keep], dets.categories,
+                               s.scores[keep]))
+        shown.update(int(k) for k in s.labels[keep])
+        titles.append(Path(s.image).name)
+    if not pics:
+        raise JobError("nothing to draw: no images", expected="a dataset with images")
+    legend = [(f"{dets.categories[k]} (score > {min_score:g})", "solid", color_for(k)) for k in sorted(shown)]
+    return save_png(path, add_legend(image_grid(pics, min(cols, len(pics)), titles=titles), legend))

@@ -13,7 +13,7 @@ matched by name. Boxes are cvpipe's absolute pixel xyxy.
 
 Metrics (each also a ``cvpipe_register_metrics`` plugin in :mod:`cvpipe.builtin.metrics`):
 
-* ``coco`` (:func:`cvpipe.builtin.metrics.coco_eval`): ``AP AP50 AP75 APs APm APl AR1 AR10
+* ``coco`` (:func:`cvpipe.evaluation_coco.coco_eval`): ``AP AP50 AP75 APs APm APl AR1 AR10
   AR100 ARs ARm ARl`` exactly as pycocotools computes them (``-1`` where pycocotools gives -1:
   no ground truth in that range), plus ``per_class`` AP@[.5:.95]. The COCO dictionaries are
   built in memory with fresh annotation ids starting at 1 (pycocotools treats annotation id 0
@@ -38,8 +38,6 @@ grid of images with true and predicted boxes drawn (matplotlib and OpenCV import
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Sequence
 
@@ -47,9 +45,11 @@ import numpy as np
 
 from .data import Dataset, Sample
 from .errors import ConfigError, InputError
+from .formats.json import gc_paused  # one gc pause for JSON loading and evaluation (re-exported)
 
 __all__ = [
     "COCO_KEYS",
+    "coco_keys",
     "evaluate",
     "align_detections",
     "voc_eval",
@@ -72,22 +72,13 @@ __all__ = [
 COCO_KEYS: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl",
                               "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
-@contextlib.contextmanager
-def gc_paused():
-    """Pause Python's cyclic garbage collector for the block (restoring its previous state).
 
-    Evaluation builds hundreds of thousands of small dicts (COCO annotations and detections);
-    each automatic collection walks the whole, growing heap, which measured here doubled the time
-    of reading and evaluating a COCO-val-sized pair. Those dicts hold no reference cycles, so
-    nothing is lost by collecting later.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+def coco_keys(max_dets: Sequence[int] | None = None) -> tuple[str, ...]:
+    """The twelve COCO summary names for detection caps ``max_dets`` (three; None: 1, 10, 100):
+    :data:`COCO_KEYS` with ``AR<cap>`` for each cap."""
+    if max_dets is None:
+        return COCO_KEYS
+    return COCO_KEYS[:6] + tuple(f"AR{int(m)}" for m in max_dets) + COCO_KEYS[9:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,7 +371,7 @@ def evaluate(
         ``{name: result}``, e.g. ``{"coco": {"AP": ..., ..., "ARl": ..., "per_class": {...}},
         "voc07": {"mAP": ..., "per_class": {name: AP}}}``; JSON-ready.
     """
-    from .params import signature_params
+    from .settings import signature_params
     from .plugins import get_registry
     from .registry import call_plugin
 
@@ -419,8 +410,10 @@ def format_report(result: Mapping[str, Any]) -> str:
     blocks = []
     if "coco" in result:
         c = result["coco"]
-        rows = [[k, c[k]] for k in COCO_KEYS if k in c]
-        blocks.append("COCO (pycocotools' definitions; -1: no ground truth in that range)\n"
+        caps = c.get("max_dets")
+        rows = [[k, c[k]] for k in coco_keys(caps) if k in c]
+        note = f"; AP at up to {caps[-1]} detections per image" if caps else ""
+        blocks.append(f"COCO (pycocotools' definitions; -1: no ground truth in that range{note})\n"
                       + format_table(rows, ["metric", "value"]))
     cols = [m for m, r in result.items() if isinstance(r, Mapping) and isinstance(r.get("per_class"), Mapping)]
     if cols:

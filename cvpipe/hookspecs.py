@@ -185,6 +185,46 @@ def cvpipe_register_executors(register: ExecutorRegistrar) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Direct conversion (one answer wanted: the first plugin that converts wins)
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def cvpipe_convert(src, dst, src_format, dst_format, options):
+    """Offer a direct (faster) conversion of one dataset from ``src_format`` to ``dst_format``.
+
+    ``cvpipe convert`` (:func:`cvpipe.formats.convert_dataset`) asks this hook first, once the
+    formats are known, the options checked and ``dst`` found free; the first implementation that
+    returns a report wins. Returning None declines (without having written anything): the general
+    path (read, :func:`cvpipe.formats.check_dataset`, order the categories, write) then runs.
+    A direct converter must give what the general path gives: the same files, the same report,
+    and for bad input the same :class:`cvpipe.errors.InputError` (build it with
+    :func:`cvpipe.formats.refuse_conversion`); decline whenever it cannot guarantee that.
+    Built-in formats use this hook like any plugin (VOC -> YOLO, COCO -> YOLO).
+
+    Args:
+        src: ``pathlib.Path`` of the input dataset (file or folder).
+        dst: ``pathlib.Path`` of the output folder: absent or empty; write it whole or not at
+            all (:func:`cvpipe.fsutil.atomic_dir`).
+        src_format: registered name of the input format (detected or given with ``--from``).
+        dst_format: registered name of the output format (``--to``).
+        options: dict of the conversion's options; decline when a key you do not know is set
+            to a value other than its default: ``classes`` (``list[str] | None``: the output
+            class order; a class the data uses that it lacks is an InputError), ``classes_file``
+            (``str | None``, where ``classes`` came from, for messages), ``keep_difficult``
+            (bool), ``images`` (``"copy" | "link" | "none"``), ``splits`` (``list[str] | None``),
+            ``images_dir`` (``Path | None``), ``skip_invalid`` (bool: leave bad items out and
+            count them instead of refusing), ``progress`` (bool: a progress bar on stderr is
+            welcome).
+
+    Returns:
+        None to decline, else the report of the general path: ``{"images", "boxes",
+        "skipped": {reason: n}, "files", ..., "problems": n}`` (the caller adds ``source``,
+        ``dst``, ``from`` and ``to``). Keys of its own are kept (e.g. which converter ran).
+    """
+
+
+# --------------------------------------------------------------------------------------------
 # Lifecycle hooks
 # --------------------------------------------------------------------------------------------
 

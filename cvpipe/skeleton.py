@@ -146,7 +146,7 @@ def read(path: Path, *, images_dir: Path | None = None, splits: list[str] | None
     without ``problems``, raised together as one InputError."""
     import numpy as np
 
-    from cvpipe.data import Dataset, Sample
+    from cvpipe.data import Dataset, Origin, Sample
     from cvpipe.formats import raise_or_collect
 
     file = Path(path) / ANNOTATIONS
@@ -170,7 +170,7 @@ def read(path: Path, *, images_dir: Path | None = None, splits: list[str] | None
             rows = np.array(img["boxes"], dtype=np.float64).reshape(-1, 5)
             sample = Sample(image=str(img["file"]), width=int(img["width"]), height=int(img["height"]),
                             boxes=rows[:, :4], labels=rows[:, 4].astype(np.int64), split=img.get("split"),
-                            id=Path(str(img["file"])).stem, extra={{"_file": str(file), "_field": f"images[{{i}}]"}})
+                            id=Path(str(img["file"])).stem, origin=Origin(str(file), None, f"images[{{i}}]"))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             found.append(Problem("bad image entry", file=str(file), field=f"images[{{i}}]", value=str(exc),
                                  expected='{{"file", "width", "height", "boxes": [[x1, y1, x2, y2, label], ...]}}'))

@@ -22,13 +22,15 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Annotated, Any, Iterator, Sequence
 
 import numpy as np
+from pydantic import AfterValidator, Field, model_validator
 
 from .errors import ConfigError
+from .settings import Settings
 
-__all__ = ["SHAPES", "DEFAULT_CLASSES", "MARKER", "synthetic_image", "synthetic_samples", "synthesize_voc",
+__all__ = ["SHAPES", "DEFAULT_CLASSES", "MARKER", "SynthesizeSettings", "synthetic_image", "synthetic_samples", "synthesize_voc",
            "read_marker"]
 
 #: Shape name -> its RGB colour. A class of the synthetic data is one of these names.
@@ -95,6 +97,48 @@ def _check(classes: Sequence[str], size: tuple[int, int], objects_per_image: tup
                           expected="fractions with a positive sum")
 
 
+def _default_classes(value: Any) -> Any:
+    return list(DEFAULT_CLASSES) if value is None else value
+
+
+def _default_splits(value: Any) -> Any:
+    return dict(value or {"train": 0.8, "val": 0.2})
+
+
+class SynthesizeSettings(Settings):
+    """What :func:`synthesize_voc` generates: the one declaration the ``synthesize`` step, the
+    marker file and the docs read."""
+
+    images: int = Field(200, ge=1, json_schema_extra={"message": "must be at least 1"},
+                        description="number of images")
+    classes: Annotated[list[str] | None, AfterValidator(_default_classes)] = Field(
+        default_factory=lambda: list(DEFAULT_CLASSES), description="shape names from: " + ", ".join(SHAPES) + " (null: " + ", ".join(DEFAULT_CLASSES)
+        + "); the category order is this order")
+    size: tuple[int, int] = Field((320, 240), description="``[width, height]`` of every image")
+    objects_per_image: tuple[int, int] = Field((1, 4), description="``[min, max]`` objects per image (fewer if "
+                                               "they do not fit)")
+    object_size: tuple[int, int] = Field((20, 80), description="``[min, max]`` side of an object in pixels")
+    noise: float = Field(6.0, ge=0, json_schema_extra={"message": "must be >= 0"},
+                         description="standard deviation of the Gaussian pixel noise (0 for none)")
+    seed: int = Field(0, description="everything is deterministic given the seed")
+    splits: Annotated[dict[str, float] | None, AfterValidator(_default_splits)] = Field(
+        default_factory=lambda: {"train": 0.8, "val": 0.2}, description="split name -> fraction (null: ``{train: 0.8, val: 0.2}``)")
+    jpeg_quality: int = Field(95, ge=1, le=100, json_schema_extra={"expected": "1 to 100"},
+                              description="JPEG quality of the images (1-100)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SynthesizeSettings":
+        _check(self.classes, self.size, self.objects_per_image, self.object_size, self.splits, self.images)
+        return self
+
+    def record(self) -> dict[str, Any]:
+        """The settings as recorded in :data:`MARKER` (JSON-ready, every value filled in)."""
+        return {"images": self.images, "classes": list(self.classes), "size": list(self.size),
+                "objects_per_image": list(self.objects_per_image), "object_size": list(self.object_size),
+                "noise": float(self.noise), "seed": self.seed, "splits": dict(self.splits),
+                "jpeg_quality": self.jpeg_quality}
+
+
 def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """A smooth, low-saturation two-colour gradient, ``(h, w, 3)`` float32."""
     base = rng.uniform(80, 180)
@@ -136,14 +180,17 @@ def _draw_shape(mask: np.ndarray, shape: str, x: int, y: int, s: int) -> None:
         raise ValueError(shape)
 
 
+_DEFAULT = SynthesizeSettings()  # the defaults, from the one declaration
+
+
 def synthetic_image(
     rng: np.random.Generator,
     classes: Sequence[str] = DEFAULT_CLASSES,
     *,
-    size: tuple[int, int] = (320, 240),
-    objects_per_image: tuple[int, int] = (1, 4),
-    object_size: tuple[int, int] = (20, 80),
-    noise: float = 6.0,
+    size: tuple[int, int] = _DEFAULT.size,
+    objects_per_image: tuple[int, int] = _DEFAULT.objects_per_image,
+    object_size: tuple[int, int] = _DEFAULT.object_size,
+    noise: float = _DEFAULT.noise,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One synthetic image and its boxes.
 
@@ -229,34 +276,19 @@ def read_marker(path: Path) -> dict[str, Any] | None:
 
 def synthesize_voc(
     dst: Path,
+    settings: SynthesizeSettings | None = None,
     *,
-    images: int = 200,
-    classes: Sequence[str] | None = None,
-    size: tuple[int, int] = (320, 240),
-    objects_per_image: tuple[int, int] = (1, 4),
-    object_size: tuple[int, int] = (20, 80),
-    noise: float = 6.0,
-    seed: int = 0,
-    splits: dict[str, float] | None = None,
-    jpeg_quality: int = 95,
     overwrite: bool = False,
     progress: bool = False,
+    **values: Any,
 ) -> dict[str, Any]:
     """Write a synthetic detection dataset in Pascal VOC layout into ``dst``.
 
     Args:
         dst: output folder; it gets ``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/`` (one
             list per split and ``trainval.txt``) and :data:`MARKER`. Written whole or not at all.
-        images: number of images.
-        classes: shape names from :data:`SHAPES` (default: circle, square, triangle); the
-            category order is this order.
-        size: ``(width, height)`` of every image.
-        objects_per_image: ``(min, max)`` objects per image (fewer if they do not fit).
-        object_size: ``(min, max)`` side of an object in pixels.
-        noise: standard deviation of the Gaussian pixel noise (0 for none).
-        seed: everything is deterministic given the seed.
-        splits: split name -> fraction (default ``{"train": 0.8, "val": 0.2}``).
-        jpeg_quality: JPEG quality of the images (1-100).
+        settings: what to generate (:class:`SynthesizeSettings`); or give its fields as keyword
+            ``values`` (``images=200, seed=0, ...``).
         overwrite: replace an existing non-empty ``dst`` (always allowed when ``dst`` holds an
             earlier synthetic dataset, recognised by its marker file).
         progress: show a progress bar.
@@ -272,14 +304,16 @@ def synthesize_voc(
 
     from .data import Dataset, Sample
     from .formats import write_dataset
-    from .fsutil import atomic_write_text
+    from .fsutil import atomic_write_text, temp_prefix
+    from .settings import build_settings
 
-    classes = list(DEFAULT_CLASSES if classes is None else classes)
-    splits = dict(splits or {"train": 0.8, "val": 0.2})
-    size = (int(size[0]), int(size[1]))
-    _check(classes, size, tuple(objects_per_image), tuple(object_size), splits, images)
-    if not (1 <= jpeg_quality <= 100):
-        raise ConfigError("out of range", field="jpeg_quality", value=jpeg_quality, expected="1 to 100")
+    if settings is not None and values:
+        raise TypeError("give settings or keyword values, not both")
+    s = settings if settings is not None else build_settings(SynthesizeSettings, values)
+    record = s.record()  # written to the marker file and the dataset's meta
+    images, classes, splits, seed = s.images, record["classes"], record["splits"], s.seed
+    size, objects_per_image, object_size, noise, jpeg_quality = (s.size, s.objects_per_image, s.object_size,
+                                                                s.noise, s.jpeg_quality)
     dst = Path(dst)
     if dst.exists() and not dst.is_dir():
         raise ConfigError("output exists and is not a folder", field="path", value=str(dst),
@@ -287,14 +321,10 @@ def synthesize_voc(
     if dst.is_dir() and any(dst.iterdir()) and not overwrite and read_marker(dst) is None:
         raise ConfigError("output folder exists and holds other data", field="path", value=str(dst),
                           expected="an empty or new folder", hint="choose another path or set overwrite")
-
-    settings = {"images": images, "classes": classes, "size": list(size),
-                "objects_per_image": list(objects_per_image), "object_size": list(object_size),
-                "noise": float(noise), "seed": seed, "splits": splits, "jpeg_quality": jpeg_quality}
     split_of = _assign_splits(images, splits, seed)
     digits = max(6, len(str(images)))
     dst.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.images-", dir=dst.parent))
+    staging = Path(tempfile.mkdtemp(prefix=temp_prefix(dst.name) + "images-", dir=dst.parent))
     try:
         (staging / "JPEGImages").mkdir()
         samples = []
@@ -317,7 +347,7 @@ def synthesize_voc(
                 box_extra=[{"pose": "Unspecified"} for _ in range(len(boxes))],
                 extra={"folder": "cvpipe-synthetic"}, id=stem, split=split_of[i],
             ))
-        dataset = Dataset(classes, samples, root=staging, meta={"source": "cvpipe.synthetic", **settings})
+        dataset = Dataset(classes, samples, root=staging, meta={"source": "cvpipe.synthetic", **record})
         write_dataset(dataset, dst, "voc", images="link")
         main = dst / "ImageSets" / "Main"
         if "train" in splits and "val" in splits and not (main / "trainval.txt").exists():
@@ -325,7 +355,7 @@ def synthesize_voc(
             # the splits the samples carry
             ids = sorted(s.id for s in samples if s.split in ("train", "val"))
             atomic_write_text(main / "trainval.txt", "".join(f"{i}\n" for i in ids))
-        atomic_write_text(dst / MARKER, json.dumps(settings, indent=2) + "\n")
+        atomic_write_text(dst / MARKER, json.dumps(record, indent=2) + "\n")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

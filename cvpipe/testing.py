@@ -540,7 +540,7 @@ def _check_bad_input(run: _Run) -> str:
 
 
 def _is_image(p: Path) -> bool:
-    from .images import is_image
+    from .formats.images import is_image
 
     return is_image(p)
 

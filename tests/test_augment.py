@@ -394,7 +394,7 @@ def test_property_boxes_inside_and_aligned(boxes, picks, seed, min_visibility):
 def test_property_horizontal_flip_twice_is_identity(boxes):
     once = build_transforms([{"HorizontalFlip": {"p": 1.0}}])
     img, s1 = once(image(), make_sample(boxes))
-    from cvpipe.boxes import flip_horizontal
+    from cvpipe.data.boxes import flip_horizontal
 
     assert np.allclose(s1.boxes, flip_horizontal(boxes, W), atol=1e-3)
     img2, s2 = once(img, s1)

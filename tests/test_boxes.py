@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from cvpipe import boxes as B
+from cvpipe.data import boxes as B
+from cvpipe.data import checks as C
 
 coords = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, allow_infinity=False)
 sizes = st.floats(min_value=0.0, max_value=1e4, allow_nan=False, allow_infinity=False)
@@ -79,5 +80,5 @@ def test_clip_stays_inside(boxes, w, h):
 
 def test_invalid_mask():
     b = np.array([[0, 0, 10, 10], [5, 0, 5, 10], [8, 0, 2, 10], [0, 0, 20, 10], [np.nan, 0, 1, 1]])
-    np.testing.assert_array_equal(B.invalid_mask(b), [False, True, True, False, True])
-    np.testing.assert_array_equal(B.invalid_mask(b, 15, 15), [False, True, True, True, True])
+    np.testing.assert_array_equal(C.invalid_mask(b), [False, True, True, False, True])
+    np.testing.assert_array_equal(C.invalid_mask(b, 15, 15), [False, True, True, True, True])

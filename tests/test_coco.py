@@ -311,7 +311,7 @@ def test_interrupted_write_leaves_dst_untouched(tmp_path, monkeypatch):
     dst = tmp_path / "dst"
     dst.mkdir()
     (dst / "keep.txt").write_text("old")
-    import cvpipe.builtin.coco as coco_mod
+    import cvpipe.builtin.coco.writer as coco_mod
 
     def boom(*a, **k):
         raise KeyboardInterrupt

@@ -10,9 +10,10 @@ import pytest
 from lxml import etree
 
 from cvpipe.builtin.cvat import detect_cvat, read_cvat, write_cvat
-from cvpipe.builtin.voc import detect_voc
+
 from cvpipe.errors import InputError, Problem
-from cvpipe.formats import check_dataset, detect_format, format_names, read_dataset
+from cvpipe.plugins import get_registry
+from cvpipe.formats import check_dataset, detect_format, read_dataset
 from cvpipe.testing import assert_same_dataset, blank_png as png, check_format
 
 FIXTURES = Path(os.environ.get("CVPIPE_FIXTURES") or Path(__file__).resolve().parents[1].parent / "shared" / "fixtures")
@@ -87,7 +88,7 @@ def test_reads_boxes_labels_flags_and_keeps_other_shapes(tmp_path):
     assert b.labels.tolist() == [1] and len(c) == 0
     assert detect_cvat(tmp_path / "task") and detect_cvat(tmp_path / "task" / "annotations.xml")
     assert detect_format(tmp_path / "task") == "cvat"
-    assert not detect_voc(tmp_path / "task")  # <annotations> is not VOC's <annotation>
+    assert not get_registry().formats.get("voc").obj.detect(tmp_path / "task")  # <annotations> is not VOC's <annotation>
 
 
 def test_round_trip_keeps_shapes_attributes_and_label_meta(tmp_path):
@@ -184,4 +185,4 @@ def test_review_odm_cvat_reads_as_its_voc_twin():
 def test_conformance(tmp_path):
     # cross-checked against every registered format (the other new ones and labelme included),
     # not only voc, coco and yolo: detection must stay unambiguous among all of them
-    check_format("cvat", workdir=tmp_path, against=format_names())
+    check_format("cvat", workdir=tmp_path, against=get_registry().formats.names())

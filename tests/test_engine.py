@@ -259,7 +259,7 @@ def test_class_balanced_weights_hand_worked():
 
 # ------------------------------------------------------------------------------ transfer learning
 def test_freeze_and_lr_groups():
-    from cvpipe.builtin.models import build_model
+    from cvpipe.models.build import build_model
     from cvpipe.engine.train import param_groups
 
     model = build_model("compact", 3, dict(TINY))
@@ -277,7 +277,7 @@ def test_freeze_and_lr_groups():
 
 
 def test_freeze_names_work_through_the_torchvision_wrapper():
-    from cvpipe.builtin.models import build_model
+    from cvpipe.models.build import build_model
     from cvpipe.engine.train import param_groups
 
     model = build_model("ssdlite320_mobilenet_v3_large", 2)

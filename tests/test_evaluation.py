@@ -157,7 +157,7 @@ def test_generated_pair_exercises_the_traps(tmp_path):
 
 def test_faster_public_api_fallback_equals_pycocotools(tmp_path, monkeypatch):
     """Where faster-coco-eval's internals differ, cvpipe uses its public API: same numbers."""
-    import cvpipe.builtin.metrics as metrics
+    import cvpipe.evaluation_coco as metrics
 
     gt, dets = make_coco_pair(9)
     gt_file, dt_file = write_pair(tmp_path, gt, dets)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cvpipe.cli import main
-from cvpipe.data import Dataset, Sample
+from cvpipe.data import Dataset, Origin, Sample
 from cvpipe.errors import ConfigError, InputError, Problem, UnknownNameError
 from cvpipe.formats import (
     check_dataset,
@@ -153,8 +153,8 @@ def test_check_dataset_names_every_problem(tmp_path):
         Sample("bad.png", 20, 10,
                [[5, 5, 2, 8], [3, 3, 3, 9], [1, 1, 21, 5], [np.nan, 0, 1, 1], [1, 1, 2, 2], [0, 0, 1, 1]],
                [0, 0, 0, 0, 2, 1], id=2,
-               box_extra=[{"_field": f"object[{i}]", "_line": 10 + i} for i in range(6)],
-               extra={"_file": "ann/bad.xml"}),
+               box_origins=[Origin("ann/bad.xml", 10 + i, f"object[{i}]") for i in range(6)],
+               origin=Origin("ann/bad.xml")),
         Sample("ok.png", 20, 10, [], [], id=3),
         Sample("c.png", 20, 10, [], [], id=1),
         Sample("d.png", 0, 10, [], [], id=4),

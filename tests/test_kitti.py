@@ -10,7 +10,8 @@ import pytest
 from cvpipe.builtin.kitti import detect_kitti, read_kitti, write_kitti
 from cvpipe.data import Dataset, Sample
 from cvpipe.errors import InputError, Problem
-from cvpipe.formats import detect_format, format_names, write_dataset
+from cvpipe.plugins import get_registry
+from cvpipe.formats import detect_format, write_dataset
 from cvpipe.testing import assert_same_dataset, blank_png as png, check_format
 
 # Lines in the style of the KITTI object development kit's readme
@@ -124,4 +125,4 @@ def test_label_without_image_and_mixed_scores(tmp_path):
 def test_conformance(tmp_path):
     # cross-checked against every registered format (the other new ones and labelme included),
     # not only voc, coco and yolo: detection must stay unambiguous among all of them
-    check_format("kitti", workdir=tmp_path, against=format_names())
+    check_format("kitti", workdir=tmp_path, against=get_registry().formats.names())

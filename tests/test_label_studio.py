@@ -11,7 +11,8 @@ import pytest
 from cvpipe.builtin.label_studio import detect_label_studio, read_label_studio, write_label_studio
 from cvpipe.builtin.label_studio.layout import url_candidates
 from cvpipe.errors import InputError, Problem
-from cvpipe.formats import detect_format, format_names
+from cvpipe.plugins import get_registry
+from cvpipe.formats import detect_format
 from cvpipe.testing import assert_same_dataset, blank_png as png, check_format
 
 
@@ -143,4 +144,4 @@ def test_missing_image_without_size_and_bad_json(tmp_path):
 def test_conformance(tmp_path):
     # cross-checked against every registered format (the other new ones and labelme included),
     # not only voc, coco and yolo: detection must stay unambiguous among all of them
-    check_format("label_studio", workdir=tmp_path, against=format_names())
+    check_format("label_studio", workdir=tmp_path, against=get_registry().formats.names())

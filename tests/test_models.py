@@ -26,13 +26,13 @@ def no_downloads(tmp_path, monkeypatch):
 
 
 def _build(name, num_classes=3, **params):
-    from cvpipe.builtin.models import build_model
+    from cvpipe.models.build import build_model
 
     return build_model(name, num_classes, params)
 
 
 def test_all_names_are_registered():
-    from cvpipe.builtin.models import TORCHVISION_MODELS
+    from cvpipe.models.factories import TORCHVISION_MODELS
     from cvpipe.plugins import get_registry
 
     names = get_registry().models.names()
@@ -144,7 +144,7 @@ def test_compact_settings_are_checked():
 
 
 def test_compact_trains_and_decodes_through_postprocessors():
-    from cvpipe.builtin.postprocess import Postprocess
+    from cvpipe.postprocess import Postprocess
 
     torch.manual_seed(0)
     model = _build("compact", 2, **TINY, postprocess=[{"soft_nms": {"sigma": 0.5}}, {"topk": {"k": 7}}])

@@ -11,7 +11,8 @@ import pytest
 from cvpipe.builtin.openimages import detect_openimages, read_openimages, write_openimages
 from cvpipe.data import Dataset, Sample
 from cvpipe.errors import InputError, Problem
-from cvpipe.formats import detect_format, format_names
+from cvpipe.plugins import get_registry
+from cvpipe.formats import detect_format
 from cvpipe.testing import assert_same_dataset, blank_png as png, check_format
 
 # Rows in the style of the Open Images download page (the train file adds XClick columns)
@@ -123,7 +124,7 @@ def test_header_without_coordinates_is_refused(tmp_path):
 def test_conformance(tmp_path):
     # cross-checked against every registered format (the other new ones and labelme included),
     # not only voc, coco and yolo: detection must stay unambiguous among all of them
-    check_format("openimages", workdir=tmp_path, against=format_names())
+    check_format("openimages", workdir=tmp_path, against=get_registry().formats.names())
 
 
 def test_chain_through_the_four_new_formats_is_exact(tmp_path):

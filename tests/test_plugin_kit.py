@@ -290,7 +290,7 @@ def test_synthetic_datasets(tmp_path):
         assert (b == np.round(b)).all() and (b[:, :2] >= 0).all()
         assert (b[:, 2] <= s.width).all() and (b[:, 3] <= s.height).all() and (b[:, 2:] - b[:, :2] >= 2).all()
     on_disk = write_images(ds, tmp_path)
-    from cvpipe.images import image_size
+    from cvpipe.formats.images import image_size
 
     assert all(image_size(on_disk.image_path(s)) == (s.width, s.height) for s in ds.samples)
 

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 tvops = pytest.importorskip("torchvision.ops")
 
 from cvpipe import ops  # noqa: E402
-from cvpipe.builtin.postprocess import build_postprocess  # noqa: E402
+from cvpipe.postprocess import build_postprocess  # noqa: E402
 
 NAMES = {"decode_anchors", "decode_yolo", "nms", "soft_nms", "wbf", "score_threshold", "topk"}
 

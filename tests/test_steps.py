@@ -17,8 +17,9 @@ from cvpipe.errors import ConfigError, InputError
 from cvpipe.pipeline import Context
 from cvpipe.builtin.steps import (
     FilterStep, MergeStep, RemapStep, SplitStep, StatsStep, ValidateStep, WriteStep, ReadStep,
-    controlled_rounding, dataset_stats, rarest_class_strata, split_indices,
 )
+from cvpipe.curation import controlled_rounding, rarest_class_strata, split_indices
+from cvpipe.dataset_stats import dataset_stats
 
 
 def ctx_for(tmp_path: Path, **objects) -> Context:

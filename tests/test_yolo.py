@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cvpipe.builtin.yolo import (
-    data_yaml_text,
     detect_yolo,
     read_yolo,
     read_yolo_predictions,
     write_yolo,
 )
 from cvpipe.data import Dataset, Sample
+from cvpipe.formats.yolo_text import data_yaml_text
 from cvpipe.errors import InputError
 from cvpipe.testing import assert_same_dataset, blank_png as png
 
@@ -107,7 +107,7 @@ def test_bad_lines_name_file_and_line(tmp_path):
     found = []
     ds = read_yolo(root, problems=found)
     assert len(found) == 7 and ds.samples[0].labels.tolist() == [1]
-    assert ds.samples[0].box_extra[0]["_line"] == 8
+    assert ds.samples[0].box_origins[0].line == 8
 
 
 def test_malformed_yaml_and_missing_image(tmp_path):

@@ -540,7 +540,8 @@ class Augmenter:
     def _explain(self, exc: ValueError, image: np.ndarray, sample: Any) -> CvpipeError:
         import numpy as np
 
-        from ..boxes import clip as clip_boxes, invalid_mask
+        from ..data.boxes import clip as clip_boxes
+        from ..data.checks import invalid_mask
 
         h, w = image.shape[:2]
         b = sample.boxes

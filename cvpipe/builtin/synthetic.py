@@ -19,66 +19,55 @@ pipeline context, so no separate ``read`` step is needed.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 from .. import hookimpl
-from ..errors import ConfigError
+from ..settings import Lazy
 
 __all__ = ["Synthesize"]
 
 
+@functools.cache
+def synthesize_step_settings() -> type:
+    """The ``synthesize`` step's settings: :class:`cvpipe.synthetic.SynthesizeSettings` (declared
+    once, there) between the output ``path`` and what only the step knows."""
+    from pydantic import Field
+
+    from ..settings import Settings
+    from ..synthetic import SynthesizeSettings
+
+    class _Where(Settings):
+        path: Path | None = Field(None, description="output folder (relative to the pipeline file); default: "
+                                  "``synthetic-voc`` in the step's folder of the run directory")
+
+    class SynthesizeStepSettings(SynthesizeSettings, _Where):
+        skip_if_exists: bool = Field(False, description="keep an existing non-empty ``path`` (real data, or an "
+                                     "identical earlier synthetic dataset) instead of writing")
+        output: str | None = Field(None, description="context name to store the dataset under, read back "
+                                   "through the VOC reader")
+
+    SynthesizeStepSettings.__module__ = __name__
+    return SynthesizeStepSettings
+
+
 class Synthesize:
-    """Write a synthetic VOC-layout dataset (shapes on a noisy background).
+    """Write a synthetic VOC-layout dataset (shapes on a noisy background). Settings: see
+    :func:`synthesize_step_settings` (``cvpipe.settings.settings_doc(Synthesize)`` lists them)."""
 
-    Settings:
-        path: output folder (relative to the pipeline file); default: ``synthetic-voc`` in the
-            step's folder of the run directory.
-        images, classes, size, objects_per_image, object_size, noise, seed, splits, jpeg_quality:
-            see :func:`cvpipe.synthetic.synthesize_voc`.
-        skip_if_exists: keep an existing non-empty ``path`` (real data, or an identical earlier
-            synthetic dataset) instead of writing.
-        output: context name to store the dataset under, read back through the VOC reader.
-    """
+    Settings = Lazy(f"{__name__}:synthesize_step_settings")
 
-    def __init__(
-        self,
-        path: Path | None = None,
-        images: int = 200,
-        classes: list[str] | None = None,
-        size: tuple[int, int] = (320, 240),
-        objects_per_image: tuple[int, int] = (1, 4),
-        object_size: tuple[int, int] = (20, 80),
-        noise: float = 6.0,
-        seed: int = 0,
-        splits: dict[str, float] | None = None,
-        jpeg_quality: int = 95,
-        skip_if_exists: bool = False,
-        output: str | None = None,
-    ) -> None:
-        from ..synthetic import DEFAULT_CLASSES, _check
+    def __init__(self, **settings: Any) -> None:
+        from ..settings import build_settings
+        from ..synthetic import SynthesizeSettings
 
-        self.path = path
-        self.options: dict[str, Any] = {
-            "images": images,
-            "classes": list(DEFAULT_CLASSES if classes is None else classes),
-            "size": tuple(size),
-            "objects_per_image": tuple(objects_per_image),
-            "object_size": tuple(object_size),
-            "noise": float(noise),
-            "seed": seed,
-            "splits": dict(splits or {"train": 0.8, "val": 0.2}),
-            "jpeg_quality": jpeg_quality,
-        }
-        o = self.options
-        _check(o["classes"], o["size"], o["objects_per_image"], o["object_size"], o["splits"], images)
-        if not 1 <= jpeg_quality <= 100:
-            raise ConfigError("out of range", field="jpeg_quality", value=jpeg_quality, expected="1 to 100")
-        if noise < 0:
-            raise ConfigError("must be >= 0", field="noise", value=noise, expected="a number >= 0")
-        self.skip_if_exists = skip_if_exists
+        s = build_settings(self.Settings.resolve(), settings)
+        self.path = s.path
+        self.options = SynthesizeSettings.model_construct(**{k: getattr(s, k) for k in SynthesizeSettings.model_fields})
+        self.skip_if_exists = s.skip_if_exists
         self.inputs: dict[str, str] = {}
-        self.outputs: dict[str, str] = {"output": output} if output else {}
+        self.outputs: dict[str, str] = {"output": s.output} if s.output else {}
 
     def _reusable(self, path: Path) -> str | None:
         """Why ``path`` is kept as it is, or None when it is to be (re)written."""
@@ -89,7 +78,7 @@ class Synthesize:
         marker = read_marker(path)
         if marker is None:
             return "existing dataset"
-        wanted = {k: list(v) if isinstance(v, tuple) else v for k, v in self.options.items()}
+        wanted = self.options.record()
         if {k: marker.get(k) for k in wanted} == wanted:
             return "synthesised earlier with the same settings"
         return None  # ours, with other settings: regenerate
@@ -105,7 +94,7 @@ class Synthesize:
             result: dict[str, Any] = {"path": str(path), "skipped": True, "reason": reason}
         else:
             result = synthesize_voc(path, overwrite=read_marker(path) is not None,
-                                    progress=not ctx.quiet, **self.options)
+                                    progress=not ctx.quiet, settings=self.options)
             result["skipped"] = False
             ctx.log(f"synthesize: wrote {result['images']} images, {result['boxes']} boxes to {path}")
         if "output" in self.outputs:

@@ -17,10 +17,13 @@ torch is imported only when a step runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+import functools
 
 from ..errors import ConfigError, JobError, Problem
 from ..hookspecs import hookimpl
+from ..settings import Lazy
 
 __all__ = ["TrainStep", "PredictStep"]
 
@@ -32,13 +35,6 @@ def _dataset(ctx: Any, name: str):
     if not isinstance(obj, Dataset):
         raise JobError(f"{name!r} is not a dataset", value=type(obj).__name__, expected="a Dataset (from read, ...)")
     return obj
-
-
-def _check_device(device: str) -> None:
-    import re
-
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", device):
-        raise ConfigError("unknown device", field="device", value=device, expected="auto, cpu, cuda, cuda:N or mps")
 
 
 def _onto_categories(ds, categories: list[str]):
@@ -57,137 +53,75 @@ def _onto_categories(ds, categories: list[str]):
     return dataclasses.replace(ds, categories=list(categories), samples=samples, meta=dict(ds.meta))
 
 
+@functools.cache
+def train_step_settings() -> type:
+    """The ``train`` step's settings: :class:`cvpipe.engine.train.TrainSettings` (declared once,
+    there) plus what only the step knows: the context names it reads and writes, the
+    augmentations and the loggers."""
+    from pydantic import Field
+
+    from ..engine.train import TrainSettings
+    from ..settings import Settings
+
+    class _Flow(Settings):
+        dataset: str = Field("train", description="context name of the training dataset")
+        val: str | None = Field(None, description="context name of the validation dataset (null: no validation; "
+                                "``best.pt`` is then the last epoch's weights)")
+        output: str = Field("model", description="context name the trained model (a ModelBundle) is stored under")
+
+    class TrainStepSettings(TrainSettings, _Flow):
+        transforms: list[Any] | None = Field(None, description="training augmentations, a list of albumentations "
+                                             "transforms by name")
+        loggers: list[str] | None = Field(None, description="lifecycle loggers to enable for this step, e.g. "
+                                          "``[tensorboard]``")
+
+    TrainStepSettings.__module__ = __name__
+    return TrainStepSettings
+
+
 class TrainStep:
-    """Train a detection model (see :mod:`cvpipe.engine.train`)."""
+    """Train a detection model (see :mod:`cvpipe.engine.train`).
 
-    def __init__(
-        self,
-        *,
-        dataset: str = "train",
-        val: str | None = None,
-        output: str = "model",
-        model: str = "compact",
-        model_params: dict[str, Any] | None = None,
-        transforms: list[Any] | None = None,
-        epochs: int = 10,
-        batch_size: int = 16,
-        workers: int = 1,
-        optimizer: Literal["adamw", "sgd"] = "adamw",
-        lr: float = 0.002,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0001,
-        warmup_epochs: float = 1.0,
-        schedule: Literal["cosine", "step", "constant"] = "cosine",
-        milestones: list[int] | None = None,
-        gamma: float = 0.1,
-        min_lr_ratio: float = 0.05,
-        grad_clip: float | None = 10.0,
-        amp: bool = True,
-        seed: int = 0,
-        device: str = "auto",
-        freeze: list[str] | None = None,
-        lr_groups: dict[str, float] | None = None,
-        class_balanced: bool = False,
-        keep_difficult: bool = False,
-        val_every: int = 1,
-        val_metric: str = "coco",
-        monitor: str = "AP50",
-        val_batch_size: int = 16,
-        threads: int | None = None,
-        curves: bool = True,
-        loggers: list[str] | None = None,
-    ) -> None:
-        """
-        Args:
-            dataset: context name of the training dataset.
-            val: context name of the validation dataset (null: no validation; ``best.pt`` is then
-                the last epoch's weights).
-            output: context name the trained model (a ModelBundle) is stored under.
-            model: a registered model name (``compact``, ``fasterrcnn_resnet50_fpn``, ...).
-            model_params: the model's settings (``image_size``, ``weights: file.pt``, ...).
-            transforms: training augmentations, a list of albumentations transforms by name.
-            epochs: epochs to train (with ``--resume``, a larger value extends a finished run).
-            batch_size: images per iteration and process.
-            workers: data-loading worker processes (0: load in the training process).
-            optimizer, lr, momentum, weight_decay: the optimiser (no decay on biases and norms).
-            warmup_epochs: linear learning-rate warm-up, in epochs (fractions allowed).
-            schedule: after warm-up, ``cosine`` (down to ``min_lr_ratio * lr``), ``step``
-                (times ``gamma`` at each epoch in ``milestones``) or ``constant``.
-            grad_clip: clip the gradient norm at this value (null: no clipping).
-            amp: mixed precision (CUDA only; ignored on CPU).
-            seed: seeds initialisation, batch order and augmentation (reproducible on CPU).
-            device: ``auto`` (CUDA if available), ``cpu``, ``cuda`` or ``cuda:N``.
-            freeze: parameter-name prefixes to freeze, e.g. ``[backbone]``.
-            lr_groups: parameter-name prefix -> learning rate, e.g. ``{backbone: 0.0002}``.
-            class_balanced: sample images by the rarity of their classes (with replacement).
-            keep_difficult: train on boxes flagged ``difficult`` too.
-            val_every: validate every this many epochs (and after the last).
-            val_metric, monitor: the metric validation runs and the figure of it that picks
-                ``best.pt`` (higher is better), e.g. ``coco``/``AP50`` or ``voc07``/``mAP``.
-            threads: torch's intra-op CPU threads (null: the cores the loader workers leave).
-            curves: write ``curves.png`` (losses, learning rate, validation per epoch) at the end.
-            loggers: lifecycle loggers to enable for this step, e.g. ``[tensorboard]``.
-        """
+    Its settings are declared once, in :class:`cvpipe.engine.train.TrainSettings` (and
+    :func:`train_step_settings`); :func:`cvpipe.settings.settings_doc` lists them.
+    """
+
+    Settings = Lazy(f"{__name__}:train_step_settings")
+
+    def __init__(self, **settings: Any) -> None:
+        from ..engine.train import TrainSettings
+        from ..errors import closest
         from ..plugins import get_registry
-        from ..params import bind
+        from ..settings import bind, build_settings, place
 
+        s = build_settings(self.Settings.resolve(), settings)
         reg = get_registry()
-        entry = reg.models.get(model, field="model")
-        self.model_params = bind(entry.obj, model_params or {}, where="model_params", skip=1)
+        entry = reg.models.get(s.model, field="model")
+        try:
+            model_params = bind(entry.obj, s.model_params, where="model_params", skip=1)
+        except ConfigError as exc:
+            raise ConfigError.from_problems(place(exc.problems, "model_params")) from None
         self.augmenter = None
-        if transforms:
+        if s.transforms:
             from .augment import build_transforms
 
-            self.augmenter = build_transforms(transforms, where="transforms")
+            self.augmenter = build_transforms(s.transforms, where="transforms")
         problems: list[Problem] = []
-
-        def need(ok: bool, field: str, value: Any, expected: str) -> None:
-            if not ok:
-                problems.append(Problem("out of range", field=field, value=value, expected=expected))
-
-        need(epochs >= 1, "epochs", epochs, "an integer >= 1")
-        need(batch_size >= 1, "batch_size", batch_size, "an integer >= 1")
-        need(val_batch_size >= 1, "val_batch_size", val_batch_size, "an integer >= 1")
-        need(workers >= 0, "workers", workers, "an integer >= 0")
-        need(lr > 0, "lr", lr, "a number > 0")
-        need(0 <= momentum < 1, "momentum", momentum, "a number in [0, 1)")
-        need(weight_decay >= 0, "weight_decay", weight_decay, "a number >= 0")
-        need(warmup_epochs >= 0, "warmup_epochs", warmup_epochs, "a number >= 0")
-        need(0 < gamma <= 1, "gamma", gamma, "a number in (0, 1]")
-        need(0 <= min_lr_ratio <= 1, "min_lr_ratio", min_lr_ratio, "a number in [0, 1]")
-        need(grad_clip is None or grad_clip > 0, "grad_clip", grad_clip, "a number > 0, or null")
-        need(val_every >= 1, "val_every", val_every, "an integer >= 1")
-        need(threads is None or threads >= 1, "threads", threads, "an integer >= 1, or null")
-        for k, v in (lr_groups or {}).items():
-            need(v > 0, f"lr_groups.{k}", v, "a learning rate > 0")
-        for i, m in enumerate(milestones or []):
-            need(m >= 1, f"milestones[{i}]", m, "an epoch number >= 1")
-        from ..errors import closest
-
-        for i, name in enumerate(loggers or []):
+        for i, name in enumerate(s.loggers or []):
             near = closest(name, ["tensorboard"])  # names are open to plugins; catch typos of ours
             if near and near != name:
                 problems.append(Problem("unknown logger", field=f"loggers[{i}]", value=name,
                                         hint=f"did you mean {near!r}?"))
         if problems:
             raise ConfigError.from_problems(problems)
-        _check_device(device)
-        reg.metrics.get(val_metric, field="val_metric")
-        from ..engine.train import TrainConfig
-
-        self.config = TrainConfig(
-            model=model, model_params=self.model_params, epochs=epochs, batch_size=batch_size, workers=workers,
-            optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
-            schedule=schedule, milestones=list(milestones or []), gamma=gamma, min_lr_ratio=min_lr_ratio,
-            grad_clip=grad_clip, amp=amp, seed=seed, device=device, freeze=list(freeze or []),
-            lr_groups=dict(lr_groups or {}), class_balanced=class_balanced, keep_difficult=keep_difficult,
-            val_every=val_every, val_metric=val_metric, monitor=monitor, val_batch_size=val_batch_size,
-            threads=threads, curves=curves,
-        )
-        self.loggers = list(loggers or [])
-        self.dataset, self.val, self.output = dataset, val, output
-        self.inputs = {"dataset": dataset, **({"val": val} if val else {})}
-        self.outputs = {"output": output}
+        reg.metrics.get(s.val_metric, field="val_metric")
+        engine = {k: getattr(s, k) for k in TrainSettings.model_fields}
+        self.config = TrainSettings.model_construct(**dict(engine, model_params=model_params))
+        self.model_params = model_params
+        self.loggers = list(s.loggers or [])
+        self.dataset, self.val, self.output = s.dataset, s.val, s.output
+        self.inputs = {"dataset": s.dataset, **({"val": s.val} if s.val else {})}
+        self.outputs = {"output": s.output}
 
     def run(self, ctx: Any) -> dict[str, Any]:
         from ..engine.train import fit
@@ -202,11 +136,11 @@ class TrainStep:
 
         ctx.log(f"training {self.config.model} on {len(train)} images"
                 + (f", validating on {len(val)}" if val is not None else "") + f" for {self.config.epochs} epochs")
-        import dataclasses
+        from ..settings import resolve_path
 
-        params = {k: (ctx.base_dir / v if isinstance(v, Path) and not v.is_absolute() else v)
+        params = {k: (resolve_path(v, ctx.base_dir) if isinstance(v, Path) else v)
                   for k, v in self.config.model_params.items()}  # weights files: relative to the YAML
-        config = dataclasses.replace(self.config, model_params=params)
+        config = self.config.model_copy(update={"model_params": params})
         res = fit(train, val, config, out_dir=ctx.step_dir, transform=self.augmenter, resume=ctx.resume,
                   on_epoch_end=on_epoch_end, log=ctx.log, progress=not ctx.quiet)
         ctx[self.output] = res.bundle
@@ -229,60 +163,55 @@ class TrainStep:
         }
 
 
-class PredictStep:
-    """Run a trained model on a dataset; store (and optionally write and draw) the detections."""
+@functools.cache
+def predict_step_settings() -> type:
+    """The ``predict`` step's settings (``device`` is the one of
+    :class:`cvpipe.engine.train.TrainSettings`)."""
+    from pydantic import Field
 
-    def __init__(
-        self,
-        *,
-        dataset: str,
-        model: str = "model",
-        output: str = "detections",
-        batch_size: int = 16,
-        workers: int = 0,
-        score_threshold: float = 0.0,
-        format: str | None = None,
-        draw: int = 0,
-        device: str = "auto",
-    ) -> None:
-        """
-        Args:
-            dataset: context name of the images to predict (a Dataset; its boxes are ignored).
-            model: context name of the trained model (what ``train`` stored).
-            output: context name the detections are stored under.
-            batch_size, workers: batching and loader processes.
-            score_threshold: drop detections scoring at or below this.
-            format: also write the detections in this format (``coco``, ``yolo``, ``voc``)
-                into the step folder's ``detections/``.
-            draw: write this many images with their detections drawn (``predictions.png``).
-            device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        """
-        problems = []
-        if batch_size < 1:
-            problems.append(Problem("out of range", field="batch_size", value=batch_size, expected="an integer >= 1"))
-        if workers < 0:
-            problems.append(Problem("out of range", field="workers", value=workers, expected="an integer >= 0"))
-        if not 0 <= score_threshold < 1:
-            problems.append(Problem("out of range", field="score_threshold", value=score_threshold,
-                                    expected="a number in [0, 1)"))
-        if draw < 0:
-            problems.append(Problem("out of range", field="draw", value=draw, expected="an integer >= 0"))
-        if problems:
-            raise ConfigError.from_problems(problems)
-        _check_device(device)
-        if format is not None:
+    from ..engine.train import TrainSettings
+    from ..settings import Settings
+
+    class PredictStepSettings(Settings):
+        dataset: str = Field(description="context name of the images to predict (a Dataset; its boxes are ignored)")
+        model: str = Field("model", description="context name of the trained model (what ``train`` stored)")
+        output: str = Field("detections", description="context name the detections are stored under")
+        batch_size: int = Field(16, ge=1, description="images per batch")
+        workers: int = Field(0, ge=0, description="data-loading worker processes")
+        score_threshold: float = Field(0.0, ge=0, lt=1, description="drop detections scoring at or below this")
+        format: str | None = Field(None, description="also write the detections in this format (``coco``, "
+                                   "``yolo``, ``voc``) into the step folder's ``detections/``")
+        draw: int = Field(0, ge=0, description="write this many images with their detections drawn "
+                          "(``predictions.png``)")
+        device: str = TrainSettings.model_fields["device"]
+
+    PredictStepSettings.__module__ = __name__
+    return PredictStepSettings
+
+
+class PredictStep:
+    """Run a trained model on a dataset; store (and optionally write and draw) the detections.
+    Settings: :func:`predict_step_settings`."""
+
+    Settings = Lazy(f"{__name__}:predict_step_settings")
+
+    def __init__(self, **settings: Any) -> None:
+        from ..settings import build_settings
+
+        s = build_settings(self.Settings.resolve(), settings)
+        if s.format is not None:
             from ..formats import get_format
 
-            get_format(format, need="writer", field="format")
-        self.dataset, self.model, self.output = dataset, model, output
-        self.batch_size, self.workers, self.score_threshold = batch_size, workers, score_threshold
-        self.format, self.draw, self.device = format, draw, device
-        self.inputs = {"dataset": dataset, "model": model}
-        self.outputs = {"output": output}
+            get_format(s.format, need="writer", field="format")
+        self.dataset, self.model, self.output = s.dataset, s.model, s.output
+        self.batch_size, self.workers, self.score_threshold = s.batch_size, s.workers, s.score_threshold
+        self.format, self.draw, self.device = s.format, s.draw, s.device
+        self.inputs = {"dataset": s.dataset, "model": s.model}
+        self.outputs = {"output": s.output}
 
     def run(self, ctx: Any) -> dict[str, Any]:
         from ..engine.distributed import resolve_device
-        from ..engine.predict import ModelBundle, predict_dataset
+        from ..engine.predict import ModelBundle, filter_scores, predict_dataset
 
         ds = _dataset(ctx, self.dataset)
         bundle = ctx[self.model]
@@ -310,32 +239,10 @@ class PredictStep:
             write_dataset(dets, out, self.format, images="none")
             result["written"] = str(out)
         if self.draw:
+            from ..draw import draw_detections
+
             result["pictures"] = str(draw_detections(dets, ctx.step_dir / "predictions.png", limit=self.draw))
         return result
-
-
-def filter_scores(dets, threshold: float):
-    """``dets`` keeping only boxes scoring above ``threshold``."""
-    return dets.subset(s.select(s.scores > threshold) for s in dets.samples)
-
-
-def draw_detections(dets, path: Path, *, limit: int, min_score: float = 0.25, cols: int = 4) -> Path:
-    """A grid PNG of the first ``limit`` images with their detections above ``min_score`` drawn
-    (solid, class colours, highest scores on top) and a legend of the classes shown."""
-    from ..draw import add_legend, color_for, draw_boxes, image_grid, read_image, save_png
-
-    pics, titles = [], []
-    shown: set[int] = set()
-    for s in dets.samples[:limit]:
-        keep = s.scores > min_score
-        pics.append(draw_boxes(read_image(dets.image_path(s)), s.boxes[keep], s.labels[keep], dets.categories,
-                               s.scores[keep]))
-        shown.update(int(k) for k in s.labels[keep])
-        titles.append(Path(s.image).name)
-    if not pics:
-        raise JobError("nothing to draw: no images", expected="a dataset with images")
-    legend = [(f"{dets.categories[k]} (score > {min_score:g})", "solid", color_for(k)) for k in sorted(shown)]
-    return save_png(path, add_legend(image_grid(pics, min(cols, len(pics)), titles=titles), legend))
 
 
 @hookimpl

@@ -48,6 +48,7 @@ def convert(src: Path, dst: Path, to: str, from_format: str | None, keep_difficu
     """
     from ..formats import convert_dataset
     from ..fsutil import atomic_write_json
+    from ..jsondata import jsonable
 
     options = dict(from_format=from_format, keep_difficult=keep_difficult, images=images, classes_file=classes_file,
                    splits=splits or None, images_dir=images_dir, skip_invalid=skip_invalid, overwrite=overwrite)
@@ -63,22 +64,7 @@ def convert(src: Path, dst: Path, to: str, from_format: str | None, keep_difficu
         report = convert_dataset(src, dst, to, progress=not quiet and sys.stderr.isatty(), **options)
     click.echo(summary_table(report))
     if json_out is not None:
-        atomic_write_json(json_out, _jsonable(report))
-
-
-def _jsonable(value):
-    """``value`` with Problems as dicts and paths as strings (a report made JSON-ready)."""
-    from ..errors import Problem
-
-    if isinstance(value, Problem):
-        return value.to_dict()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
+        atomic_write_json(json_out, jsonable(report))
 
 
 def summary_table(report: dict) -> str:

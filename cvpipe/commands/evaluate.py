@@ -4,14 +4,15 @@ Ground truth is any dataset cvpipe reads (:func:`cvpipe.formats.read_dataset`). 
 in another format than the ground truth:
 
 * COCO results JSON (``[{image_id, category_id, bbox, score}]``, ids as in the ground truth when
-  it is COCO; :func:`cvpipe.builtin.coco.read_coco_results`), or a COCO instances JSON whose
-  annotations carry a ``score`` (matched to the ground truth by file name and category name);
+  it is COCO), or a COCO instances JSON whose annotations carry a ``score``;
 * a folder of YOLO prediction files named by image stem, lines ``cls cx cy w h conf`` (as
-  Ultralytics writes them, also its ``labels/`` sub-folder;
-  :func:`cvpipe.builtin.yolo.read_yolo_predictions`), or a YOLO dataset (``data.yaml``) whose
-  label lines carry the confidence;
+  Ultralytics writes them, also its ``labels/`` sub-folder), or a YOLO dataset (``data.yaml``)
+  whose label lines carry the confidence;
 * Pascal VOC XML with a ``<score>`` per object (the VOC reader);
 * any other registered format whose reader sets scores (``--dt-format NAME``).
+
+A format reads detections its own way by registering ``read_predictions`` (COCO and YOLO do);
+otherwise its reader is used.
 
 No torch on this path.
 """
@@ -26,22 +27,6 @@ import click
 from ..errors import InputError
 
 _PATH = click.Path(path_type=Path)
-
-#: --dt-format values with a meaning of their own (any registered format name is accepted too).
-DT_FORMATS = ("coco", "yolo", "voc")
-
-
-def _json_kind(path: Path) -> str | None:
-    """``"list"`` or ``"object"``: what the JSON file at ``path`` holds at the top level, from its
-    first non-blank byte (None when unreadable; the reader then reports the problem). Reading
-    only the start keeps a 500,000-detection file from being parsed twice."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    except OSError:
-        return None
-    return {b"[": "list", b"{": "object"}.get(head[:1])
-
 
 def _guess_dt_format(path: Path) -> str:
     if path.is_file():
@@ -61,76 +46,24 @@ def _guess_dt_format(path: Path) -> str:
 
 def read_detections(path: Path, gt, fmt: str | None = None, *, images_dir: Path | None = None):
     """Detections at ``path`` as a Dataset with scores, read against ground truth ``gt``
-    (``fmt``: ``coco``, ``yolo``, ``voc`` or a registered format name; guessed when None)."""
-    from ..formats import read_dataset
+    (``fmt``: a registered format name; guessed when None): by the format's
+    ``read_predictions`` when it registered one, else by its reader (a whole dataset whose boxes
+    carry scores)."""
+    from ..formats import get_format, read_dataset
+    from ..registry import call_plugin
 
     path = Path(path)
     if not path.exists():
         raise InputError("no such file or directory", file=str(path), expected="detections file or folder")
     fmt = fmt or _guess_dt_format(path)
-    if fmt == "coco":
-        from ..builtin.coco import read_coco_results
-
-        if path.is_file() and _json_kind(path) == "object":
-            # a COCO instances file whose annotations carry scores (some tools write detections so)
-            dt = read_dataset(path, "coco", images_dir=images_dir)
-            return _scores_from_extra(dt, path)
-        return read_coco_results(path, gt)
-    yaml_file = next((path / n for n in ("data.yaml", "data.yml") if (path / n).is_file()), None)
-    if fmt == "yolo" and yaml_file is not None:
-        return _yolo_dataset_predictions(path, yaml_file, gt)
-    if fmt == "yolo" and not (path / "obj.names").is_file():
-        from ..builtin.yolo import read_yolo_predictions
-
-        folder = path
-        if path.is_dir() and not any(path.glob("*.txt")) and (path / "labels").is_dir():
-            folder = path / "labels"  # Ultralytics: runs/detect/predict/labels/*.txt
-        return read_yolo_predictions(folder, gt)
-    # a whole dataset (VOC, darknet YOLO, another format) whose boxes carry scores
-    dt = read_dataset(path, fmt, images_dir=images_dir)
+    entry = get_format(fmt, field="--from")
+    if entry.obj.read_predictions is not None:
+        dt = call_plugin(entry, entry.obj.read_predictions, path, gt)
+    else:
+        dt = read_dataset(path, fmt, images_dir=images_dir)
     if dt.num_boxes and any(s.scores is None for s in dt.samples if len(s)):
         raise InputError("detections have no scores", file=str(path),
                          expected=f"a {fmt} file with a confidence score on every box")
-    return dt
-
-
-def _yolo_dataset_predictions(path: Path, yaml_file: Path, gt):
-    """Detections written as a YOLO dataset (``data.yaml`` and ``labels/<split>/*.txt`` with a
-    confidence column, as the ``predict`` step writes them with ``format: yolo``, usually without
-    images): each label folder is read by :func:`read_yolo_predictions` against the ground
-    truth's image sizes, with the class names of ``data.yaml`` (matched to the ground truth's by
-    name later)."""
-    from ..builtin.yolo import _load_yaml, _names_from_yaml, read_yolo_predictions  # F1's data.yaml parsing
-    from ..data import Dataset
-    from ..errors import Problem
-
-    found: list[Problem] = []
-    data = _load_yaml(yaml_file, found)
-    names = _names_from_yaml(data, str(yaml_file), found) if data is not None else None
-    if names is None:
-        raise InputError.from_problems(found or [Problem("no class names", file=str(yaml_file),
-                                                         expected="names: in data.yaml")])
-    reference = Dataset(names, gt.samples, root=gt.root)
-    labels = path / "labels"
-    folders = sorted({p.parent for p in labels.rglob("*.txt")}) if labels.is_dir() else []
-    samples = [s for folder in folders for s in read_yolo_predictions(folder, reference).samples]
-    return Dataset(names, samples, root=gt.root)
-
-
-def _scores_from_extra(dt, path: Path):
-    """Move ``box_extra["score"]`` (COCO annotations with scores) into ``Sample.scores``."""
-    import numpy as np
-
-    missing = []
-    for s in dt.samples:
-        vals = [e.get("score") for e in s.box_extra]
-        if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in vals):
-            missing.append(s.image)
-            continue
-        s.scores = np.asarray(vals, dtype=np.float64).reshape(-1)
-    if missing:
-        raise InputError("annotations without a score", file=str(path), value=", ".join(missing[:5]),
-                         expected="a numeric 'score' on every annotation of a detections file")
     return dt
 
 
@@ -178,9 +111,15 @@ class _Status:
 @click.option("--difficult", type=click.Choice(["count", "drop"]), default="count", show_default=True,
               help="coco metric: VOC difficult objects count like any object, or are left out (VOC metrics always ignore them).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
+@click.option("--max-dets", "max_dets", metavar="N,N,N",
+              help="coco metric: three detection caps per image instead of 1,10,100 (e.g. 100,300,1000).")
+@click.option("--analyse", "--analyze", "analyse", is_flag=True,
+              help="Also TIDE's error breakdown and the F1-optimal confidence per class (tables, JSON "
+                   "'analysis', and with --plots f1_curves.png, error_breakdown.png, false_positives.png, missed.png).")
 def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: Path | None, gt_format: str | None,
              dt_format: str | None, images_dir: Path | None, plots: Path | None, engine: str,
-             iou_threshold: float, conf_threshold: float, difficult: str, quiet: bool) -> None:
+             iou_threshold: float, conf_threshold: float, difficult: str, quiet: bool,
+             max_dets: str | None = None, analyse: bool = False) -> None:
     """Evaluate detections DT against ground truth GT.
 
     Prints COCO's twelve numbers (as pycocotools computes them) and a per-class AP table; --json
@@ -189,7 +128,8 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
     """
     from ..console import print_json
     from ..errors import ConfigError
-    from ..evaluation import align_detections, format_report, gc_paused, pr_ap_definition, save_pictures
+    from ..evaluation import align_detections, format_report, pr_ap_definition, save_pictures
+    from ..formats.json import gc_paused
     from ..evaluation import evaluate as run_evaluation
     from ..formats import read_dataset
     from ..fsutil import atomic_write_json
@@ -201,6 +141,9 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
     for n in names:
         params[n] = ({"engine": engine, "difficult": difficult} if n == "coco"
                      else {"iou_threshold": iou_threshold} if n in ("voc07", "voc12") else {})
+    caps = _parse_max_dets(max_dets, names) if max_dets is not None else None
+    if caps is not None:
+        params["coco"]["max_dets"] = caps
     status = _Status(enabled=not quiet and sys.stderr.isatty())
     with gc_paused():  # see gc_paused: reading and evaluating build many small objects
         status(f"reading ground truth {gt_path}")
@@ -210,12 +153,23 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
         dt = align_detections(gt, dt)
         status(f"evaluating {', '.join(names)}: {len(gt)} images, {gt.num_boxes} objects, {dt.num_boxes} detections")
         result = run_evaluation(gt, dt, params)
+        analysis = None
+        if analyse:
+            from ..analysis.report import run_analysis
+
+            status("analysing errors and thresholds")
+            analysis = run_analysis(gt, dt, difficult=difficult, max_dets=caps[-1] if caps else 100)  # type: ignore[arg-type]
+            result = {**result, "analysis": analysis.result}
     status.done()
     if json_out is not None and str(json_out) == "-":
         print_json(result)
     else:
         click.echo(f"{gt_path} ({len(gt)} images, {gt.num_boxes} objects) <- {dt_path} ({dt.num_boxes} detections)\n")
-        click.echo(format_report(result))
+        click.echo(format_report({k: v for k, v in result.items() if analysis is None or k != "analysis"}))
+        if analysis is not None:
+            from ..analysis.report import format_analysis
+
+            click.echo("\n" + format_analysis(analysis.result))
         if json_out is not None:
             atomic_write_json(json_out, result)
             click.echo(f"\nmetrics written to {json_out}")
@@ -224,4 +178,26 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
         written = save_pictures(gt, dt, plots, iou_threshold=iou_threshold, conf_threshold=conf_threshold,
                                 ap=ap, ap_params=params.get(ap))
         stream = sys.stderr if json_out is not None and str(json_out) == "-" else sys.stdout
+        if analysis is not None:
+            from ..analysis.plots import save_analysis_pictures
+
+            written.update(save_analysis_pictures(analysis, gt, plots))
         click.echo("pictures: " + ", ".join(written.values()), file=stream)
+
+
+def _parse_max_dets(text: str, metrics: list[str]) -> list[int]:
+    """``--max-dets 100,300,1000`` as three increasing positive integers, or ConfigError (also
+    when the coco metric is not among ``metrics``)."""
+    from ..errors import ConfigError
+
+    if "coco" not in metrics:
+        raise ConfigError("--max-dets is an option of the coco metric", field="--max-dets", value=text,
+                          expected="--metric coco among the metrics")
+    try:
+        caps = [int(p) for p in text.split(",")]
+    except ValueError:
+        caps = []
+    if len(caps) != 3 or any(c <= 0 for c in caps) or not caps[0] < caps[1] < caps[2]:
+        raise ConfigError("bad detection caps", field="--max-dets", value=text,
+                          expected="three increasing positive integers separated by commas, e.g. 100,300,1000")
+    return caps

@@ -25,7 +25,7 @@ def collect_images(inputs: list[Path]):
     """A :class:`cvpipe.data.Dataset` (no categories yet, no boxes) of the image files named or
     found (recursively) in the folders named, relative to their common folder."""
     from ..data import Dataset, Sample
-    from ..images import image_size, is_image
+    from ..formats.images import image_size, is_image
 
     files: list[Path] = []
     for p in inputs:
@@ -69,10 +69,9 @@ def predict(model: Path, images: tuple[Path, ...], out: Path, fmt: str, draw: bo
     """Detect objects in IMAGES (files or folders) with a trained model; write them to --out."""
     import dataclasses
 
-    from ..builtin.train_steps import filter_scores
     from ..console import print_json, print_table
     from ..engine.distributed import cpu_threads, resolve_device, using_threads
-    from ..engine.predict import load_bundle, predict_dataset
+    from ..engine.predict import filter_scores, load_bundle, predict_dataset
     from ..errors import ConfigError
     from ..formats import get_format, write_dataset
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -30,20 +32,27 @@ def run(pipeline: str, overrides: tuple[str, ...], dry_run: bool, out: str | Non
     setting), naming the step.
     """
     from ..console import print_json
-    from ..pipeline import find_latest_run, load_pipeline
+    from ..fsutil import locked_dir
+    from ..pipeline import choose_run_dir, load_pipeline
+    from ..pipeline.rundir import distributed
 
-    pipe = load_pipeline(pipeline, overrides, run_dir=out)
-    if dry_run and resume and out is None:
-        latest = find_latest_run(pipe.name)
-        if latest is not None:  # show ${run_dir} as the run that would be resumed
-            pipe = load_pipeline(pipeline, overrides, run_dir=latest)
-    if dry_run:
-        click.echo("# resolved pipeline")
-        click.echo(pipe.resolved_yaml().rstrip())
-        click.echo("\n# plan")
-        click.echo(pipe.describe())
-        click.echo(f"\n# run directory: {pipe.run_dir}{' (resume)' if resume else ''}; nothing was run (--dry-run)")
-        return
-    results = pipe.run(out=out, resume=resume, quiet=quiet or as_json)
+    # one process at a time per run directory (other ranks under torchrun work in rank 0's):
+    # a given --out is locked before the pipeline is loaded, so a second run is told who holds it
+    owner = distributed()[0] == 0 and not dry_run
+    early = Path(out) if owner and out is not None else None
+    with locked_dir(early, what="run directory", field="--out"):
+        # the run directory is chosen first (--dry-run shows where a run would go, the run
+        # resumed included), then the pipeline is loaded and checked once, with ${run_dir} resolved
+        pipe = load_pipeline(pipeline, overrides,
+                             run_dir=lambda name: choose_run_dir(name, out, resume, check=not dry_run))
+        if dry_run:
+            click.echo("# resolved pipeline")
+            click.echo(pipe.resolved_yaml().rstrip())
+            click.echo("\n# plan")
+            click.echo(pipe.describe())
+            click.echo(f"\n# run directory: {pipe.run_dir}{' (resume)' if resume else ''}; nothing was run (--dry-run)")
+            return
+        with locked_dir(pipe.run_dir if owner and early is None else None, what="run directory", field="--out"):
+            results = pipe.run(resume=resume, quiet=quiet or as_json)
     if as_json:
         print_json(results)

@@ -10,7 +10,9 @@ restricted unpickler loads it and a file from elsewhere cannot run code::
       "inference": {"input_size": 256},          # resize the engine applies before the model
       "epoch": 3,                                # epochs finished
       "train": {...}                             # last.pt only: optimizer, scheduler, RNG states,
-    }                                            # history, best score, the training settings
+    }                                            # history, best score and epoch, the training
+                                                 # settings, best_state (the best epoch's weights,
+                                                 # from which best.pt is rewritten on resume)
 
 ``cvpipe predict`` needs nothing else: the model is rebuilt by name through the models registry
 (its postprocess settings are among its params) and loaded with the state dict.

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DistInfo", "setup", "shutdown", "wrap", "unwrap", "barrier", "resolve_device"]
+__all__ = ["DistInfo", "setup", "shutdown", "wrap", "barrier", "resolve_device"]
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,6 @@ def wrap(model: Any, info: DistInfo) -> Any:
     return DistributedDataParallel(model, device_ids=ids)
 
 
-def unwrap(model: Any) -> Any:
-    """The module inside a DDP wrapper (or ``model`` itself)."""
-    return getattr(model, "module", model)
-
-
 def barrier(info: DistInfo) -> None:
     """Wait for every process (no-op when alone)."""
     if info.distributed:
@@ -124,9 +119,8 @@ def broadcast(value: Any, info: DistInfo) -> Any:
 
 def cpu_threads(workers: int, threads: int | None = None) -> int:
     """Intra-op threads for CPU work next to ``workers`` loader processes: ``threads`` if given,
-    else the cores left after the loaders (at least 1, at most torch's default). Measured on the
-    2-core reference machine under load: 1 thread + 1 loader ran 6-12x faster than 2 threads +
-    1 loader, whose OpenMP threads kept waiting on each other."""
+    else the cores left after the loaders (at least 1, at most torch's default): OpenMP threads
+    competing with loader processes for the same cores wait on each other (README, Performance)."""
     import torch
 
     if threads is not None:

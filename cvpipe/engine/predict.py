@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data import Dataset, Sample
 
-__all__ = ["ModelBundle", "load_bundle", "predict_dataset", "model_input_size"]
+__all__ = ["ModelBundle", "load_bundle", "predict_dataset", "model_input_size", "filter_scores"]
 
 # settings that point at files used only when a model is first built: a checkpoint carries the
 # result in its state dict, so they are dropped when a model is rebuilt from it
@@ -59,7 +59,7 @@ def load_bundle(path: Path, *, device: str = "cpu") -> ModelBundle:
     """
     import torch
 
-    from ..builtin.models import build_model
+    from ..models.build import build_model
     from ..errors import CvpipeError, InputError
     from .checkpoint import load_checkpoint
 
@@ -144,3 +144,8 @@ def predict_dataset(
         model.train(was_training)
     return Dataset(list(bundle.categories), [s for s in out if s is not None], root=dataset.root,
                    meta={"detections": True, "model": bundle.name})
+
+
+def filter_scores(dets: Dataset, threshold: float) -> Dataset:
+    """``dets`` (detections: samples with ``scores``) keeping only boxes scoring above ``threshold``."""
+    return dets.subset(s.select(s.scores > threshold) for s in dets.samples)

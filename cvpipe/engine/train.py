@@ -4,10 +4,15 @@ One epoch = one pass over the training images (shuffled, or class-balanced), bat
 ``batch_size`` per process. The learning rate rises linearly during ``warmup_epochs`` and then
 follows a cosine (to ``min_lr_ratio * lr``) or step schedule, updated every iteration. After
 every epoch (on rank 0): validation through :func:`cvpipe.evaluation.evaluate` when a validation
-set is given, a row in ``metrics.csv`` and ``metrics.jsonl``, ``last.pt`` (everything needed to
-resume: model, optimizer, scheduler, RNG states, history) and ``best.pt`` when the monitored
-validation figure improved, and the ``cvpipe_on_epoch_end`` hook. At the end, ``curves.png``
-(losses, learning rate and validation figures per epoch).
+set is given, ``last.pt`` (everything needed to resume: model, optimizer, scheduler, RNG states,
+history, and the best epoch's weights), then a row in ``metrics.csv`` and ``metrics.jsonl`` and
+``best.pt`` when the monitored validation figure improved, and the ``cvpipe_on_epoch_end`` hook.
+At the end, ``curves.png`` (losses, learning rate and validation figures per epoch).
+
+Consistent under a kill at any instant: the atomic replacement of ``last.pt`` is the epoch's one
+commit; the metrics files, ``best.pt`` and ``curves.png`` are derived from it and rewritten from
+it on resume (after temporaries of the killed process are swept), so a resumed run never uses
+an older ``best.pt`` than its log claims.
 
 Reproducible on CPU: parameters are initialised from ``seed``, batches and augmentations are a
 function of ``(seed, epoch, image index)`` only, so an interrupted run resumed from ``last.pt``
@@ -20,52 +25,86 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
+from pydantic import AfterValidator, Field
 
 from ..data import Dataset
 from ..errors import ConfigError, InputError, JobError
 from ..fsutil import atomic_write_text
+from ..settings import Settings
 from .predict import ModelBundle, model_input_size, predict_dataset
 
-__all__ = ["TrainConfig", "FitResult", "fit", "param_groups", "lr_factor"]
+__all__ = ["TrainSettings", "TrainConfig", "FitResult", "fit", "param_groups", "lr_factor"]
 
 
-@dataclass
-class TrainConfig:
-    """Training settings (the ``train`` step's YAML settings, see its docs)."""
+def _empty_list(value: Any) -> Any:
+    return [] if value is None else value
 
-    model: str = "compact"
-    model_params: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 10
-    batch_size: int = 16
-    workers: int = 1
-    optimizer: str = "adamw"
-    lr: float = 0.002
-    momentum: float = 0.9
-    weight_decay: float = 0.0001
-    warmup_epochs: float = 1.0
-    schedule: str = "cosine"
-    milestones: list[int] = field(default_factory=list)
-    gamma: float = 0.1
-    min_lr_ratio: float = 0.05
-    grad_clip: float | None = 10.0
-    amp: bool = True
-    seed: int = 0
-    device: str = "auto"
-    freeze: list[str] = field(default_factory=list)
-    lr_groups: dict[str, float] = field(default_factory=dict)
-    class_balanced: bool = False
-    keep_difficult: bool = False
-    val_every: int = 1
-    val_metric: str = "coco"
-    monitor: str = "AP50"
-    val_batch_size: int = 16
-    threads: int | None = None
-    curves: bool = True
+
+def _empty_dict(value: Any) -> Any:
+    return {} if value is None else value
+
+
+_List = AfterValidator(_empty_list)  # null in YAML means empty
+_Dict = AfterValidator(_empty_dict)
+
+
+class TrainSettings(Settings):
+    """Training settings: the one declaration of what the ``train`` step accepts (besides its
+    context names and augmentations), what :func:`fit` reads, and what the docs list."""
+
+    model: str = Field("compact", description="a registered model name (``compact``, "
+                       "``fasterrcnn_resnet50_fpn``, ...)")
+    model_params: Annotated[dict[str, Any] | None, _Dict] = Field(
+        default_factory=dict, description="the model's settings (``image_size``, ``weights: file.pt``, ...)")
+    epochs: int = Field(10, ge=1, description="epochs to train (with ``--resume``, a larger value extends a "
+                        "finished run)")
+    batch_size: int = Field(16, ge=1, description="images per iteration and process")
+    workers: int = Field(1, ge=0, description="data-loading worker processes (0: load in the training process)")
+    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="the optimiser (no decay on biases and norms)")
+    lr: float = Field(0.002, gt=0, description="base learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (Nesterov when > 0)")
+    weight_decay: float = Field(0.0001, ge=0, description="weight decay of weights (not biases and norms)")
+    warmup_epochs: float = Field(1.0, ge=0, description="linear learning-rate warm-up, in epochs (fractions "
+                                 "allowed)")
+    schedule: Literal["cosine", "step", "constant"] = Field(
+        "cosine", description="after warm-up: ``cosine`` (down to ``min_lr_ratio * lr``), ``step`` (times "
+        "``gamma`` at each epoch in ``milestones``) or ``constant``")
+    milestones: Annotated[list[Annotated[int, Field(ge=1)]] | None, _List] = Field(
+        default_factory=list, description="epochs at which the ``step`` schedule multiplies the rate by ``gamma``")
+    gamma: float = Field(0.1, gt=0, le=1, description="the ``step`` schedule's factor")
+    min_lr_ratio: float = Field(0.05, ge=0, le=1, description="the ``cosine`` schedule's final fraction of ``lr``")
+    grad_clip: float | None = Field(10.0, gt=0, description="clip the gradient norm at this value (null: no "
+                                    "clipping)")
+    amp: bool = Field(True, description="mixed precision (CUDA only; ignored on CPU)")
+    seed: int = Field(0, description="seeds initialisation, batch order and augmentation (reproducible on CPU)")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
+                        json_schema_extra={"message": "unknown device", "expected": "auto, cpu, cuda, cuda:N or mps"},
+                        description="``auto`` (CUDA if available), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``")
+    freeze: Annotated[list[str] | None, _List] = Field(
+        default_factory=list, description="parameter-name prefixes to freeze, e.g. ``[backbone]``")
+    lr_groups: Annotated[dict[str, Annotated[float, Field(gt=0)]] | None, _Dict] = Field(
+        default_factory=dict, description="parameter-name prefix -> learning rate, e.g. ``{backbone: 0.0002}``")
+    class_balanced: bool = Field(False, description="sample images by the rarity of their classes (with "
+                                 "replacement)")
+    keep_difficult: bool = Field(False, description="train on boxes flagged ``difficult`` too")
+    val_every: int = Field(1, ge=1, description="validate every this many epochs (and after the last)")
+    val_metric: str = Field("coco", description="the registered metric validation runs (``coco``, ``voc07``, ...)")
+    monitor: str = Field("AP50", description="the figure of ``val_metric`` that picks ``best.pt`` (higher is "
+                         "better), e.g. ``AP50`` or ``mAP``")
+    val_batch_size: int = Field(16, ge=1, description="images per validation batch")
+    threads: int | None = Field(None, ge=1, description="torch's intra-op CPU threads (null: the cores the "
+                                "loader workers leave)")
+    curves: bool = Field(True, description="write ``curves.png`` (losses, learning rate, validation per epoch) "
+                         "at the end")
+
+
+#: The former name of :class:`TrainSettings`.
+TrainConfig = TrainSettings
 
 
 @dataclass
@@ -80,7 +119,7 @@ class FitResult:
     checkpoint: Path | None
 
 
-def lr_factor(step: int, total: int, warmup: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
+def lr_factor(step: int, total: int, warmup: int, cfg: TrainSettings, steps_per_epoch: int) -> float:
     """Multiplier of the base learning rate at iteration ``step`` (0-based)."""
     if warmup > 0 and step < warmup:
         return 0.001 + (1 - 0.001) * step / warmup
@@ -101,7 +140,7 @@ def _matches(name: str, prefix: str, strip: str) -> bool:
     return False
 
 
-def param_groups(model: Any, cfg: TrainConfig) -> list[dict[str, Any]]:
+def param_groups(model: Any, cfg: TrainSettings) -> list[dict[str, Any]]:
     """Freeze the parameters named by ``cfg.freeze`` (prefixes of parameter names, e.g.
     ``backbone`` or ``backbone.stages.0``) and group the rest by learning rate (``cfg.lr_groups``:
     prefix -> lr; first match wins) and weight decay (none for biases and norm weights).
@@ -181,6 +220,17 @@ def _write_metrics(out_dir: Path, history: list[dict[str, Any]]) -> None:
     atomic_write_text(out_dir / "metrics.csv", buf.getvalue())
 
 
+def _best_state_of(best_path: Path, best_epoch: int | None) -> dict[str, Any] | None:
+    """The weights in ``best.pt`` when it is ``best_epoch``'s (a ``last.pt`` written before the
+    best weights were kept inside it); ``None`` otherwise."""
+    from .checkpoint import load_checkpoint
+
+    if best_epoch is None or not best_path.is_file():
+        return None
+    ck = load_checkpoint(best_path)
+    return ck["model"]["state_dict"] if ck.get("epoch") == best_epoch else None
+
+
 def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
     """``curves.png``: training losses and learning rate (left) and the validation figures
     (right) per epoch, from the metrics history."""
@@ -215,7 +265,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
     return _save_figure(fig, path)
 
 
-def validate(bundle: ModelBundle, val: Dataset, cfg: TrainConfig, *, workers: int, progress: bool) -> dict[str, float]:
+def validate(bundle: ModelBundle, val: Dataset, cfg: TrainSettings, *, workers: int, progress: bool) -> dict[str, float]:
     """Predict ``val`` and evaluate with ``cfg.val_metric``; the metric's numbers, flattened."""
     from ..evaluation import evaluate
 
@@ -228,7 +278,7 @@ def validate(bundle: ModelBundle, val: Dataset, cfg: TrainConfig, *, workers: in
 def fit(
     train: Dataset,
     val: Dataset | None,
-    cfg: TrainConfig,
+    cfg: TrainSettings,
     *,
     out_dir: Path,
     transform: Any = None,
@@ -250,25 +300,16 @@ def fit(
     from .distributed import cpu_threads, using_threads
 
     with using_threads(cpu_threads(cfg.workers, cfg.threads)):
-        return _fit(train, val, cfg, out_dir=out_dir, transform=transform, resume=resume,
-                    on_epoch_end=on_epoch_end, log=log, progress=progress)
+        return _fit(train, val, cfg, out_dir, transform, resume, on_epoch_end, log, progress)
 
 
-def _fit(
-    train: Dataset,
-    val: Dataset | None,
-    cfg: TrainConfig,
-    *,
-    out_dir: Path,
-    transform: Any = None,
-    resume: bool = False,
-    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
-    log: Callable[[str], None] = print,
-    progress: bool = True,
-) -> FitResult:
+def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path, transform: Any, resume: bool,
+         on_epoch_end: Callable[[int, dict[str, Any]], None] | None, log: Callable[[str], None],
+         progress: bool) -> FitResult:
+    """:func:`fit`'s work, inside its thread setting."""
     import torch
 
-    from ..builtin.models import build_model
+    from ..models.build import build_model
     from . import distributed as D
     from .checkpoint import load_checkpoint, plain, save_checkpoint
     from .data import DetectionData, EpochSampler, class_balanced_weights, make_loader
@@ -307,6 +348,7 @@ def _fit(
     history: list[dict[str, Any]] = []
     best: float | None = None
     best_epoch: int | None = None
+    best_state: dict[str, Any] | None = None  # the weights of best_epoch (kept inside last.pt)
     start = 0
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     model_record = {"name": cfg.model, "params": plain(cfg.model_params), "num_classes": len(categories)}
@@ -328,6 +370,7 @@ def _fit(
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
         history, best, best_epoch = list(st["history"]), st["best"], st["best_epoch"]
+        best_state = st["best_state"] if "best_state" in st else _best_state_of(best_path, best_epoch)
         start = int(ckpt["epoch"])
         _set_rng_state(st["rng"])
         log(f"resuming from {last_path} after epoch {start} of {cfg.epochs}")
@@ -347,9 +390,25 @@ def _fit(
         if with_train:
             ck["train"] = {
                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
-                "history": history, "best": best, "best_epoch": best_epoch, "config": plain(asdict(cfg)),
+                "history": history, "best": best, "best_epoch": best_epoch, "config": plain(cfg.model_dump()),
+                "best_state": best_state,
             }
         return ck
+
+    def best_checkpoint(done: int) -> dict[str, Any] | None:
+        """``best.pt`` as of ``done`` epochs: the best validated weights, or without validation
+        the last weights once training is over; ``None`` when there is none yet."""
+        if val is not None and best_state is not None:
+            return dict(checkpoint(best_epoch, with_train=False), model=dict(model_record, state_dict=best_state))
+        return checkpoint(done, with_train=False) if val is None and done == cfg.epochs else None
+
+    if ckpt is not None and info.is_main:  # a kill may have come before the files derived from last.pt
+        from ..fsutil import sweep_stale
+
+        sweep_stale(out_dir)
+        _write_metrics(out_dir, history)
+        if (derived := best_checkpoint(start)) is not None:
+            save_checkpoint(best_path, derived)
 
     for epoch in range(start, cfg.epochs):
         ddp_model.train()
@@ -411,11 +470,12 @@ def _fit(
                 score = figures[cfg.monitor]
                 if best is None or score > best:
                     best, best_epoch, improved = score, epoch + 1, True
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             history.append(row)
-            _write_metrics(out_dir, history)
-            save_checkpoint(last_path, checkpoint(epoch + 1, with_train=True))
+            save_checkpoint(last_path, checkpoint(epoch + 1, with_train=True))  # the epoch's one commit
+            _write_metrics(out_dir, history)  # derived from it (rewritten on resume)
             if improved or (val is None and is_last):
-                save_checkpoint(best_path, checkpoint(epoch + 1, with_train=False))
+                save_checkpoint(best_path, best_checkpoint(epoch + 1))
             summary = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch",) and isinstance(v, float)
                                 and k in ("loss", "lr", "images_per_s", cfg.monitor))
             log(f"epoch {epoch + 1}/{cfg.epochs}: {summary}")
@@ -425,7 +485,7 @@ def _fit(
             history.append(row)
         D.barrier(info)
 
-    if cfg.curves and info.is_main and history and start < cfg.epochs:
+    if cfg.curves and info.is_main and history and (start < cfg.epochs or ckpt is not None):
         plot_curves(history, out_dir / "curves.png")
     # the model handed on: the best validated weights, else the last
     chosen = last_path

@@ -15,7 +15,7 @@ of float ``(3, H, W)`` images in [0, 1] of any size, resizes them to ``image_siz
 training mode or detections in the input images' pixel coordinates (xyxy) in eval mode.
 
 Raw head output is decoded by cvpipe's own postprocessors (``decode_anchors`` then ``nms``, built
-with :func:`cvpipe.builtin.postprocess.build_postprocess`), so the postprocessor plugins run end to
+with :func:`cvpipe.postprocess.build_postprocess`), so the postprocessor plugins run end to
 end; the box loss is an IoU-family loss from :mod:`cvpipe.ops`.
 """
 
@@ -27,6 +27,8 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .settings import CompactSettings
 
 __all__ = ["CompactDetector"]
 
@@ -118,53 +120,35 @@ class CompactDetector(nn.Module):
 
     Args:
         num_classes: object classes (no background).
-        image_size: side of the square the input is resized to (a multiple of 32).
-        width: backbone base width (channels of the first stage).
-        depth: extra 3x3 convs per backbone stage.
-        fpn_channels: channels of the pyramid and head (a multiple of 8).
-        head_convs: conv layers in each head tower.
-        anchor_scale: anchor side at a level = ``anchor_scale * stride * s`` for each ``s`` in ``anchor_scales``.
-        anchor_scales, aspect_ratios: anchor shapes per position (ratio = height / width).
-        fg_iou, bg_iou: IoU with a ground-truth box above which an anchor is positive / below which
-            it is negative (in between: ignored); each box also keeps its best anchor.
-        box_loss: IoU-family loss on decoded boxes (``giou``, ``diou``, ``ciou``, ``iou``).
-        box_loss_weight: weight of the box loss against the focal classification loss.
+        settings: the detector's settings (:class:`cvpipe.models.settings.CompactSettings`, where
+            each is declared and described); or give its fields as keyword ``values``.
         focal_alpha, focal_gamma: focal-loss parameters.
-        postprocess: the postprocessor chain applied to the raw head output in eval mode, as a YAML
-            list (see ``cvpipe.builtin.postprocess.build_postprocess``), run after the
-            ``decode_anchors`` decoder the head's geometry fixes; None: class-wise ``nms``
-            (``nms_iou``, ``max_det``).
-        score_thresh, pre_nms_top_k: the decoder's candidate selection per image.
-        nms_iou, max_det: settings of the default chain.
         mean, std: per-channel normalisation of [0, 1] input images.
     """
 
     def __init__(
         self,
         num_classes: int,
+        settings: CompactSettings | None = None,
         *,
-        image_size: int = 256,
-        width: int = 16,
-        depth: int = 1,
-        fpn_channels: int = 64,
-        head_convs: int = 2,
-        anchor_scale: float = 4.0,
-        anchor_scales: Sequence[float] = (1.0, 1.5),
-        aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
-        fg_iou: float = 0.5,
-        bg_iou: float = 0.4,
-        box_loss: str = "giou",
-        box_loss_weight: float = 2.0,
         focal_alpha: float = 0.25,
         focal_gamma: float = 2.0,
-        postprocess: list[Any] | None = None,
-        score_thresh: float = 0.05,
-        nms_iou: float = 0.5,
-        pre_nms_top_k: int = 1000,
-        max_det: int = 100,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        **values: Any,
     ) -> None:
+        if settings is None:
+            from ..settings import build_settings
+
+            settings = build_settings(CompactSettings, values)
+        elif values:
+            raise TypeError("give settings or keyword values, not both")
+        s = settings
+        image_size, width, depth, fpn_channels, head_convs = s.image_size, s.width, s.depth, s.fpn_channels, s.head_convs
+        anchor_scale, anchor_scales, aspect_ratios = s.anchor_scale, s.anchor_scales, s.aspect_ratios
+        fg_iou, bg_iou, box_loss, box_loss_weight = s.fg_iou, s.bg_iou, s.box_loss, s.box_loss_weight
+        postprocess, score_thresh, nms_iou, pre_nms_top_k, max_det = (s.postprocess, s.score_thresh, s.nms_iou,
+                                                                      s.pre_nms_top_k, s.max_det)
         super().__init__()
         self.num_classes = num_classes
         self.image_size = image_size
@@ -247,7 +231,7 @@ class CompactDetector(nn.Module):
     def detect(self, raw: dict[str, Tensor], scales: Tensor) -> list[dict[str, Tensor]]:
         """Run the postprocess chain on the raw output; boxes mapped back to each input image."""
         if self._postprocess is None:
-            from ..builtin.postprocess import build_postprocess
+            from ..postprocess import build_postprocess
 
             self._postprocess = build_postprocess(self.postprocess_spec, where="postprocess")
         dets = self._postprocess(raw)

@@ -9,7 +9,7 @@ A pipeline file::
       - read: {format: voc, path: "${vars.voc_root}", output: voc}
       - write: {dataset: voc, format: yolo, path: "${run_dir}/yolo"}
 
-Every step's settings are checked against its registered factory (:func:`cvpipe.params.bind`)
+Every step's settings are checked against its registered factory (:func:`cvpipe.settings.bind`)
 and the whole file is validated before anything runs; all problems are reported at once with
 their YAML path and line (:class:`~cvpipe.errors.ConfigError`, exit code 2).
 
@@ -56,17 +56,19 @@ Python API::
     results = pipe.run(out="runs/x")  # == results.json
 
 Modules: :mod:`.source` (YAML with lines), :mod:`.resolve` (interpolation, overrides),
-:mod:`.loader` (validation), :mod:`.runner` (runs and run directories), :mod:`.context`.
+:mod:`.loader` (validation), :mod:`.rundir` (run directories), :mod:`.runner` (runs),
+:mod:`.context`.
 """
 
 from __future__ import annotations
 
 from .context import Context
 from .loader import RUNNER_KEYS, TOP_LEVEL_KEYS, load_pipeline
-from .runner import Pipeline, PlannedStep, StepFailed, find_latest_run
+from .rundir import choose_run_dir, find_latest_run
+from .runner import Pipeline, PlannedStep, StepFailed
 from .source import dotted, load_yaml_with_lines
 
 __all__ = [
-    "Context", "Pipeline", "PlannedStep", "StepFailed", "load_pipeline", "find_latest_run",
+    "Context", "Pipeline", "PlannedStep", "StepFailed", "load_pipeline", "find_latest_run", "choose_run_dir",
     "load_yaml_with_lines", "dotted", "TOP_LEVEL_KEYS", "RUNNER_KEYS",
 ]

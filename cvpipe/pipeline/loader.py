@@ -9,11 +9,14 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError, CvpipeError, Problem, closest
+from ..settings import bind, is_path_hint, place, resolve_path, signature_params
 from .resolve import BadVar, InterpError, Interpolator, apply_override, default_names, step_kind
-from .runner import Pipeline, PlannedStep, _fresh_run_dir, _jsonable
+from ..jsondata import jsonable
+from .rundir import fresh_run_dir
+from .runner import Pipeline, PlannedStep
 from .source import Source, load_yaml_with_lines
 
 __all__ = ["load_pipeline", "TOP_LEVEL_KEYS", "RUNNER_KEYS"]
@@ -26,25 +29,23 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _STEP_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # no '.': --set NAME.key must split
 
 
-def _is_path_hint(tp: Any) -> bool:
-    return tp is Path or (isinstance(tp, type) and issubclass(tp, Path))
-
-
 def _absolutize(value: Any, tp: Any, path: tuple, external: set[tuple], cwd: Path) -> Any:
-    """Make relative paths that came from outside the file absolute against ``cwd`` wherever
-    the type hint ``tp`` expects a Path."""
+    """Make relative paths that came from outside the file (``--set``, ``${env:...}``) absolute
+    against ``cwd`` wherever the type hint ``tp`` expects a Path (:func:`resolve_path`); those
+    written in the file are resolved against its folder when the settings are bound."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        return _absolutize(value, args[0], path, external, cwd)
     if origin in (typing.Union, types.UnionType):
-        if path in external and isinstance(value, (str, Path)) and any(_is_path_hint(a) for a in args):
+        if path in external and isinstance(value, (str, Path)) and any(is_path_hint(a) for a in args):
             return _absolutize(value, Path, path, external, cwd)
         for a in args:
             if typing.get_origin(a) in (list, tuple, dict, set, typing.Sequence) and isinstance(value, (list, dict)):
                 return _absolutize(value, a, path, external, cwd)
         return value
-    if _is_path_hint(tp):
+    if is_path_hint(tp):
         if path in external and isinstance(value, (str, Path)) and str(value):
-            p = Path(value).expanduser()
-            return str(p if p.is_absolute() else cwd / p)
+            return str(resolve_path(value, cwd))
         return value
     if origin in (list, tuple, set, typing.Sequence) and isinstance(value, list):
         inner = args[0] if args else Any
@@ -62,25 +63,30 @@ def _truthy(value: Any) -> bool:
 
 
 
-def load_pipeline(path: Path | str, overrides: Sequence[str] = (), *, run_dir: Path | str | None = None) -> Pipeline:
+def load_pipeline(path: Path | str, overrides: Sequence[str] = (), *,
+                  run_dir: Path | str | Callable[[str], Path] | None = None) -> Pipeline:
     """Load, resolve and validate the pipeline at ``path``.
 
     Args:
         path: the pipeline YAML file.
         overrides: ``--set`` strings (``"train.epochs=3"``, ``"vars.voc_root=/data/VOC2007"``).
-        run_dir: the run directory ``${run_dir}`` stands for (default: a new
-            ``runs/<name>/<timestamp>/`` under the current directory); :meth:`Pipeline.run`
-            re-resolves when it runs elsewhere.
+        run_dir: the run directory ``${run_dir}`` stands for: a path; or a function given the
+            pipeline's name that chooses it (``cvpipe run`` passes
+            :func:`~cvpipe.pipeline.rundir.choose_run_dir`), the pipeline then runs there; default:
+            a new ``runs/<name>/<timestamp>/`` under the current directory (:meth:`Pipeline.run`
+            loads the file again when it runs elsewhere).
 
     Raises:
         ConfigError: every problem found (YAML path and line each); nothing has run.
     """
+    if callable(run_dir):
+        return _build(Path(path), tuple(overrides), run_dir=run_dir, run_dir_given=True)
     return _build(Path(path), tuple(overrides), run_dir=None if run_dir is None else Path(run_dir).absolute(),
                   run_dir_given=run_dir is not None)
 
 
-def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_dir_given: bool) -> Pipeline:
-    from ..params import bind, signature_params
+def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | Callable[[str], Path] | None,
+           run_dir_given: bool) -> Pipeline:
     from ..plugins import get_registry
     from ..registry import call_plugin
 
@@ -135,8 +141,11 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_
 
     # interpolation
     name_guess = data.get("name") if isinstance(data.get("name"), str) else path.stem
-    if run_dir is None:
-        run_dir = _fresh_run_dir(_safe_name(name_guess) or path.stem)
+    chooser = run_dir if callable(run_dir) else None
+    if chooser is not None:
+        run_dir = Path(chooser(_safe_name(name_guess) or path.stem))
+    elif run_dir is None:
+        run_dir = fresh_run_dir(_safe_name(name_guess) or path.stem)
     interp = Interpolator(data.get("vars", {}), cli_vars, run_dir, source, problems, os.environ)
     resolved_vars: dict[str, Any] = {}
     for k in data.get("vars", {}):
@@ -219,7 +228,7 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_
         try:
             bound = bind(entry.obj, settings, where=where, file=file, base_dir=base_dir)
         except ConfigError as exc:
-            problems.extend(source.place(p) for p in exc.problems if p.field not in interp.failed_paths)
+            problems.extend(source.place(p) for p in place(exc.problems, where) if p.field not in interp.failed_paths)
             continue
         try:
             obj = call_plugin(entry, entry.obj, **bound)
@@ -263,7 +272,7 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_
                 produced[ctx_name] = i
         planned.append(PlannedStep(
             index=i, name=step_name, kind=kind, settings=item[kind] or {},
-            bound=_jsonable(bound), step=obj, inputs=dict(inputs), outputs=dict(outputs), skip=skip,
+            bound=jsonable(bound), step=obj, inputs=dict(inputs), outputs=dict(outputs), skip=skip,
             line=source.locate(spath)[1],
         ))
 
@@ -273,7 +282,8 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_
         unique.sort(key=lambda p: (p.file != file, p.line or 0) if p.file == file else (True, 0))
         raise ConfigError.from_problems(unique)
     pipe = Pipeline(name=name, path=path.absolute(), base_dir=base_dir, config=config, steps=planned,
-                    run_dir=run_dir, overrides=overrides, run_dir_given=run_dir_given)
+                    run_dir=run_dir, overrides=overrides, run_dir_given=run_dir_given, chosen=chooser is not None,
+                    reload=lambda other: _build(path, overrides, run_dir=other, run_dir_given=True))
     pipe._source = source  # type: ignore[attr-defined]  # to place run-time ConfigErrors
     return pipe
 
@@ -281,8 +291,6 @@ def _build(path: Path, overrides: tuple[str, ...], *, run_dir: Path | None, run_
 def _guess_outputs(registry: Any, item: Any) -> set[str]:
     """Names a step that could not be built might have produced: the strings among its
     settings and its factory's string defaults."""
-    from ..params import signature_params
-
     kind = step_kind(item)
     if kind is None:
         return set()

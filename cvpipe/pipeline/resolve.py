@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
 from ..errors import MISSING, Problem, closest
+from ..yamlsafe import YAMLLimitError, load_yaml
 from .source import Source, dotted
 
 __all__ = ["Interpolator", "InterpError", "BadVar", "apply_override", "default_names", "step_kind"]
@@ -39,8 +41,8 @@ def _text_of(value: Any) -> str:
 def _scalar(text: str) -> Any:
     """``text`` read as a YAML scalar (``3`` -> 3, ``true`` -> True); other text stays a string."""
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = load_yaml(text)
+    except (yaml.YAMLError, YAMLLimitError):  # (over the limits it is a list or mapping: text too)
         return text
     if isinstance(value, (dict, list)) or (value is None and text.strip() not in ("", "~", "null", "Null", "NULL")):
         return text
@@ -255,9 +257,11 @@ def apply_override(data: dict[str, Any], text: str, source: Source, cli_vars: se
     if not key.strip() or any(not s for s in segs):
         return Problem("bad key", file=where, value=key, expected="a dotted path such as train.epochs")
     try:  # a YAML scalar, or a flow list/mapping ("[a, b]", "{old: new}")
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw, file=where) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    except YAMLLimitError as exc:
+        return dataclasses.replace(exc.problems[0], line=None)  # (a line of the command line: no)
     steps = data.get("steps") if isinstance(data.get("steps"), list) else []
     names = default_names(steps)
     head = segs[0]

@@ -3,48 +3,20 @@
 from __future__ import annotations
 
 import datetime as _dt
-import math
-import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
 from ..errors import ConfigError, CvpipeError, JobError, Problem
+from ..jsondata import jsonable
 from .context import Context
+from .rundir import choose_run_dir, distributed
 
-__all__ = ["Pipeline", "PlannedStep", "StepFailed", "find_latest_run"]
-
-
-def _jsonable(value: Any) -> Any:
-    """``value`` as JSON-ready data (Paths and numpy values converted; tuples and sets to lists)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    if isinstance(value, (_dt.date, _dt.datetime)):
-        return value.isoformat()
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            return _jsonable(value.item())
-        if isinstance(value, np.ndarray):
-            return _jsonable(value.tolist())
-    except ImportError:  # pragma: no cover
-        pass
-    return repr(value)
-
-
+__all__ = ["Pipeline", "PlannedStep", "StepFailed"]
 
 
 @dataclass
@@ -122,6 +94,9 @@ class Pipeline:
         steps: the planned steps in order.
         run_dir: the run directory it will write (``${run_dir}`` was resolved to it).
         overrides: the ``--set`` strings applied.
+        run_dir_given: ``run_dir`` was asked for (not a default).
+        chosen: ``run_dir`` was chosen for running (checked, :func:`~.rundir.choose_run_dir`).
+        reload: loads the same file for another run directory (set by the loader).
     """
 
     name: str
@@ -132,11 +107,13 @@ class Pipeline:
     run_dir: Path
     overrides: tuple[str, ...] = ()
     run_dir_given: bool = False
+    chosen: bool = False
+    reload: Callable[[Path], "Pipeline"] | None = field(default=None, repr=False, compare=False)
 
     # ---- describing ----------------------------------------------------------------------
     def resolved_yaml(self) -> str:
         """The resolved pipeline as YAML text."""
-        return yaml.safe_dump(_jsonable(self.config), sort_keys=False, allow_unicode=True, width=100)
+        return yaml.safe_dump(jsonable(self.config), sort_keys=False, allow_unicode=True, width=100)
 
     def plan(self) -> list[dict[str, Any]]:
         """One dict per step: ``index``, ``name``, ``kind``, ``inputs``, ``outputs``, ``skip``."""
@@ -158,63 +135,34 @@ class Pipeline:
         """Run the steps in order and return ``results.json``'s content.
 
         Args:
-            out: the run directory (default ``runs/<name>/<timestamp>/`` under the current
-                directory; with ``resume``, the latest run there).
+            out: the run directory (default: the one the pipeline was loaded for, see
+                :func:`~cvpipe.pipeline.load_pipeline`; else ``runs/<name>/<timestamp>/`` under
+                the current directory; with ``resume``, the latest run there).
             resume: re-run in an existing run directory with ``ctx.resume = True`` (a ``train``
                 step continues from its checkpoint).
             quiet: print nothing but errors.
+
+        A pipeline loaded with its run directory chosen (as ``cvpipe run`` does) runs there; one
+        run elsewhere is loaded again first, so that ``${run_dir}`` names the directory used.
 
         Raises:
             ConfigError: bad run directory (nothing ran).
             StepFailed: a step raised (the steps before it are recorded in the run dir).
         """
-        run_dir = self._choose_run_dir(out, resume)
+        if self.chosen and out is None:
+            return self._execute(self.run_dir, resume=resume, quiet=quiet)
+        if out is None and self.run_dir_given and not resume:
+            out = self.run_dir
+        run_dir = choose_run_dir(self.name, out, resume, planned=self.run_dir)
         if run_dir != self.run_dir:
-            # ${run_dir} may appear in settings: re-resolve against the directory actually used
-            from .loader import _build
-
-            other = _build(self.path, self.overrides, run_dir=run_dir, run_dir_given=True)
-            return other._execute(run_dir, resume=resume, quiet=quiet)
+            if self.reload is None:
+                raise ConfigError("this pipeline cannot be loaded again for another run directory", field="--out",
+                                  value=str(run_dir), expected=str(self.run_dir))
+            return self.reload(run_dir)._execute(run_dir, resume=resume, quiet=quiet)
         return self._execute(run_dir, resume=resume, quiet=quiet)
 
-    def _choose_run_dir(self, out: Path | str | None, resume: bool) -> Path:
-        """The run directory. Under torchrun (``WORLD_SIZE`` > 1) every process runs the whole
-        pipeline in the same run directory: rank 0 owns it (logs, results, checkpoints) and each
-        other rank works quietly in ``<run dir>/.rank<N>`` (its own copies of intermediate
-        files; the training engine keeps it in step with rank 0)."""
-        rank, world = _distributed()
-        if out is not None:
-            run_dir = Path(out).expanduser().absolute()
-            if resume and not (run_dir / "pipeline.yaml").is_file():
-                raise ConfigError("nothing to resume: not a run directory", field="--out", value=str(run_dir),
-                                  expected="a folder an earlier `cvpipe run` wrote (with pipeline.yaml)")
-        elif resume:
-            latest = find_latest_run(self.name)
-            if latest is None:
-                raise ConfigError(f"nothing to resume: no earlier run of {self.name!r}", field="--resume",
-                                  value=str(Path("runs") / self.name),
-                                  expected="a run directory under runs/<pipeline>/", hint="give it with --out DIR")
-            run_dir = latest
-        elif world > 1:
-            run_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
-            if run_id == "none":
-                raise ConfigError("under torchrun every process must use the same run directory",
-                                  field="--out", expected="--out DIR (or torchrun --rdzv-id ID)")
-            run_dir = (_runs_root(self.name) / f"torchrun-{run_id}").absolute()
-        else:
-            run_dir = self.run_dir
-            if not self.run_dir_given:
-                run_dir = _fresh_run_dir(self.name) if run_dir.exists() else run_dir
-        if rank > 0:
-            return run_dir / f".rank{rank}"
-        if not resume and run_dir.is_dir() and any(not p.name.startswith(".rank") for p in run_dir.iterdir()):
-            raise ConfigError("the run directory exists and is not empty", field="--out", value=str(run_dir),
-                              expected="a new or empty folder",
-                              hint="add --resume to continue that run, or choose another --out")
-        return run_dir
-
     def _execute(self, run_dir: Path, *, resume: bool, quiet: bool) -> dict[str, Any]:
-        quiet = quiet or _distributed()[0] > 0  # one process talks to the user
+        quiet = quiet or distributed()[0] > 0  # one process talks to the user
         from ..fsutil import atomic_write_json, atomic_write_text
         from ..plugins import LifecycleHooks, get_plugin_manager
 
@@ -240,7 +188,7 @@ class Pipeline:
             say(f"{'resuming' if resume else 'running'} {self.name} ({len(self.steps)} steps) -> {run_dir}")
             try:
                 _fire(hook.cvpipe_on_pipeline_start, pipeline=self.name, run_dir=run_dir,
-                      config=_jsonable(self.config))
+                      config=jsonable(self.config))
                 for s in self.steps:
                     ctx.step_name = s.name
                     label = f"[{s.index + 1}/{len(self.steps)}] {s.name} ({s.kind})"
@@ -263,7 +211,7 @@ class Pipeline:
                         entry["status"], entry["seconds"] = "failed", round(time.perf_counter() - t0, 3)
                         raise _step_failure(s, exc, self) from exc
                     seconds = time.perf_counter() - t0
-                    result = _jsonable(result if result is not None else {})
+                    result = jsonable(result if result is not None else {})
                     if not isinstance(result, dict):
                         result = {"result": result}
                     entry.update(status="ok", seconds=round(seconds, 3), result=result)
@@ -357,40 +305,3 @@ def _summary(result: Mapping[str, Any], limit: int = 6) -> str:
         if len(parts) >= limit:
             break
     return " ".join(parts)
-
-
-# ============================================================================================
-# Run directories
-# ============================================================================================
-
-
-def _runs_root(name: str) -> Path:
-    return Path.cwd() / "runs" / name
-
-
-def _distributed() -> tuple[int, int]:
-    """``(rank, world size)`` from the environment torchrun sets (``(0, 1)`` otherwise)."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def _fresh_run_dir(name: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    root = _runs_root(name)
-    candidate = root / stamp
-    n = 2
-    while candidate.exists():
-        candidate = root / f"{stamp}-{n}"
-        n += 1
-    return candidate
-
-
-def find_latest_run(name: str, root: Path | None = None) -> Path | None:
-    """The newest run directory of pipeline ``name`` (under ``runs/<name>/`` in the current
-    directory, or ``root``): the one most recently started, by its ``pipeline.yaml``'s time."""
-    base = Path(root) if root is not None else _runs_root(name)
-    if not base.is_dir():
-        return None
-    runs = [d for d in base.iterdir() if d.is_dir() and (d / "pipeline.yaml").is_file()]
-    if not runs:
-        return None
-    return max(runs, key=lambda d: (d.name, (d / "pipeline.yaml").stat().st_mtime)).absolute()

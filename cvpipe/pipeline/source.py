@@ -10,10 +10,9 @@ from typing import Any, Iterable, Iterator
 import yaml
 
 from ..errors import ConfigError, Problem
+from ..yamlsafe import check_node
 
 __all__ = ["dotted", "load_yaml_with_lines", "Source"]
-
-PathKey = tuple  # a path into the data: ("steps", 2, "train", "epochs")
 
 
 def dotted(path: Iterable[Any]) -> str:
@@ -59,6 +58,7 @@ def load_yaml_with_lines(text: str, file: str) -> tuple[Any, dict[str, int]]:
             ) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"invalid YAML: {exc}", file=file) from None
+        check_node(node, file=file)  # no alias bombs: bounded once expanded, before building
         active: set[int] = set()
 
         def build(n: yaml.Node, path: tuple) -> Any:

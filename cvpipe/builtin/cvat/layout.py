@@ -8,10 +8,6 @@ from typing import Any
 
 from cvpipe.errors import Problem
 
-# The hardened lxml set-up (DOCTYPE/ENTITY refused before parsing, no network, no DTD) is the
-# VOC plugin's for now; the lead re-points these two names to cvpipe.formats.xml after merge.
-from cvpipe.builtin.voc import _REFUSED, _xml_parser  # noqa: E402
-
 __all__ = ["ANNOTATIONS_FILE", "IMAGES_DIR", "detect_cvat", "find_xml", "parse_xml", "element_data",
            "data_element"]
 
@@ -64,33 +60,11 @@ def find_xml(path: Path, found: list[Problem]) -> Path | None:
 
 
 def parse_xml(file: Path, found: list[Problem]):
-    """The root element of ``file`` parsed with the hardened parser, or None (problem appended)."""
-    _xml_parser()
-    from lxml import etree
+    """The root element of ``file`` parsed with the formats toolkit's hardened parser, or None
+    (problem appended)."""
+    from cvpipe.formats.xml import parse_xml_file
 
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        found.append(Problem("cannot read file", file=str(file), value=str(exc), expected="a readable XML file"))
-        return None
-    if any(t in data for t in _REFUSED):
-        found.append(Problem("XML with a DOCTYPE or ENTITY declaration refused", file=str(file),
-                             expected="a CVAT annotation file without DTD (entity expansion and external "
-                                      "entities are not allowed)"))
-        return None
-    try:
-        root = etree.fromstring(data, _xml_parser())
-    except etree.XMLSyntaxError as exc:
-        line = exc.position[0] if getattr(exc, "position", None) else getattr(exc, "lineno", None)
-        msg = re.sub(r",? line \d+, column (\d+)$", r" (column \1)", str(exc.msg))
-        found.append(Problem(f"malformed XML: {msg}", file=str(file), line=line,
-                             expected="a well-formed CVAT for images 1.1 file"))
-        return None
-    if root.getroottree().docinfo.doctype:
-        found.append(Problem("XML with a DOCTYPE declaration refused", file=str(file),
-                             expected="a CVAT annotation file without DTD"))
-        return None
-    return root
+    return parse_xml_file(str(file), found, document="CVAT for images 1.1 file")
 
 
 def element_data(el) -> dict[str, Any]:

@@ -85,7 +85,7 @@ def parse_label_file(path: Path, found: list[Problem]) -> list[dict[str, Any]]:
 
 def _images_of(folder: Path) -> dict[str, Path]:
     """Image files below ``folder`` by their path without extension (``sub/000001``)."""
-    from cvpipe.images import is_image
+    from cvpipe.formats.images import is_image
 
     out: dict[str, Path] = {}
     if not folder.is_dir():
@@ -119,7 +119,7 @@ def read_kitti(
 
     from cvpipe.data import Dataset, Sample
     from cvpipe.formats import raise_or_collect
-    from cvpipe.images import image_size
+    from cvpipe.formats.images import image_size
 
     path = Path(path)
     found: list[Problem] = []

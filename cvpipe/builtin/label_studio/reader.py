@@ -93,7 +93,7 @@ def read_label_studio(
 
     from cvpipe.data import Dataset, Sample
     from cvpipe.formats import raise_or_collect
-    from cvpipe.images import image_size
+    from cvpipe.formats.images import image_size
 
     if source not in ("annotations", "predictions"):
         raise ConfigError("unknown source", field="source", value=source, expected="annotations or predictions")

@@ -86,7 +86,7 @@ def read_descriptions(path: Path, found: list[Problem]) -> list[tuple[str, str]]
 
 
 def _find_image(folders: list[Path], image_id: str) -> Path | None:
-    from cvpipe.images import IMAGE_EXTENSIONS
+    from cvpipe.formats.images import IMAGE_EXTENSIONS
 
     for folder in folders:
         for ext in IMAGE_EXTENSIONS:
@@ -116,7 +116,7 @@ def read_openimages(
 
     from cvpipe.data import Dataset, Sample
     from cvpipe.formats import raise_or_collect
-    from cvpipe.images import image_size
+    from cvpipe.formats.images import image_size
 
     path = Path(path)
     found: list[Problem] = []

@@ -56,6 +56,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from cvpipe.data import Origin
 from cvpipe.errors import ConfigError, InputError, Problem
 
 __all__ = ["read_labelme", "write_labelme", "detect_labelme", "LABELME_VERSION", "BOX_SHAPES"]
@@ -167,7 +168,7 @@ class _Parsed:
     """One LabelMe file, parsed and checked."""
 
     __slots__ = ("file", "image", "width", "height", "boxes", "labels", "flags", "scores", "box_extra",
-                 "other_shapes", "extra", "image_data_b64")
+                 "box_origins", "other_shapes", "extra", "image_data_b64")
 
     def __init__(self, file: Path) -> None:
         self.file = file
@@ -176,6 +177,7 @@ class _Parsed:
         self.flags: list[tuple[bool, bool, bool]] = []
         self.scores: list[float | None] = []
         self.box_extra: list[dict[str, Any]] = []
+        self.box_origins: list[Origin] = []
         self.other_shapes: list[dict[str, Any]] = []
         self.extra: dict[str, Any] = {}
         self.image_data_b64: str | None = None
@@ -300,7 +302,8 @@ def _parse_shape(shape: Any, i: int, out: _Parsed, found: list[Problem]) -> None
     out.labels.append(label)
     out.flags.append(tuple(bool(flags.get(k, False)) for k in _FLAG_NAMES))  # type: ignore[arg-type]
     out.scores.append(None if score is None else float(score))
-    ex: dict[str, Any] = {"_field": where, "shape_type": kind}
+    out.box_origins.append(Origin(f, None, where))
+    ex: dict[str, Any] = {"shape_type": kind}
     if kind == "polygon":
         ex["points"] = [[p[0], p[1]] for p in points]
     for key in ("group_id", "description"):
@@ -415,7 +418,6 @@ def read_labelme(
         if n and all(s is not None for s in p.scores):
             scores = np.array(p.scores, dtype=np.float64)
         extra = dict(p.extra)
-        extra["_file"] = str(p.file)
         if p.other_shapes:
             extra["labelme_shapes"] = p.other_shapes
             not_boxes.update(s.get("shape_type") or "?" for s in p.other_shapes)
@@ -426,16 +428,17 @@ def read_labelme(
             boxes=np.array(p.boxes, dtype=np.float64).reshape(n, 4), labels=np.array(labels, dtype=np.int64),
             difficult=flags[:, 0], truncated=flags[:, 1], iscrowd=flags[:, 2], scores=scores,
             box_extra=p.box_extra, extra=extra, id=p.file.stem, split=None,
+            origin=Origin(str(p.file)), box_origins=p.box_origins,
         ))
     raise_or_collect(found, problems)
-    meta: dict[str, Any] = {"_file": str(path)}
+    meta: dict[str, Any] = {}
     if not_boxes:
         meta["labelme_not_boxes"] = dict(not_boxes)
         warnings.warn(
             f"{sum(not_boxes.values())} LabelMe shapes in {path} are not boxes and were not read as boxes ("
             + ", ".join(f"{k}: {v}" for k, v in sorted(not_boxes.items()))
             + "); only LabelMe output keeps them", stacklevel=2)
-    return Dataset(categories=list(categories), samples=samples, root=root, meta=meta)
+    return Dataset(categories=list(categories), samples=samples, root=root, meta=meta, origin=Origin(str(path)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,9 +452,7 @@ def _num(v: float) -> int | float:
 
 
 def _shape(dataset, sample, j: int) -> dict[str, Any]:
-    from cvpipe.formats import public
-
-    ex = public(sample.box_extra[j] or {})
+    ex = sample.box_extra[j] or {}
     x1, y1, x2, y2 = (float(v) for v in sample.boxes[j])
     kind, points = "rectangle", [[_num(x1), _num(y1)], [_num(x2), _num(y2)]]
     poly = ex.get("points")
@@ -497,7 +498,7 @@ def write_labelme(
     Returns:
         ``{"images", "boxes", "skipped": {reason: n}, "embedded": n}``.
     """
-    from cvpipe.formats import image_names, public
+    from cvpipe.formats import image_names
     from cvpipe.fsutil import atomic_dir, place_file, safe_join, safe_relpath
 
     if images not in ("copy", "link", "none"):
@@ -508,7 +509,7 @@ def write_labelme(
     names = image_names(samples)
     rels, seen = [], {}
     for s, name in zip(samples, names):
-        src = str(s.extra.get("_file") or dataset.image_path(s))
+        src = str(s.origin.file if s.origin is not None and s.origin.file else dataset.image_path(s))
         rel = safe_relpath(name, file=src, field="image")
         key = str(PurePosixPath(rel).with_suffix(".json"))
         if key in seen:
@@ -539,7 +540,7 @@ def write_labelme(
                     continue
                 shapes.append(_shape(dataset, s, j))
                 written += 1
-            shapes.extend(public(sh) for sh in s.extra.get("labelme_shapes") or [])
+            shapes.extend(s.extra.get("labelme_shapes") or [])
             doc: dict[str, Any] = {
                 "version": s.extra.get("labelme_version", LABELME_VERSION),
                 "flags": s.extra.get("labelme_flags", {}),
@@ -549,7 +550,7 @@ def write_labelme(
                 "imageHeight": int(s.height),
                 "imageWidth": int(s.width),
             }
-            doc.update(public(s.extra.get("labelme") or {}))
+            doc.update(s.extra.get("labelme") or {})
             out_json = safe_join(tmp, str(PurePosixPath(rel).with_suffix(".json")))
             out_json.parent.mkdir(parents=True, exist_ok=True)
             out_json.write_text(json.dumps(doc, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -12,7 +12,8 @@ name         columns                          used by
 ===========  ===============================  ==============================
 
 Every function takes an ``(N, 4)`` array (or anything ``np.asarray`` accepts, including an empty
-list) and returns a new float64 ``(N, 4)`` array; inputs are never modified.
+list) and returns a new float64 ``(N, 4)`` array; inputs are never modified. Validity (finite,
+not inverted, inside the image) is :mod:`cvpipe.data.checks`'s job.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ __all__ = [
     "BoxFormat",
     "FORMATS",
     "as_boxes",
+    "xywh_to_xyxy",
+    "xyxy_to_xywh",
+    "cxcywh_to_xyxy",
+    "xyxy_to_cxcywh",
     "convert",
     "normalize",
     "denormalize",
     "area",
     "clip",
     "flip_horizontal",
-    "invalid_mask",
 ]
 
 
@@ -48,27 +52,52 @@ def as_boxes(boxes: object) -> np.ndarray:
     return arr
 
 
+def xywh_to_xyxy(boxes: object) -> np.ndarray:
+    """``(N, 4)`` ``x, y, w, h`` (COCO ``bbox``) -> ``(N, 4)`` ``x1, y1, x2, y2``:
+    ``x2 = x + w``, ``y2 = y + h``."""
+    b = as_boxes(boxes)
+    b[:, 2:] += b[:, :2]
+    return b
+
+
+def xyxy_to_xywh(boxes: object) -> np.ndarray:
+    """``(N, 4)`` ``x1, y1, x2, y2`` -> ``(N, 4)`` ``x, y, w, h``: ``w = x2 - x1``, ``h = y2 - y1``."""
+    b = as_boxes(boxes)
+    b[:, 2:] -= b[:, :2]
+    return b
+
+
+def cxcywh_to_xyxy(boxes: object) -> np.ndarray:
+    """``(N, 4)`` ``cx, cy, w, h`` (YOLO, before normalising) -> ``(N, 4)`` ``x1, y1, x2, y2``:
+    ``x1 = cx - w / 2``, ``x2 = cx + w / 2`` (likewise for y)."""
+    b = as_boxes(boxes)
+    half = b[:, 2:] / 2.0
+    b[:, :2], b[:, 2:] = b[:, :2] - half, b[:, :2] + half
+    return b
+
+
+def xyxy_to_cxcywh(boxes: object) -> np.ndarray:
+    """``(N, 4)`` ``x1, y1, x2, y2`` -> ``(N, 4)`` ``cx, cy, w, h``: ``cx = (x1 + x2) / 2``,
+    ``w = x2 - x1`` (likewise for y)."""
+    b = as_boxes(boxes)
+    wh = b[:, 2:] - b[:, :2]
+    b[:, :2], b[:, 2:] = (b[:, :2] + b[:, 2:]) / 2.0, wh
+    return b
+
+
+_TO_XYXY = {"xyxy": as_boxes, "xywh": xywh_to_xyxy, "cxcywh": cxcywh_to_xyxy}
+_FROM_XYXY = {"xyxy": as_boxes, "xywh": xyxy_to_xywh, "cxcywh": xyxy_to_cxcywh}
+
+
 def convert(boxes: object, src: BoxFormat, dst: BoxFormat) -> np.ndarray:
-    """Convert ``(N, 4)`` boxes from format ``src`` to ``dst`` (see the module table)."""
+    """Convert ``(N, 4)`` boxes from format ``src`` to ``dst`` (see the module table), through
+    xyxy with the explicit functions above."""
     for fmt in (src, dst):
         if fmt not in FORMATS:
             raise ValueError(f"unknown box format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    b = as_boxes(boxes)
     if src == dst:
-        return b
-    # to xyxy
-    if src == "xywh":
-        b[:, 2:] += b[:, :2]
-    elif src == "cxcywh":
-        half = b[:, 2:] / 2.0
-        b[:, :2], b[:, 2:] = b[:, :2] - half, b[:, :2] + half
-    # from xyxy
-    if dst == "xywh":
-        b[:, 2:] -= b[:, :2]
-    elif dst == "cxcywh":
-        wh = b[:, 2:] - b[:, :2]
-        b[:, :2], b[:, 2:] = b[:, :2] + wh / 2.0, wh
-    return b
+        return as_boxes(boxes)
+    return _FROM_XYXY[dst](_TO_XYXY[src](boxes))
 
 
 def normalize(boxes: object, width: float, height: float) -> np.ndarray:
@@ -102,13 +131,3 @@ def flip_horizontal(boxes: object, width: float) -> np.ndarray:
     b = as_boxes(boxes)
     b[:, [0, 2]] = width - b[:, [2, 0]]
     return b
-
-
-def invalid_mask(boxes: object, width: float | None = None, height: float | None = None) -> np.ndarray:
-    """``(N,)`` bool: xyxy boxes that are non-finite, inverted or empty, or (when the image
-    size is given) reach outside ``[0, width] x [0, height]``."""
-    b = as_boxes(boxes)
-    bad = ~np.isfinite(b).all(axis=1) | (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])
-    if width is not None and height is not None:
-        bad |= (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 2] > width) | (b[:, 3] > height)
-    return bad

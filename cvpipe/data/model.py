@@ -2,12 +2,15 @@
 
 Conventions (one for the whole code base; formats convert at their borders):
 
-* boxes are **absolute pixel xyxy**, float64, shape ``(N, 4)`` (see :mod:`cvpipe.boxes`);
+* boxes are **absolute pixel xyxy**, float64, shape ``(N, 4)`` (see :mod:`cvpipe.data.boxes`);
 * labels are 0-based indices into :attr:`Dataset.categories`, int64, shape ``(N,)``;
 * per-box flags (``difficult``, ``truncated``, ``iscrowd``) are bool arrays of shape ``(N,)``;
   ``scores`` (float64 ``(N,)``) is present for detections and ``None`` for ground truth;
 * whatever a format knows that the model has no field for travels in ``extra`` dicts (per image
-  and per box) so that a round trip through the same format is lossless.
+  and per box) so that a round trip through the same format is lossless;
+* where a sample or a box came from (file, line, field) is an :class:`Origin` kept beside the data
+  (``Sample.origin``, ``Sample.box_origins``, ``Dataset.origin``), never in ``extra``: writers
+  write ``extra`` and never see origins; checks use origins to name the place of a problem.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["Sample", "Dataset"]
+from .origin import Locator, Origin
+
+__all__ = ["Origin", "Sample", "Dataset", "Locator"]
 
 _FLAGS = ("difficult", "truncated", "iscrowd")
 
@@ -51,6 +56,8 @@ class Sample:
             ``id``, ``license``, ...).
         id: the image's id in its source format (COCO image id, VOC/YOLO file stem), or None.
         split: the split this image belongs to (``train``, ``val``, ...), or None.
+        origin: where the image's annotation was read from, or None.
+        box_origins: ``N`` :class:`Origin` (or None) aligned with the boxes, or None (unknown).
     """
 
     image: str
@@ -66,6 +73,8 @@ class Sample:
     extra: dict[str, Any] = field(default_factory=dict)
     id: int | str | None = None
     split: str | None = None
+    origin: Origin | None = None
+    box_origins: list[Origin | None] | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, dtype=np.float64)
@@ -86,6 +95,8 @@ class Sample:
             self.box_extra = [{} for _ in range(n)]
         elif len(self.box_extra) != n:
             raise ValueError(f"{self.image}: box_extra must have {n} entries, got {len(self.box_extra)}")
+        if self.box_origins is not None and len(self.box_origins) != n:
+            raise ValueError(f"{self.image}: box_origins must have {n} entries, got {len(self.box_origins)}")
         self.width, self.height = int(self.width), int(self.height)
 
     def __len__(self) -> int:
@@ -114,7 +125,12 @@ class Sample:
             scores=None if self.scores is None else self.scores[idx],
             box_extra=[self.box_extra[i] for i in idx],
             extra=dict(self.extra),
+            box_origins=None if self.box_origins is None else [self.box_origins[i] for i in idx],
         )
+
+    def box_origin(self, i: int) -> Origin | None:
+        """Where box ``i`` came from (None when unknown)."""
+        return self.box_origins[i] if self.box_origins is not None else None
 
 
 @dataclass(eq=False)
@@ -127,12 +143,17 @@ class Dataset:
         root: folder that :attr:`Sample.image` paths are relative to (None if absolute).
         meta: format-specific dataset fields kept for lossless round trips (COCO ``info``,
             ``licenses``, original category ids and supercategories, ...).
+        origin: what was read (the file or folder), for problems of samples without their own.
+        locate: a :data:`Locator` the reader leaves to find the line of a problem's field
+            lazily (COCO JSON), or None.
     """
 
     categories: list[str]
     samples: list[Sample] = field(default_factory=list)
     root: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    origin: Origin | None = None
+    locate: Locator | None = None
 
     def __post_init__(self) -> None:
         self.categories = list(self.categories)

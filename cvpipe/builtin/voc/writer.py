@@ -1,0 +1,185 @@
+"""Writing Pascal VOC: one sample as annotation XML (:func:`annotation_xml`) and a whole dataset
+as a VOCdevkit folder (:func:`write_voc`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Sequence
+
+from cvpipe.errors import InputError
+
+from .layout import split_order
+from .reader import COORDS, SHIFT, PixelConvention
+
+if TYPE_CHECKING:
+    from cvpipe.data import Dataset
+
+#: what the user can do about a missing image (the writer's own wording, kept)
+_IMAGES_HINT = "use images='none' or point to the images with --images-dir"
+
+__all__ = ["write_voc", "annotation_xml"]
+
+
+def _num_text(v: float) -> str:
+    """Shortest text that reads back to ``v`` (``48`` for 48.0)."""
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return repr(float(v))
+
+
+def _emit(parent, tag: str, value: Any) -> None:
+    from lxml import etree
+
+    if isinstance(value, list):
+        for v in value:
+            _emit(parent, tag, v)
+        return
+    el = etree.SubElement(parent, tag)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _emit(el, k, v)
+    elif value is not None:
+        el.text = str(value)
+
+
+def _bndbox_el(parent, box, shift: float) -> None:
+    from lxml import etree
+
+    bb = etree.SubElement(parent, "bndbox")
+    for tag, v in zip(COORDS, box):
+        v = float(v) + shift
+        if shift:
+            v = round(v, 9)  # undo the float noise of the -1/+1 shift (VOC numbers have few decimals)
+        etree.SubElement(bb, tag).text = _num_text(v)
+
+
+def annotation_xml(sample, categories: Sequence[str], filename: str, *, pixel_convention: PixelConvention = "raw",
+                   keep: Sequence[int] | None = None) -> bytes:
+    """One sample as VOC XML bytes (pretty printed, UTF-8); ``keep`` the box indices to write."""
+    from lxml import etree
+
+    shift = SHIFT[pixel_convention]
+    ex = sample.extra
+    root = etree.Element("annotation")
+    if "folder" in ex:
+        _emit(root, "folder", ex["folder"])
+    etree.SubElement(root, "filename").text = filename
+    for tag in ("source", "owner"):
+        if tag in ex:
+            _emit(root, tag, ex[tag])
+    size = etree.SubElement(root, "size")
+    etree.SubElement(size, "width").text = str(sample.width)
+    etree.SubElement(size, "height").text = str(sample.height)
+    if ex.get("depth") is not None:
+        etree.SubElement(size, "depth").text = str(ex["depth"])
+    etree.SubElement(root, "segmented").text = str(ex.get("segmented", 0))
+    for k, v in (ex.get("voc_fields") or {}).items():
+        _emit(root, k, v)
+    idx = range(len(sample)) if keep is None else keep
+    for i in idx:
+        bx = sample.box_extra[i]
+        obj = etree.SubElement(root, "object")
+        etree.SubElement(obj, "name").text = categories[int(sample.labels[i])]
+        if "pose" in bx:
+            etree.SubElement(obj, "pose").text = str(bx["pose"])
+        etree.SubElement(obj, "truncated").text = "1" if sample.truncated[i] else "0"
+        if "occluded" in bx:
+            etree.SubElement(obj, "occluded").text = str(bx["occluded"])
+        etree.SubElement(obj, "difficult").text = "1" if sample.difficult[i] else "0"
+        if sample.iscrowd[i]:
+            etree.SubElement(obj, "iscrowd").text = "1"
+        if sample.scores is not None:
+            etree.SubElement(obj, "score").text = repr(float(sample.scores[i]))
+        _bndbox_el(obj, sample.boxes[i].tolist(), shift)
+        for part in bx.get("parts") or []:
+            pe = etree.SubElement(obj, "part")
+            for k, v in part.items():
+                if k == "bndbox":
+                    _bndbox_el(pe, v, shift)
+                elif k == "voc_fields":
+                    for item in v:
+                        for kk, vv in item.items():
+                            _emit(pe, kk, vv)
+                else:
+                    _emit(pe, k, v)
+        for k, v in (bx.get("voc_fields") or {}).items():
+            _emit(obj, k, v)
+    return etree.tostring(root, pretty_print=True, encoding="utf-8")
+
+
+def write_voc(
+    dataset: "Dataset",
+    dst: Path,
+    *,
+    images: Literal["copy", "link", "none"] = "copy",
+    pixel_convention: PixelConvention | None = None,
+    keep_crowd: bool = False,
+) -> dict:
+    """Write ``dataset`` as a VOCdevkit folder: ``Annotations/<name>.xml``, ``JPEGImages/<name>``
+    and ``ImageSets/Main/<split>.txt`` for the splits present. Every field read by
+    :func:`read_voc` is written back (difficult objects included: VOC has the flag); scores are
+    written as ``<score>``. Crowd boxes (from COCO) are left out and counted unless
+    ``keep_crowd`` (then marked ``<iscrowd>1</iscrowd>``, which :func:`read_voc` reads back).
+
+    ``pixel_convention`` None means the one the dataset was read with (``meta``), else ``raw``,
+    so that VOC -> VOC gives back the original numbers.
+
+    Returns ``{"images", "boxes", "skipped": {"crowd": n}, "files"}``. ``dst`` appears whole or
+    not at all; image names are confined to ``dst``.
+    """
+    import numpy as np
+
+    from cvpipe.formats import image_names
+    from cvpipe.formats.images import place_image
+    from cvpipe.fsutil import atomic_dir, safe_join, safe_relpath
+
+    if pixel_convention is None:
+        pixel_convention = dataset.meta.get("pixel_convention", "raw") if dataset.meta.get("format") == "voc" else "raw"
+    if pixel_convention not in SHIFT:
+        from cvpipe.errors import ConfigError
+
+        raise ConfigError("unknown pixel convention", field="pixel_convention", value=pixel_convention,
+                          expected="raw or one_based")
+    groups: dict[Any, list[int]] = {}  # image names per split: drops a shared images/<split>/ folder
+    for k, s in enumerate(dataset.samples):
+        groups.setdefault(s.split, []).append(k)
+    names = [""] * len(dataset)
+    for idx in groups.values():
+        for k, n in zip(idx, image_names([dataset.samples[k] for k in idx])):
+            names[k] = safe_relpath(n, file=str(dataset.image_path(dataset.samples[k])), field="image")
+    ids = [n.rsplit(".", 1)[0] if "." in n.rsplit("/", 1)[-1] else n for n in names]
+    seen: dict[str, str] = {}
+    for s, i in zip(dataset.samples, ids):
+        if i in seen:
+            raise InputError("two images would get the same annotation file", file=str(dataset.image_path(s)),
+                             value=f"Annotations/{i}.xml", expected="distinct image names",
+                             hint=f"also written for {seen[i]}")
+        seen[i] = s.image
+    report = {"images": 0, "boxes": 0, "skipped": {"crowd": 0}, "files": 0}
+    lists: dict[str, list[str]] = {}
+    with atomic_dir(Path(dst)) as tmp:
+        (tmp / "Annotations").mkdir()
+        (tmp / "JPEGImages").mkdir()
+        for s, name, ident in zip(dataset.samples, names, ids):
+            keep = np.arange(len(s)) if keep_crowd else np.flatnonzero(~s.iscrowd)
+            report["skipped"]["crowd"] += len(s) - len(keep)
+            xml = annotation_xml(s, dataset.categories, name, pixel_convention=pixel_convention, keep=keep.tolist())
+            out = safe_join(tmp / "Annotations", ident + ".xml")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(xml)
+            report["files"] += 1
+            if images != "none":
+                place_image(dataset.image_path(s), safe_join(tmp / "JPEGImages", name), images, hint=_IMAGES_HINT)
+                report["files"] += 1
+            report["images"] += 1
+            report["boxes"] += len(keep)
+            if s.split is not None:
+                lists.setdefault(s.split, []).append(ident)
+        if lists:
+            main = tmp / "ImageSets" / "Main"
+            main.mkdir(parents=True)
+            for split in split_order(lists):
+                safe_relpath(split, field="split")
+                (main / f"{split}.txt").write_text("".join(i + "\n" for i in lists[split]), encoding="utf-8")
+                report["files"] += 1
+    return report

@@ -1,0 +1,99 @@
+"""Image files: sizes from headers (no pixel decoding), the extensions cvpipe looks for, where a
+layout keeps its images (:func:`find_images_dir`) and the names images get in an output
+(:func:`image_names`)."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Sequence
+
+from ..errors import InputError
+
+__all__ = ["IMAGE_EXTENSIONS", "image_size", "is_image", "find_images_dir", "image_names", "output_names", "place_image"]
+
+#: File extensions treated as images, lower case.
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def is_image(path: Path) -> bool:
+    """Whether ``path`` has an image file extension (:data:`IMAGE_EXTENSIONS`)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of the image at ``path``, read from the file header only.
+
+    Raises:
+        InputError: the file is missing or its header cannot be read.
+    """
+    import imagesize  # small, pure Python; reads only the header
+
+    try:
+        w, h = imagesize.get(str(path))
+    except OSError as exc:
+        raise InputError("cannot read image", file=str(path), value=str(exc), expected="a readable image file") from None
+    if w <= 0 or h <= 0:
+        raise InputError("cannot read the image size from the file header", file=str(path),
+                         expected="a JPEG, PNG, BMP, TIFF or WebP image")
+    return int(w), int(h)
+
+
+def find_images_dir(candidates: Sequence[Path], probe: str | None) -> Path | None:
+    """The first folder of ``candidates`` that holds the image ``probe`` (a relative file name);
+    when none does (or ``probe`` is None), the first that exists; None if none exists."""
+    existing = [Path(c) for c in candidates if Path(c).is_dir()]
+    if probe:
+        for c in existing:
+            if (c / probe).is_file():
+                return c
+    return existing[0] if existing else None
+
+
+def image_names(samples: Sequence, *, known_key: str = "file_name") -> list[str]:
+    """:func:`output_names` of ``samples``' image paths, each sample's ``extra[known_key]``
+    (e.g. COCO ``file_name``) as its known name."""
+    return output_names([str(s.image) for s in samples], [s.extra.get(known_key) for s in samples])
+
+
+def output_names(paths: Sequence[str], known: Sequence[object] | None = None) -> list[str]:
+    """The name each image (``paths``: relative to the dataset root) should have inside an
+    output split folder.
+
+    An image whose ``known`` name (e.g. COCO ``file_name``) is a suffix of its path keeps that
+    name (sub-folders included); otherwise the folders every path of the group shares
+    (``JPEGImages/``, ``images/train/``) are dropped and the rest kept; an absolute path keeps its
+    file name. Names are not yet checked for safety: pass them through
+    :func:`cvpipe.fsutil.safe_relpath`.
+    """
+    known = list(known) if known is not None else [None] * len(paths)
+    posix = [PurePosixPath(p.replace("\\", "/")) for p in paths]
+    common: tuple[str, ...] | None = None
+    for p in posix:
+        parts = p.parts[:-1]
+        if common is None:
+            common = parts
+        else:
+            n = 0
+            while n < min(len(common), len(parts)) and common[n] == parts[n]:
+                n += 1
+            common = common[:n]
+    cut = len(common or ())
+    out = []
+    for k, p in zip(known, posix):
+        if isinstance(k, str) and k and (str(p) == k or str(p).endswith("/" + k.lstrip("/"))):
+            out.append(k)
+        elif p.is_absolute():
+            out.append(p.name)
+        else:
+            out.append("/".join(p.parts[cut:]))
+    return out
+
+
+def place_image(src: Path, dst: Path, mode: str, *, hint: str = "point to the images with --images-dir, or use --images none") -> None:
+    """Copy or hard-link (``mode``: ``copy``/``link``) the image ``src`` to ``dst`` for a writer;
+    a missing ``src`` is an InputError naming it (``hint``: what the user can do)."""
+    from ..fsutil import place_file
+
+    if not src.is_file():
+        raise InputError("image file not found", file=str(src), expected="an existing image file", hint=hint)
+    place_file(src, dst, mode)

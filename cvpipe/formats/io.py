@@ -1,0 +1,91 @@
+"""Read and write a dataset in a registered format, with the format's own options checked
+against its reader's/writer's signature; the readers' problem contract (:func:`raise_or_collect`)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from ..errors import InputError, Problem
+from ..registry import call_plugin
+from .lookup import detect_format, get_format
+
+if TYPE_CHECKING:
+    from ..data import Dataset
+
+__all__ = ["read_dataset", "write_dataset", "bind_options", "raise_or_collect", "accepts"]
+
+
+def read_dataset(
+    path: Path,
+    fmt: str | None = None,
+    *,
+    images_dir: Path | None = None,
+    splits: Sequence[str] | None = None,
+    problems: list[Problem] | None = None,
+    **options: Any,
+) -> "Dataset":
+    """Read the dataset at ``path`` in format ``fmt`` (detected when None).
+
+    ``options`` are the format's own reader options, checked against the reader's signature
+    (an unknown option is a :class:`~cvpipe.errors.ConfigError` with a suggestion). With
+    ``problems`` given, bad items are reported there and skipped; without, the reader raises one
+    :class:`~cvpipe.errors.InputError` listing every problem.
+    """
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    entry = get_format(fmt, need="reader", field="--from")
+    reader = entry.obj.reader
+    bound = bind_options(reader, options, where=f"{fmt} reader", skip=1)
+    kwargs: dict[str, Any] = dict(bound)
+    if images_dir is not None:
+        kwargs["images_dir"] = Path(images_dir)
+    if splits:
+        kwargs["splits"] = list(splits)
+    if problems is not None:
+        if not accepts(reader, "problems"):  # a reader without the option: all or nothing
+            try:
+                return call_plugin(entry, reader, path, **kwargs)
+            except InputError as exc:
+                problems.extend(exc.problems)
+                from ..data import Dataset
+
+                return Dataset([])
+        kwargs["problems"] = problems
+    return call_plugin(entry, reader, path, **kwargs)
+
+
+def write_dataset(dataset: "Dataset", dst: Path, fmt: str, **options: Any) -> dict:
+    """Write ``dataset`` into ``dst`` in format ``fmt``; returns the writer's report
+    (``images``, ``boxes``, ``skipped``: ``{reason: n}``, ...). Options are checked against the
+    writer's signature."""
+    entry = get_format(fmt, need="writer", field="--to")
+    writer = entry.obj.writer
+    bound = bind_options(writer, options, where=f"{fmt} writer", skip=2)
+    return call_plugin(entry, writer, dataset, Path(dst), **bound)
+
+
+def bind_options(func, options: dict[str, Any], *, where: str, skip: int) -> dict[str, Any]:
+    """:func:`cvpipe.params.bind` for a reader (``skip=1``: the path) or a writer (``skip=2``:
+    the dataset and ``dst``), whose leading positionals cvpipe supplies."""
+    from ..params import bind
+
+    return bind(func, options, where=where, skip=skip)
+
+
+def raise_or_collect(found: list[Problem], problems: list[Problem] | None) -> None:
+    """The readers' contract: append ``found`` to ``problems`` when a list is given, else raise
+    one :class:`InputError` listing them all (nothing happens when ``found`` is empty)."""
+    if not found:
+        return
+    if problems is not None:
+        problems.extend(found)
+        return
+    raise InputError.from_problems(found)
+
+
+def accepts(func: Callable[..., Any], name: str) -> bool:
+    """Whether ``func`` takes a keyword argument ``name`` (by name or through ``**kwargs``)."""
+    params = inspect.signature(func).parameters
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
