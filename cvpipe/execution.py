@@ -83,6 +83,7 @@ class _CheckTask:
     splits: list[str] | None
     check_images: bool
     require_images: bool
+    origin: Any = None  # the Dataset's Origin (what was read), for samples without their own
 
 
 def check_part(task: _CheckTask) -> PartResult:
@@ -98,7 +99,8 @@ def check_part(task: _CheckTask) -> PartResult:
                                      images_dir=Path(task.images_dir) if task.images_dir else None,
                                      splits=task.splits, problems=read_problems)
     else:
-        ds = Dataset(task.categories, task.samples, root=Path(task.root) if task.root else None, meta=dict(task.meta))
+        ds = Dataset(task.categories, task.samples, root=Path(task.root) if task.root else None, meta=dict(task.meta),
+                     origin=task.origin)
     images, boxes = len(ds), ds.num_boxes
     check_problems: list[Problem] = []
     skipped: Counter = Counter()
@@ -140,18 +142,18 @@ def _check_tasks(src: Path, fmt: str, *, images_dir: Path | None, splits: Sequen
         return header, tasks
     ds = fm.read_dataset(src, fmt, images_dir=images_dir, splits=splits, problems=driver_problems)
     root = str(ds.root) if ds.root is not None else None
-    header = {"categories": list(ds.categories), "meta": dict(ds.meta), "root": root,
-              "locate": ds.meta.get("_locate")}
-    meta = {k: v for k, v in ds.meta.items() if not str(k).startswith("_")}  # picklable: no callables
+    header = {"categories": list(ds.categories), "meta": dict(ds.meta), "root": root, "locate": ds.locate,
+              "origin": ds.origin}
+    meta = dict(ds.meta)
     n = max(1, -(-len(ds.samples) // CHUNK))
     tasks = (_CheckTask(i, str(src), fmt, None, ds.samples[i * CHUNK:(i + 1) * CHUNK], header["categories"], root,
-                        meta, None, splits, check_images, True) for i in range(n))
+                        meta, None, splits, check_images, True, ds.origin) for i in range(n))
     return header, tasks
 
 
 def _locate(problems: list[Problem], locate: Any) -> list[Problem]:
-    """Give problems without a line the line the reader's ``_locate(file, field)`` finds (as
-    :func:`cvpipe.formats.check_dataset` does in one process; the callable stays on the driver)."""
+    """Give problems without a line the line the reader's ``Dataset.locate(file, field)`` finds
+    (as :func:`cvpipe.formats.check_dataset` does in one process; the callable stays on the driver)."""
     if not callable(locate):
         return problems
     from dataclasses import replace
@@ -180,8 +182,9 @@ def _merge(results: Iterator[PartResult], read_problems: list[Problem]) -> tuple
         images += r.images
         boxes += r.boxes
         for s in r.samples:
-            file = str(s.extra.get("_file") or s.image)
-            where = {"file": file, "line": s.extra.get("_line")}
+            o = s.origin
+            file = str((o.file if o is not None else None) or s.image)
+            where = {"file": file, "line": o.line if o is not None else None}
             if s.image in seen:
                 dups.append(Problem("duplicate image", field="image", value=s.image, expected="each image listed once",
                                     hint=f"also in {seen[s.image]}", **where))
@@ -216,7 +219,7 @@ def validate_sharded(src: Path, fmt: str | None = None, *, executor, images_dir:
 
 def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str | None = None,
                     keep_difficult: bool = False, images: str = "copy", classes_file: Path | None = None,
-                    splits: Sequence[str] | None = None, images_dir: Path | None = None,
+                    classes: Sequence[str] | None = None, splits: Sequence[str] | None = None, images_dir: Path | None = None,
                     skip_invalid: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """:func:`cvpipe.formats.convert_dataset` with reading and checking per part on
     ``executor`` and, for an output format with a Sharding, writing per part too (into a
@@ -236,10 +239,17 @@ def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str
     if src.exists() and (_overlap(dst, src) or _overlap(src, dst)):
         raise ConfigError("the output folder overlaps the input", field="DST", value=str(dst),
                           expected="a folder outside SRC that does not contain it")
+    from .fsutil import recover
+
+    recover(dst)  # an earlier run killed mid-swap: its DST is put back before DST is judged
     if dst.exists() and not overwrite and (not dst.is_dir() or any(dst.iterdir())):
         raise ConfigError("the output exists and is not empty", field="DST", value=str(dst),
                           expected="a new or empty folder", hint="replace it with --overwrite")
-    classes = fm.read_classes_file(classes_file) if classes_file is not None else None
+    if classes is not None and classes_file is not None:
+        raise ConfigError("both classes and a classes file given", field="classes", expected="one of them")
+    if classes_file is not None:
+        classes = fm.read_classes_file(classes_file)
+    classes = list(classes) if classes is not None else None
     read_problems: list[Problem] = []
     header, tasks = _check_tasks(src, fmt, images_dir=images_dir, splits=splits, check_images=images != "none",
                                  driver_problems=read_problems)
@@ -249,15 +259,9 @@ def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str
     reasons: Counter = Counter(fm.problem_reason(p) for p in problems[:n_read])
     reasons.update(skipped)
     if problems and not skip_invalid:
-        listed = problems[:fm.MAX_LISTED_PROBLEMS]
-        if len(problems) > len(listed):
-            listed.append(Problem(f"... and {len(problems) - len(listed)} more problems",
-                                  hint=f"list them all with: cvpipe validate {src}"))
-        listed.append(Problem("nothing was written", file=str(dst),
-                              hint="fix the input, or leave the bad items out with --skip-invalid"))
-        raise InputError.from_problems(listed)
+        raise fm.refuse_conversion(problems, src, dst)
     root = Path(header["root"]) if header["root"] else None
-    dataset = Dataset(header["categories"], samples, root=root, meta=dict(header["meta"]))
+    dataset = Dataset(header["categories"], samples, root=root, meta=dict(header["meta"]), origin=header.get("origin"))
     dataset = fm.order_categories(dataset, classes, classes_file=str(classes_file) if classes_file else None)
     if out.sharding is not None:
         step = out.sharding.rows_per_part
@@ -269,13 +273,15 @@ def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str
                 for i, chunk in enumerate(parts))))
             report = dict(out.sharding.commit(tmp, records, dataset.categories, dataset.meta))
     else:
+        from .formats.io import accepts
+
         options: dict[str, Any] = {"images": images, "keep_difficult": keep_difficult}
         report = dict(fm.write_dataset(dataset, dst, to, **{k: v for k, v in options.items()
-                                                           if fm._accepts(out.writer, k)}))
-    merged = Counter(reasons)
-    merged.update(report.get("skipped") or {})
-    report["skipped"] = dict(merged)
-    report.update({"source": str(src), "dst": str(dst), "from": fmt, "to": to, "problems": len(problems)})
+                                                           if accepts(out.writer, k)}))
+    report = fm.conversion_report(report, reasons, len(problems))
+    problems_n = report.pop("problems")
+    report.update({"source": str(src), "dst": str(dst), "from": fmt, "to": to})
+    report["problems"] = problems_n
     return report
 
 

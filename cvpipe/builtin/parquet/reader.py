@@ -18,7 +18,7 @@ from .schema import (
     InputError,
     Problem,
     require_pyarrow,
-    set_origin,
+    origin,
     sha256_file,
 )
 
@@ -215,13 +215,12 @@ def _rows_to_samples(batch, shard: Path, first_row: int, ncat: int, splits: set[
             found.append(Problem("extra is not a JSON object", file=str(shard), line=row + 1, field="extra",
                                  expected="a JSON object"))
             continue
-        set_origin(extra, shard, row)
         cut = {name: values[st[k]:st[k + 1]] for name, (_, st, values) in per_box.items()}
         out.append(Sample(
             image=image, width=width, height=height, boxes=boxes[starts[k]:starts[k + 1]],
             labels=cut["labels"], difficult=cut["difficult"], truncated=cut["truncated"], iscrowd=cut["iscrowd"],
             scores=None if score_null[k] else cut["scores"], box_extra=box_extra, extra=extra, id=ident,
-            split=split))
+            split=split, origin=origin(shard, row)))
     return out
 
 

@@ -56,7 +56,7 @@ __all__ = [
     "require_pyarrow",
     "sha256_file",
     "to_json",
-    "set_origin",
+    "origin",
 ]
 
 #: ``manifest.json["format"]``: what ``detect`` looks for.
@@ -136,8 +136,9 @@ def to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_plain)
 
 
-def set_origin(extra: dict[str, Any], shard: Path, row: int) -> None:
-    """Record where a sample came from (the shard file and its 1-based row) so that problems
-    name it as ``part-00003.parquet:17``. The one place that knows how provenance is stored."""
-    extra["_file"] = str(shard)
-    extra["_line"] = row + 1
+def origin(shard: Path, row: int):
+    """Where a sample came from: the shard file and its 1-based row, so that problems name it
+    as ``part-00003.parquet:17``. The one place that knows how provenance is stored."""
+    from cvpipe.data import Origin
+
+    return Origin(file=str(shard), line=row + 1)
