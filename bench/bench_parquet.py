@@ -31,14 +31,21 @@ import time
 from pathlib import Path
 
 CHILD = r"""
-import resource, sys, time, json
+import sys, time, json
+
+def hwm():
+    # peak RSS of this process in MB (VmHWM: reset at exec, unlike ru_maxrss on Linux)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
 from pathlib import Path
 mode, path = sys.argv[1], Path(sys.argv[2])
 import numpy, cvpipe.formats, cvpipe.plugins
 cvpipe.plugins.get_registry()
 if mode.startswith("parquet"):
     import pyarrow.parquet
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 t = time.perf_counter()
 if mode == "parquet-stream":
     from cvpipe.builtin.parquet import iter_samples
@@ -58,8 +65,7 @@ else:
     ds = cvpipe.formats.read_dataset(path, mode if mode != "parquet" else "parquet")
     n, b = len(ds), ds.num_boxes
 dt = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"mode": mode, "images": n, "boxes": b, "seconds": dt, "peak_mb": peak / 1024, "base_mb": base / 1024}))
+print(json.dumps({"mode": mode, "images": n, "boxes": b, "seconds": dt, "peak_mb": hwm(), "base_mb": base}))
 """
 
 

@@ -127,6 +127,20 @@ def _decode_json(text: str | None, shard: Path, row: int, field: str, found: lis
         return None
 
 
+def _decode_all(texts: list) -> list | None:
+    """Every JSON text of ``texts`` (None kept as None) decoded in one parse, or None when one
+    of them is not valid JSON (then the caller decodes one by one to name it)."""
+    import msgspec
+
+    if any(t is not None and not isinstance(t, str) for t in texts):
+        return None
+    try:
+        out = msgspec.json.decode("[" + ",".join("null" if t is None else t for t in texts) + "]")
+    except msgspec.DecodeError:
+        return None
+    return out if isinstance(out, list) and len(out) == len(texts) else None
+
+
 def _np(arr, dtype: str):
     """The values of a primitive Arrow array (no nulls among them) as numpy, read from its
     buffers: ``Array.to_numpy`` imports pandas (seconds of start-up) in current pyarrow."""
@@ -184,6 +198,9 @@ def _rows_to_samples(batch, shard: Path, first_row: int, ncat: int, splits: set[
     be_len, be_starts, be_vals = _list_column(batch.column("box_extra"))
     be_text = be_vals.to_pylist()
     plain = {name: batch.column(name).to_pylist() for name in ("image", "id", "width", "height", "split", "extra")}
+    be_json = _decode_all(be_text)  # one JSON parse per column and batch, not per value
+    extra_json = _decode_all(plain["extra"])
+    id_json = _decode_all(plain["id"])
     out = []
     for k in range(batch.num_rows):
         row = first_row + k
@@ -205,10 +222,13 @@ def _rows_to_samples(batch, shard: Path, first_row: int, ncat: int, splits: set[
         if not image or width is None or height is None:
             found.append(Problem("image path or size missing", file=str(shard), line=row + 1, field="image",
                                  value=image, expected="image, width and height"))
-        extra = _decode_json(plain["extra"][k], shard, row, "extra", found)
-        box_extra = [{} if t in _EMPTY else _decode_json(t, shard, row, f"box_extra[{j}]", found)
-                     for j, t in enumerate(be_text[be_starts[k]:be_starts[k + 1]])]
-        ident = _decode_json(plain["id"][k], shard, row, "id", found)
+        extra = extra_json[k] if extra_json is not None else _decode_json(plain["extra"][k], shard, row, "extra", found)
+        if be_json is not None:
+            box_extra = be_json[be_starts[k]:be_starts[k + 1]]
+        else:
+            box_extra = [{} if t in _EMPTY else _decode_json(t, shard, row, f"box_extra[{j}]", found)
+                         for j, t in enumerate(be_text[be_starts[k]:be_starts[k + 1]])]
+        ident = id_json[k] if id_json is not None else _decode_json(plain["id"][k], shard, row, "id", found)
         if len(found) > n_before:
             continue
         if not isinstance(extra, dict) or not all(isinstance(e, dict) for e in box_extra):

@@ -5,7 +5,7 @@ back to the driver in input order (``preserve_order``), one block per item so th
 scheduled across the cluster's CPUs. Items and results travel pickled (they are cvpipe's own
 task and result objects, not table rows). Without ``--address`` a local Ray instance is
 started for the command (and shut down after); with it, the driver joins that cluster
-(``ray start --head`` prints the address). Tasks write only into the temporary sibling of the
+(``ray start --head`` prints the address; ``auto`` finds the one on this machine). Tasks write only into the temporary sibling of the
 output the driver gave them, so on several machines that folder must be on storage every
 node sees (NFS, a shared volume).
 
@@ -53,9 +53,10 @@ class RayExecutor:
         if self._owns:
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "configure_logging": False}
-            if address is not None:
-                kwargs["address"] = address
-            elif num_cpus is not None:
+            # without an address, a new local instance (not whatever cluster `ray start` left
+            # recorded on this machine); `--address auto` joins that one
+            kwargs["address"] = address if address is not None else "local"
+            if address is None and num_cpus is not None:
                 kwargs["num_cpus"] = num_cpus
             try:
                 ray.init(**kwargs)
