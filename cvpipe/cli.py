@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "validate": "cvpipe.commands.convert:validate",
     "evaluate": "cvpipe.commands.evaluate:evaluate",
     "predict": "cvpipe.commands.predict:predict",
+    "export": "cvpipe.commands.export:export",
+    "tile": "cvpipe.commands.tile:tile",
     "report": "cvpipe.commands.report:report",
 }
 

@@ -71,7 +71,7 @@ Detect = Callable[[Path], bool]
 #: ``read_predictions(path, reference, *, problems=None) -> Dataset`` of detections.
 PredictionsReader = Callable[..., "Dataset"]
 #: ``factory(**settings) -> object``: the settings are keyword arguments with type hints and
-#: defaults, validated by :func:`cvpipe.params.bind` before the call.
+#: defaults, validated by :func:`cvpipe.settings.bind` before the call.
 Factory = Callable[..., Any]
 
 # --------------------------------------------------------------------------------------------

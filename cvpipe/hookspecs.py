@@ -20,7 +20,7 @@ There are two kinds of hooks:
   same name is an error naming both.
   Registered *factories* declare their settings as keyword arguments with type hints and
   defaults; cvpipe validates user settings against that signature before anything runs
-  (:func:`cvpipe.params.bind`) and a factory raises :class:`cvpipe.errors.ConfigError` naming
+  (:func:`cvpipe.settings.bind`) and a factory raises :class:`cvpipe.errors.ConfigError` naming
   the parameter for values out of range.
 * **Lifecycle hooks** (``cvpipe_on_*``) are called on every plugin that implements them, in
   order, while a pipeline runs (loggers, trackers, notifiers). Their return values are ignored.

@@ -119,9 +119,11 @@ class CvpipePluginManager(pluggy.PluginManager):
         "cvpipe.builtin.augment",
         "cvpipe.builtin.synthetic",
         "cvpipe.builtin.models",
+        "cvpipe.builtin.cvdet",
         "cvpipe.builtin.train_steps",
         "cvpipe.builtin.tensorboard",
         "cvpipe.builtin.report",
+        "cvpipe.builtin.tile",
         "cvpipe.builtin.executors",
     )
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .contract import FAMILIES, Entry, FormatSpec, registrar_class
 from .errors import ConfigError, CvpipeError, PluginError, UnknownNameError
-from .params import bind
+from .settings import bind
 
 __all__ = ["FAMILIES", "Entry", "FormatSpec", "Family", "Registry", "PluginInfo", "call_plugin"]
 

@@ -45,13 +45,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import random
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:
     import numpy as np
-from pathlib import Path
-from typing import Any, Callable, Sequence
 
+    from ..contract import StepRegistrar, TransformRegistrar
 
 from .. import hookimpl
 from ..errors import ConfigError, CvpipeError, InputError, PluginError, Problem, UnknownNameError
@@ -288,17 +288,17 @@ def _composition_factory(name: str) -> Callable[..., Any]:
 
 
 @hookimpl
-def cvpipe_register_transforms(register):
+def cvpipe_register_transforms(register: TransformRegistrar):
     for name in ALBUMENTATIONS_TRANSFORMS:
-        register(name, AlbumentationsFactory(name), description=f"albumentations.{name} (box-aware)")
+        register.add_transform(name, AlbumentationsFactory(name), description=f"albumentations.{name} (box-aware)")
     for name in COMPOSITIONS:
         factory = _composition_factory(name)
-        register(name, factory, description=(factory.__doc__ or "").strip())
+        register.add_transform(name, factory, description=(factory.__doc__ or "").strip())
 
 
 @hookimpl
-def cvpipe_register_steps(register):
-    register("augment_preview", AugmentPreview,
+def cvpipe_register_steps(register: StepRegistrar):
+    register.add_step("augment_preview", AugmentPreview,
              description="PNG grid of augmented samples next to their originals, boxes drawn")
 
 
@@ -341,7 +341,7 @@ def _is_albumentations(obj: Any) -> bool:
 
 
 def _build_list(spec: Any, where: str, transforms_family: Any) -> list[Any]:
-    from ..params import bind
+    from ..settings import bind
     from ..registry import call_plugin
 
     if spec is None:

@@ -11,10 +11,13 @@ metric runs.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from ..contract import MetricRegistrar, StepRegistrar
 
 __all__ = ["CocoMetric", "VocMetric", "EvaluateStep", "voc07", "voc12"]
 
@@ -207,12 +210,12 @@ class EvaluateStep:
 
 
 @hookimpl
-def cvpipe_register_steps(register) -> None:
-    register("evaluate", EvaluateStep, description="Evaluate detections against ground truth: metrics, metrics.json, pictures")
+def cvpipe_register_steps(register: StepRegistrar) -> None:
+    register.add_step("evaluate", EvaluateStep, description="Evaluate detections against ground truth: metrics, metrics.json, pictures")
 
 
 @hookimpl
-def cvpipe_register_metrics(register) -> None:
-    register("coco", CocoMetric, description="COCO bbox AP/AR: pycocotools' twelve numbers (faster-coco-eval engine)")
-    register("voc07", voc07, description="Pascal VOC2007 11-point AP per class and mAP (devkit rules)")
-    register("voc12", voc12, description="Pascal VOC2010+ all-point AP per class and mAP (devkit rules)")
+def cvpipe_register_metrics(register: MetricRegistrar) -> None:
+    register.add_metric("coco", CocoMetric, description="COCO bbox AP/AR: pycocotools' twelve numbers (faster-coco-eval engine)")
+    register.add_metric("voc07", voc07, description="Pascal VOC2007 11-point AP per class and mAP (devkit rules)")
+    register.add_metric("voc12", voc12, description="Pascal VOC2010+ all-point AP per class and mAP (devkit rules)")

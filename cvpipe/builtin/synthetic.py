@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import hookimpl
 from ..settings import Lazy
+
+if TYPE_CHECKING:
+    from ..contract import StepRegistrar
 
 __all__ = ["Synthesize"]
 
@@ -108,6 +111,6 @@ class Synthesize:
 
 
 @hookimpl
-def cvpipe_register_steps(register):
-    register("synthesize", Synthesize,
+def cvpipe_register_steps(register: StepRegistrar):
+    register.add_step("synthesize", Synthesize,
              description="write a small learnable synthetic dataset in Pascal VOC layout")

@@ -17,13 +17,16 @@ torch is imported only when a step runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import functools
 
 from ..errors import ConfigError, JobError, Problem
 from ..hookspecs import hookimpl
 from ..settings import Lazy
+
+if TYPE_CHECKING:
+    from ..contract import StepRegistrar
 
 __all__ = ["TrainStep", "PredictStep"]
 
@@ -246,6 +249,6 @@ class PredictStep:
 
 
 @hookimpl
-def cvpipe_register_steps(register):
-    register("train", TrainStep, description="train a detection model (checkpoints, resume, validation)")
-    register("predict", PredictStep, description="run a trained model on a dataset: detections")
+def cvpipe_register_steps(register: StepRegistrar):
+    register.add_step("train", TrainStep, description="train a detection model (checkpoints, resume, validation)")
+    register.add_step("predict", PredictStep, description="run a trained model on a dataset: detections")

@@ -67,6 +67,33 @@ def read_detections(path: Path, gt, fmt: str | None = None, *, images_dir: Path 
     return dt
 
 
+def model_detections(model: Path, gt):
+    """Detections of ``model`` (a checkpoint, run folder or exported ``.onnx`` file) on the
+    images of ``gt``, scores above 0.001 (the usual evaluation floor)."""
+    import dataclasses
+
+    import numpy as np
+
+    from ..data import Dataset
+
+    if Path(model).suffix.lower() == ".onnx":
+        from ..export.runtime import load_onnx_bundle
+
+        bundle = load_onnx_bundle(model)
+    else:
+        from ..engine.predict import load_bundle
+
+        bundle = load_bundle(model, device="cpu")
+    from ..engine.predict import predict_dataset
+
+    images = Dataset(list(bundle.categories), [dataclasses.replace(s, boxes=np.zeros((0, 4)), labels=[],
+                                                                    difficult=None, truncated=None, iscrowd=None,
+                                                                    box_extra=None, box_origins=None, scores=None)
+                                               for s in gt.samples], root=gt.root)
+    dets = predict_dataset(bundle, images, device="cpu")
+    return dataclasses.replace(dets, samples=[s.select(s.scores > 0.001) for s in dets.samples])
+
+
 class _Status:
     """One line on stderr naming the stage under way, with the seconds the previous one took."""
 
@@ -92,8 +119,10 @@ class _Status:
 
 @click.command()
 @click.option("--gt", "gt_path", required=True, type=_PATH, metavar="GT", help="Ground-truth dataset (any readable format).")
-@click.option("--dt", "dt_path", required=True, type=_PATH, metavar="DT",
+@click.option("--dt", "dt_path", type=_PATH, metavar="DT",
               help="Detections: COCO results JSON, a folder of YOLO prediction txt files, or VOC XML with scores.")
+@click.option("--model", "model_path", type=_PATH, metavar="MODEL",
+              help="Instead of --dt: run this model (checkpoint, run folder or exported .onnx) on GT's images.")
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
               help="coco, voc07, voc12 or a plugin's metric (repeatable; default: coco).")
 @click.option("--json", "json_out", type=_PATH, metavar="OUT", help="Write the metrics as JSON to OUT ('-': stdout).")
@@ -116,7 +145,7 @@ class _Status:
 @click.option("--analyse", "--analyze", "analyse", is_flag=True,
               help="Also TIDE's error breakdown and the F1-optimal confidence per class (tables, JSON "
                    "'analysis', and with --plots f1_curves.png, error_breakdown.png, false_positives.png, missed.png).")
-def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: Path | None, gt_format: str | None,
+def evaluate(gt_path: Path, dt_path: Path | None, model_path: Path | None, metrics: tuple[str, ...], json_out: Path | None, gt_format: str | None,
              dt_format: str | None, images_dir: Path | None, plots: Path | None, engine: str,
              iou_threshold: float, conf_threshold: float, difficult: str, quiet: bool,
              max_dets: str | None = None, analyse: bool = False) -> None:
@@ -134,6 +163,9 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
     from ..formats import read_dataset
     from ..fsutil import atomic_write_json
 
+    if (dt_path is None) == (model_path is None):
+        raise ConfigError("give exactly one of --dt and --model", field="--dt" if dt_path is None else "--model",
+                          expected="--dt DETECTIONS or --model CHECKPOINT_OR_ONNX")
     names = list(dict.fromkeys(metrics)) or ["coco"]
     if not (0.0 < iou_threshold <= 1.0):
         raise ConfigError("IoU threshold out of range", field="--iou", value=iou_threshold, expected="a number in (0, 1]")
@@ -148,8 +180,12 @@ def evaluate(gt_path: Path, dt_path: Path, metrics: tuple[str, ...], json_out: P
     with gc_paused():  # see gc_paused: reading and evaluating build many small objects
         status(f"reading ground truth {gt_path}")
         gt = read_dataset(gt_path, gt_format, images_dir=images_dir)
-        status(f"reading detections {dt_path}")
-        dt = read_detections(dt_path, gt, dt_format)
+        if model_path is not None:
+            status(f"running {model_path} on {len(gt)} images")
+            dt, dt_path = model_detections(model_path, gt), model_path
+        else:
+            status(f"reading detections {dt_path}")
+            dt = read_detections(dt_path, gt, dt_format)
         dt = align_detections(gt, dt)
         status(f"evaluating {', '.join(names)}: {len(gt)} images, {gt.num_boxes} objects, {dt.num_boxes} detections")
         result = run_evaluation(gt, dt, params)

@@ -64,9 +64,19 @@ def collect_images(inputs: list[Path]):
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of a table.")
+@click.option("--slice", "slice_size", type=int, metavar="PX",
+              help="Sliced prediction: also run the model on tiles of PX pixels (batched), merged per image.")
+@click.option("--overlap", type=float, default=0.2, show_default=True, help="With --slice: overlap of neighbouring tiles.")
+@click.option("--merge", type=click.Choice(["nms", "soft-nms", "wbf"]), default="nms", show_default=True,
+              help="With --slice: how the tiles' detections are merged.")
+@click.option("--merge-iou", type=float, default=0.5, show_default=True, help="With --slice: IoU of the merge.")
+@click.option("--no-full", is_flag=True, help="With --slice: tiles only, not the whole image too.")
 def predict(model: Path, images: tuple[Path, ...], out: Path, fmt: str, draw: bool, score_threshold: float,
-            draw_threshold: float, batch_size: int, device: str, quiet: bool, as_json: bool) -> None:
-    """Detect objects in IMAGES (files or folders) with a trained model; write them to --out."""
+            draw_threshold: float, batch_size: int, device: str, quiet: bool, as_json: bool,
+            slice_size: int | None = None, overlap: float = 0.2, merge: str = "nms", merge_iou: float = 0.5,
+            no_full: bool = False) -> None:
+    """Detect objects in IMAGES (files or folders) with a trained model (a checkpoint, a run folder
+    or an exported .onnx file); write them to --out."""
     import dataclasses
 
     from ..console import print_json, print_table
@@ -80,12 +90,29 @@ def predict(model: Path, images: tuple[Path, ...], out: Path, fmt: str, draw: bo
         raise ConfigError("out of range", field="--score-threshold", value=score_threshold, expected="a number in [0, 1)")
     if batch_size < 1:
         raise ConfigError("out of range", field="--batch-size", value=batch_size, expected="an integer >= 1")
+    if slice_size is not None:
+        from ..tiling import check_tile_settings
+
+        check_tile_settings(slice_size, overlap, 0.0, prefix="--")
+        if not 0 <= merge_iou <= 1:
+            raise ConfigError("out of range", field="--merge-iou", value=merge_iou, expected="a number in [0, 1]")
     inputs = collect_images(list(images))
-    dev = resolve_device(device)
-    bundle = load_bundle(model, device=str(dev))
+    if model.suffix.lower() == ".onnx":
+        from ..export.runtime import load_onnx_bundle
+
+        dev, bundle = "cpu", load_onnx_bundle(model)
+    else:
+        dev = resolve_device(device)
+        bundle = load_bundle(model, device=str(dev))
     inputs = dataclasses.replace(inputs, categories=list(bundle.categories))
     with using_threads(cpu_threads(0)):
-        dets = predict_dataset(bundle, inputs, batch_size=batch_size, device=dev, progress=not quiet)
+        if slice_size is not None:
+            from ..slicing import predict_sliced
+
+            dets = predict_sliced(bundle, inputs, size=slice_size, overlap=overlap, merge=merge, iou=merge_iou,
+                                  full=not no_full, batch_size=batch_size, device=dev, progress=not quiet)
+        else:
+            dets = predict_dataset(bundle, inputs, batch_size=batch_size, device=dev, progress=not quiet)
     dets = filter_scores(dets, score_threshold)
     out.mkdir(parents=True, exist_ok=True)
     report = write_dataset(dets, out / "detections", fmt, images="none")

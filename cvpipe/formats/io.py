@@ -69,7 +69,7 @@ def write_dataset(dataset: "Dataset", dst: Path, fmt: str, **options: Any) -> di
 def bind_options(func, options: dict[str, Any], *, where: str, skip: int) -> dict[str, Any]:
     """:func:`cvpipe.params.bind` for a reader (``skip=1``: the path) or a writer (``skip=2``:
     the dataset and ``dst``), whose leading positionals cvpipe supplies."""
-    from ..params import bind
+    from ..settings import bind
 
     return bind(func, options, where=where, skip=skip)
 

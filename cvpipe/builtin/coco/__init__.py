@@ -44,6 +44,8 @@ score}]``) against a reference ground-truth dataset; :func:`to_coco_dict` and
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections import Counter
 from pathlib import Path
 
@@ -53,6 +55,9 @@ from .reader import read_coco
 from .results import read_coco_predictions, read_coco_results, to_coco_results
 from .to_yolo import convert_coco_to_yolo
 from .writer import to_coco_dict, write_coco
+
+if TYPE_CHECKING:
+    from ...contract import FormatRegistrar
 
 __all__ = [
     "detect",
@@ -68,8 +73,8 @@ __all__ = [
 
 
 @hookimpl
-def cvpipe_register_formats(register):
-    register("coco", reader=read_coco, writer=write_coco, detect=detect, read_predictions=read_coco_predictions,
+def cvpipe_register_formats(register: FormatRegistrar):
+    register.add_format("coco", reader=read_coco, writer=write_coco, detect=detect, read_predictions=read_coco_predictions,
              description="COCO instances JSON (annotations/instances_<split>.json, images/<split>/)")
 
 

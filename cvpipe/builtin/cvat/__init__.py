@@ -12,16 +12,21 @@ schema kept and written.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cvpipe import hookimpl
 
 from .layout import detect_cvat
 from .reader import read_cvat
 from .writer import write_cvat
 
+if TYPE_CHECKING:
+    from ...contract import FormatRegistrar
+
 __all__ = ["read_cvat", "write_cvat", "detect_cvat"]
 
 
 @hookimpl
-def cvpipe_register_formats(register):
-    register("cvat", reader=read_cvat, writer=write_cvat, detect=detect_cvat,
+def cvpipe_register_formats(register: FormatRegistrar):
+    register.add_format("cvat", reader=read_cvat, writer=write_cvat, detect=detect_cvat,
              description="CVAT for images 1.1 XML (annotations.xml, images/)")

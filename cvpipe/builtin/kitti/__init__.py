@@ -13,16 +13,21 @@ See :mod:`.reader` and :mod:`.writer` for the rules.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cvpipe import hookimpl
 
 from .layout import detect_kitti
 from .reader import read_kitti
 from .writer import write_kitti
 
+if TYPE_CHECKING:
+    from ...contract import FormatRegistrar
+
 __all__ = ["read_kitti", "write_kitti", "detect_kitti"]
 
 
 @hookimpl
-def cvpipe_register_formats(register):
-    register("kitti", reader=read_kitti, writer=write_kitti, detect=detect_kitti,
+def cvpipe_register_formats(register: FormatRegistrar):
+    register.add_format("kitti", reader=read_kitti, writer=write_kitti, detect=detect_kitti,
              description="KITTI 2D object labels (label_2/*.txt, image_2/)")

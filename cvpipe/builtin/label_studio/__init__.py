@@ -12,16 +12,21 @@ Layout on disk::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cvpipe import hookimpl
 
 from .layout import detect_label_studio
 from .reader import read_label_studio
 from .writer import write_label_studio
 
+if TYPE_CHECKING:
+    from ...contract import FormatRegistrar
+
 __all__ = ["read_label_studio", "write_label_studio", "detect_label_studio"]
 
 
 @hookimpl
-def cvpipe_register_formats(register):
-    register("label_studio", reader=read_label_studio, writer=write_label_studio, detect=detect_label_studio,
+def cvpipe_register_formats(register: FormatRegistrar):
+    register.add_format("label_studio", reader=read_label_studio, writer=write_label_studio, detect=detect_label_studio,
              description="Label Studio JSON export, rectanglelabels (tasks.json, images/)")

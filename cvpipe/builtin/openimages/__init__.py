@@ -18,16 +18,21 @@ images. See :mod:`.reader` and :mod:`.writer`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cvpipe import hookimpl
 
 from .layout import detect_openimages
 from .reader import read_openimages
 from .writer import write_openimages
 
+if TYPE_CHECKING:
+    from ...contract import FormatRegistrar
+
 __all__ = ["read_openimages", "write_openimages", "detect_openimages"]
 
 
 @hookimpl
-def cvpipe_register_formats(register):
-    register("openimages", reader=read_openimages, writer=write_openimages, detect=detect_openimages,
+def cvpipe_register_formats(register: FormatRegistrar):
+    register.add_format("openimages", reader=read_openimages, writer=write_openimages, detect=detect_openimages,
              description="Open Images V7 boxes CSV + class descriptions (annotations/, images/<split>/)")

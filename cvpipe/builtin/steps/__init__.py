@@ -14,22 +14,27 @@ Import cost: numpy and matplotlib are imported inside the functions that use the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...hookspecs import hookimpl
 from .curation import FilterStep, MergeStep, RemapStep, SplitStep
 from .io import ReadStep, ValidateStep, WriteStep
 from .stats import StatsStep
 
+if TYPE_CHECKING:
+    from ...contract import StepRegistrar
+
 __all__ = ["ReadStep", "WriteStep", "ValidateStep", "FilterStep", "RemapStep", "SplitStep", "MergeStep", "StatsStep"]
 
 
 @hookimpl
-def cvpipe_register_steps(register):
-    register("read", ReadStep)
-    register("write", WriteStep)
-    register("convert", WriteStep, description="Write a dataset in any registered format (alias of write).")
-    register("validate", ValidateStep)
-    register("filter", FilterStep)
-    register("remap", RemapStep)
-    register("split", SplitStep)
-    register("merge", MergeStep)
-    register("stats", StatsStep)
+def cvpipe_register_steps(register: StepRegistrar):
+    register.add_step("read", ReadStep)
+    register.add_step("write", WriteStep)
+    register.add_step("convert", WriteStep, description="Write a dataset in any registered format (alias of write).")
+    register.add_step("validate", ValidateStep)
+    register.add_step("filter", FilterStep)
+    register.add_step("remap", RemapStep)
+    register.add_step("split", SplitStep)
+    register.add_step("merge", MergeStep)
+    register.add_step("stats", StatsStep)

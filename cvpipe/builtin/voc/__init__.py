@@ -39,6 +39,8 @@ giving the files, report and errors of the general conversion.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pathlib import Path
 
 from cvpipe import hookimpl
@@ -48,6 +50,9 @@ from .layout import detect_voc
 from .reader import read_voc
 from .to_yolo import convert_voc_to_yolo
 from .writer import annotation_xml, write_voc
+
+if TYPE_CHECKING:
+    from ...contract import FormatRegistrar
 
 __all__ = [
     "VOC_CLASSES",
@@ -61,8 +66,8 @@ __all__ = [
 
 
 @hookimpl
-def cvpipe_register_formats(register):
-    register("voc", reader=read_voc, writer=write_voc, detect=detect_voc,
+def cvpipe_register_formats(register: FormatRegistrar):
+    register.add_format("voc", reader=read_voc, writer=write_voc, detect=detect_voc,
              description="Pascal VOC XML (VOCdevkit layout or a folder of XML files)")
 
 

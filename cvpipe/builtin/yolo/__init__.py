@@ -33,12 +33,17 @@ unless ``keep_difficult`` / ``keep_crowd``. Coordinates are written with ``decim
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cvpipe import hookimpl
 
 from .layout import detect_yolo
 from .predictions import read_yolo_detections, read_yolo_predictions
 from .reader import read_yolo
 from .writer import write_yolo
+
+if TYPE_CHECKING:
+    from ...contract import FormatRegistrar
 
 __all__ = [
     "read_yolo",
@@ -50,6 +55,6 @@ __all__ = [
 
 
 @hookimpl
-def cvpipe_register_formats(register):
-    register("yolo", reader=read_yolo, writer=write_yolo, detect=detect_yolo, read_predictions=read_yolo_detections,
+def cvpipe_register_formats(register: FormatRegistrar):
+    register.add_format("yolo", reader=read_yolo, writer=write_yolo, detect=detect_yolo, read_predictions=read_yolo_detections,
              description="YOLO txt labels (Ultralytics data.yaml layout; darknet obj.names read)")

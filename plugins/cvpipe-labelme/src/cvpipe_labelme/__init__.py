@@ -11,9 +11,14 @@ See :mod:`cvpipe_labelme.labelme` for the layout, the conventions and the option
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cvpipe import hookimpl
 
 from .labelme import detect_labelme, read_labelme, write_labelme
+
+if TYPE_CHECKING:
+    from cvpipe.contract import FormatRegistrar
 
 __version__ = "0.1.0"
 
@@ -24,8 +29,8 @@ __all__ = ["read_labelme", "write_labelme", "detect_labelme", "cvpipe_register_f
 
 
 @hookimpl
-def cvpipe_register_formats(register):
-    register(
+def cvpipe_register_formats(register: FormatRegistrar):
+    register.add_format(
         "labelme",
         reader=read_labelme,
         writer=write_labelme,
