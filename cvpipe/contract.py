@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from .errors import PluginError
 
@@ -40,6 +40,8 @@ __all__ = [
     "Metric",
     "Postprocessor",
     "Decoder",
+    "Executor",
+    "Sharding",
     "FormatSpec",
     "Entry",
     "Registrar",
@@ -49,6 +51,7 @@ __all__ = [
     "PostprocessorRegistrar",
     "MetricRegistrar",
     "StepRegistrar",
+    "ExecutorRegistrar",
     "REGISTRARS",
     "FAMILIES",
     "registrar_class",
@@ -139,6 +142,57 @@ class Decoder(Protocol):
         ...
 
 
+@runtime_checkable
+class Executor(Protocol):
+    """Where per-shard work runs, as an executor factory returns it (``--executor NAME``).
+
+    ``map(fn, items)`` calls ``fn(item)`` for every item, anywhere (this process, other
+    processes, other machines), and yields the results **in the order of** ``items``, as they
+    are ready (streaming: a driver never needs every result at once). ``fn`` is a module-level
+    function and items and results are picklable; ``fn`` may write files only into folders the
+    driver gave it (a temporary sibling of the output the driver commits). ``close()`` releases
+    what the executor holds (a cluster connection); it is called once, when the command ends.
+    """
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        """Yield ``fn(item)`` for each of ``items``, in order."""
+        ...
+
+    def close(self) -> None:
+        """Release the executor's resources."""
+        ...
+
+
+@runtime_checkable
+class Sharding(Protocol):
+    """A format's dataset as independent parts, for executors (``add_format(sharding=...)``).
+
+    * ``plan(path, *, splits=None) -> dict``: cheaply (no full read), ``{"categories": [...],
+      "meta": {...}, "parts": [...]}`` where each part is a small picklable description of
+      one independently readable piece (a shard file);
+    * ``read_part(path, part, *, images_dir=None, splits=None, problems=None) -> Dataset``:
+      the samples of one part (problems as readers handle them);
+    * ``rows_per_part``: how many samples the writer puts in one part;
+    * ``write_part(samples, folder, index, *, images="copy", root=None) -> dict``: write one
+      part (samples ``index * rows_per_part ...``) into the temporary ``folder``, return a
+      picklable record of it;
+    * ``commit(folder, records, categories, meta) -> dict``: finish ``folder`` (a manifest)
+      from the records in part order; returns the writer's report (``images``, ``boxes``,
+      ``skipped``). The driver then moves ``folder`` into place.
+    """
+
+    rows_per_part: int
+
+    def plan(self, path: Path, *, splits: Sequence[str] | None = None) -> dict[str, Any]: ...
+
+    def read_part(self, path: Path, part: Any, **options: Any) -> "Dataset": ...
+
+    def write_part(self, samples: Sequence[Any], folder: Path, index: int, **options: Any) -> dict[str, Any]: ...
+
+    def commit(self, folder: Path, records: Sequence[dict[str, Any]], categories: Sequence[str],
+               meta: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
 # --------------------------------------------------------------------------------------------
 # What registration produces
 # --------------------------------------------------------------------------------------------
@@ -154,6 +208,7 @@ class FormatSpec:
     detect: Detect | None = None
     description: str = ""
     read_predictions: PredictionsReader | None = None
+    sharding: Sharding | None = None
 
 
 @dataclass(frozen=True)
@@ -263,6 +318,7 @@ class FormatRegistrar(Registrar):
         writer: Writer | None = None,
         detect: Detect | None = None,
         read_predictions: PredictionsReader | None = None,
+        sharding: Sharding | None = None,
         description: str = "",
     ) -> None:
         """Register the dataset format ``name`` (``--from``/``--to`` on the command line). It
@@ -297,7 +353,9 @@ class FormatRegistrar(Registrar):
           the format's image ids) and labelled with ``reference``'s categories; problems are
           handled as the reader's are.
 
-        ``description`` is the one-line summary ``cvpipe plugins`` shows.
+        ``description`` is the one-line summary ``cvpipe plugins`` shows. ``sharding``, optional,
+        is a :class:`Sharding`: the format's datasets as independent parts, so that ``--executor``
+        reads, checks and writes them part by part.
 
         Raises:
             PluginError: naming the plugin, for a bad name, a non-callable, or neither reader
@@ -310,7 +368,11 @@ class FormatRegistrar(Registrar):
                          ("read_predictions", read_predictions)):
             self._check_callable(name, what, fn, optional=True)
         description = self._check_description(name, description)
-        spec = FormatSpec(name, reader, writer, detect, description, read_predictions)
+        if sharding is not None:
+            missing = [m for m in ("plan", "read_part", "write_part", "commit") if not callable(getattr(sharding, m, None))]
+            if missing:
+                raise self._fail(name, f"sharding lacks {', '.join(missing)}")
+        spec = FormatSpec(name, reader, writer, detect, description, read_predictions, sharding)
         self._add(Entry(self.family, name, spec, self.plugin, description))
 
     def __call__(  # type: ignore[override]
@@ -446,6 +508,27 @@ class StepRegistrar(Registrar):
         self._add_factory(name, factory, description)
 
 
+class ExecutorRegistrar(Registrar):
+    """Registrar of ``cvpipe_register_executors``: where per-shard work runs."""
+
+    family = "executors"
+    kind = "executor"
+    method = "add_executor"
+
+    def add_executor(self, name: str, factory: Factory, *, description: str = "") -> None:
+        """Register the executor ``name`` (``cvpipe convert|validate --executor NAME``).
+
+        ``factory(address: str | None = None, **settings)`` returns an :class:`Executor`
+        (``map(fn, items)`` yielding results in order, ``close()``); ``address`` is the
+        user's ``--address`` (a cluster to join), None for the executor's default. cvpipe's
+        built-in ``local`` runs everything in this process.
+
+        Raises:
+            PluginError: naming the plugin, for a bad name or a factory that is not callable.
+        """
+        self._add_factory(name, factory, description)
+
+
 #: The registrar classes, one per hook family, in the order tables list the families. This is
 #: the one list of families: everything else derives from it.
 REGISTRARS: tuple[type[Registrar], ...] = (
@@ -455,6 +538,7 @@ REGISTRARS: tuple[type[Registrar], ...] = (
     PostprocessorRegistrar,
     MetricRegistrar,
     StepRegistrar,
+    ExecutorRegistrar,
 )
 
 #: Hook families, in the order tables list them; each has a ``cvpipe_register_<family>`` hook.

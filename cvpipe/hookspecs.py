@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # the contract's types, named without importing anything at r
         MetricRegistrar,
         ModelRegistrar,
         PostprocessorRegistrar,
+        ExecutorRegistrar,
         StepRegistrar,
         TransformRegistrar,
     )
@@ -160,6 +161,23 @@ def cvpipe_register_steps(register: StepRegistrar) -> None:
 
     Returns:
         None. Implementations call ``register.add_step`` instead of returning values.
+    """
+
+
+@hookspec
+def cvpipe_register_executors(register: ExecutorRegistrar) -> None:
+    """Register executors: where ``convert``/``validate`` run their per-shard work
+    (``--executor NAME [--address ADDR]``).
+
+    Call ``register.add_executor(name, factory, *, description="")``; ``factory(address=None)``
+    returns a :class:`~cvpipe.contract.Executor` (``map(fn, items)`` yielding results in
+    order, ``close()``), as :meth:`cvpipe.contract.ExecutorRegistrar.add_executor` documents.
+
+    Args:
+        register: the :class:`~cvpipe.contract.ExecutorRegistrar` of the calling plugin.
+
+    Returns:
+        None. Implementations call ``register.add_executor`` instead of returning values.
     """
 
 

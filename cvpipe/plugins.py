@@ -113,6 +113,7 @@ class CvpipePluginManager(pluggy.PluginManager):
         "cvpipe.builtin.kitti",
         "cvpipe.builtin.label_studio",
         "cvpipe.builtin.openimages",
+        "cvpipe.builtin.parquet",
         "cvpipe.builtin.postprocess",
         "cvpipe.builtin.steps",
         "cvpipe.builtin.augment",
@@ -123,6 +124,7 @@ class CvpipePluginManager(pluggy.PluginManager):
         "cvpipe.builtin.tensorboard",
         "cvpipe.builtin.report",
         "cvpipe.builtin.tile",
+        "cvpipe.builtin.executors",
     )
 
     def __init__(self) -> None:

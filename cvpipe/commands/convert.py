@@ -35,9 +35,12 @@ _PATH = click.Path(path_type=Path)
               help="Accept images that are symlinks to files outside the dataset (copied or linked as those files).")
 @click.option("--json", "json_out", type=_PATH, metavar="OUT", help="Also write the report as JSON to OUT.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--executor", metavar="NAME", help="Run per-shard work on this executor (local, or a plugin's: ray).")
+@click.option("--address", metavar="ADDR", help="Cluster address for --executor (e.g. 127.0.0.1:6379).")
 def convert(src: Path, dst: Path, to: str, from_format: str | None, keep_difficult: bool, images: str,
             classes_file: Path | None, splits: tuple[str, ...], images_dir: Path | None, skip_invalid: bool,
-            overwrite: bool, follow_symlinks: bool, json_out: Path | None, quiet: bool) -> None:
+            overwrite: bool, follow_symlinks: bool, json_out: Path | None, quiet: bool,
+            executor: str | None = None, address: str | None = None) -> None:
     """Convert the dataset at SRC into format --to at DST.
 
     The input is checked like `cvpipe validate` first (image files only when they are copied or
@@ -49,12 +52,19 @@ def convert(src: Path, dst: Path, to: str, from_format: str | None, keep_difficu
     from ..fsutil import atomic_write_json
     from ..jsondata import jsonable
 
-    report = convert_dataset(
-        src, dst, to, from_format=from_format, keep_difficult=keep_difficult, images=images,
-        classes_file=classes_file, splits=splits or None, images_dir=images_dir,
-        skip_invalid=skip_invalid, overwrite=overwrite, progress=not quiet and sys.stderr.isatty(),
-        follow_symlinks=follow_symlinks,
-    )
+    options = dict(from_format=from_format, keep_difficult=keep_difficult, images=images, classes_file=classes_file,
+                   splits=splits or None, images_dir=images_dir, skip_invalid=skip_invalid, overwrite=overwrite,
+                   follow_symlinks=follow_symlinks)
+    if executor is not None or address is not None:
+        from ..execution import convert_sharded, get_executor
+
+        ex = get_executor(executor or "local", address)
+        try:
+            report = convert_sharded(src, dst, to, executor=ex, **options)
+        finally:
+            ex.close()
+    else:
+        report = convert_dataset(src, dst, to, progress=not quiet and sys.stderr.isatty(), **options)
     click.echo(summary_table(report))
     if json_out is not None:
         atomic_write_json(json_out, jsonable(report))
@@ -81,9 +91,11 @@ def summary_table(report: dict) -> str:
 @click.option("--follow-symlinks", is_flag=True, help="Accept images that are symlinks to files outside the dataset.")
 @click.option("--json", "json_out", type=_PATH, metavar="OUT", help="Also write the problems as JSON to OUT ('-': stdout).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--executor", metavar="NAME", help="Read and check per shard on this executor (local, or a plugin's: ray).")
+@click.option("--address", metavar="ADDR", help="Cluster address for --executor (e.g. 127.0.0.1:6379).")
 def validate(src: Path, from_format: str | None, images_dir: Path | None,
              splits: tuple[str, ...], no_images: bool, follow_symlinks: bool, json_out: Path | None,
-             quiet: bool) -> None:
+             quiet: bool, executor: str | None = None, address: str | None = None) -> None:
     """Read the dataset at SRC and report every problem (file:line: field: message).
 
     Exit 0 when clean, 2 when anything is wrong.
@@ -92,9 +104,19 @@ def validate(src: Path, from_format: str | None, images_dir: Path | None,
     from ..formats import validate_dataset
     from ..fsutil import atomic_write_json
 
-    result = validate_dataset(src, from_format, images_dir=images_dir, splits=splits or None,
-                              check_images=not no_images, progress=not quiet and sys.stderr.isatty(),
-                              follow_symlinks=follow_symlinks)
+    if executor is not None or address is not None:
+        from ..execution import get_executor, validate_sharded
+
+        ex = get_executor(executor or "local", address)
+        try:
+            result = validate_sharded(src, from_format, executor=ex, images_dir=images_dir, splits=splits or None,
+                                      check_images=not no_images, follow_symlinks=follow_symlinks)
+        finally:
+            ex.close()
+    else:
+        result = validate_dataset(src, from_format, images_dir=images_dir, splits=splits or None,
+                                  check_images=not no_images, progress=not quiet and sys.stderr.isatty(),
+                                  follow_symlinks=follow_symlinks)
     problems = result["problems"]
     machine = dict(result, problems=[p.to_dict() for p in problems])
     to_stdout = json_out is not None and str(json_out) == "-"

@@ -1,0 +1,100 @@
+"""cvpipe-ray: the ``ray`` executor (``cvpipe convert|validate --executor ray [--address ADDR]``).
+
+Per-shard work runs as a Ray Data pipeline: ``ray.data.from_items(items).map(task)``, streamed
+back to the driver in input order (``preserve_order``), one block per item so that shards are
+scheduled across the cluster's CPUs. Items and results travel pickled (they are cvpipe's own
+task and result objects, not table rows). Without ``--address`` a local Ray instance is
+started for the command (and shut down after); with it, the driver joins that cluster
+(``ray start --head`` prints the address; ``auto`` finds the one on this machine). Tasks write only into the temporary sibling of the
+output the driver gave them, so on several machines that folder must be on storage every
+node sees (NFS, a shared volume).
+
+Ray is imported only when the executor is created: ``cvpipe --help`` and ``cvpipe plugins``
+stay fast, and the core never imports ray.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any, Callable, Iterable, Iterator
+
+from cvpipe import hookimpl
+
+__all__ = ["RayExecutor", "ray_executor"]
+
+CVPIPE_HOOK_API_VERSION = 1
+
+
+class _Task:
+    """Ray Data row function: unpickle the item, run ``fn``, pickle the result."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {"i": row["i"], "result": pickle.dumps(self.fn(pickle.loads(row["item"])), protocol=5)}
+
+
+class RayExecutor:
+    """An :class:`cvpipe.contract.Executor` on Ray Data."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
+        try:
+            import ray
+        except ImportError:  # pragma: no cover - the distribution depends on ray
+            from cvpipe.errors import ConfigError
+
+            raise ConfigError("the ray executor needs ray, which is not installed", field="--executor",
+                              value="ray", hint="pip install 'ray[data]'") from None
+        self._ray = ray
+        self._owns = not ray.is_initialized()
+        if self._owns:
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                      "configure_logging": False}
+            # without an address, a new local instance (not whatever cluster `ray start` left
+            # recorded on this machine); `--address auto` joins that one
+            kwargs["address"] = address if address is not None else "local"
+            if address is None and num_cpus is not None:
+                kwargs["num_cpus"] = num_cpus
+            try:
+                ray.init(**kwargs)
+            except ConnectionError as exc:
+                from cvpipe.errors import ConfigError
+
+                raise ConfigError(f"cannot join the Ray cluster: {exc}", field="--address", value=address,
+                                  expected="the address `ray start --head` printed (host:port)") from None
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        """Yield ``fn(item)`` for each item, in order, computed on the cluster."""
+        import ray.data
+
+        rows = [{"i": i, "item": pickle.dumps(x, protocol=5)} for i, x in enumerate(items)]
+        if not rows:
+            return
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = False
+        ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_Task(fn))
+        expected = 0
+        for row in ds.iter_rows():
+            if row["i"] != expected:  # preserve_order guarantees it; a wrong order must not go unnoticed
+                raise RuntimeError(f"ray returned result {row['i']} where {expected} was expected")
+            expected += 1
+            yield pickle.loads(row["result"])
+
+    def close(self) -> None:
+        """Shut down the Ray instance this executor started (a joined cluster keeps running)."""
+        if self._owns and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+def ray_executor(address: str | None = None) -> RayExecutor:
+    """Run per-shard work on Ray (a local instance, or the cluster at ``address``)."""
+    return RayExecutor(address)
+
+
+@hookimpl
+def cvpipe_register_executors(register):
+    register.add_executor("ray", ray_executor, description="Ray Data: per-shard tasks on a Ray cluster (--address)")
