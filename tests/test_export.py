@@ -192,6 +192,14 @@ def test_model_families_that_cannot_export_say_why(ckpt, tmp_path, capsys):
         export_model(ModelBundle(PluginNet(), "plugin_net", {}, ["a"]), "onnx", tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
 
+    # cvpipe's own cvdet family: refused with the reason, nothing written
+    from cvpipe.models.build import build_model
+
+    cvdet = build_model("cvdet-n", 2, {"image_size": 64})
+    with pytest.raises(ExportError, match="the cvdet family cannot be exported yet: its anchor-free head"):
+        export_model(ModelBundle(cvdet, "cvdet-n", {"image_size": 64}, ["a", "b"]), "onnx", tmp_path / "c.onnx")
+    assert not (tmp_path / "c.onnx").exists()
+
     # a chain the graph cannot hold: --nms refuses and says what to do; raw export works
     params = dict(PARAMS, postprocess=[{"soft_nms": {"sigma": 0.5}}])
     other = _checkpoint(tmp_path / "soft.pt", params)

@@ -53,6 +53,14 @@ def export_family(model: Any) -> str:
     inner = getattr(model, "model", None)
     if inner is not None and _is_torchvision_detector(inner):
         return "torchvision"
+    from ..models.cvdet import CvdetDetector
+
+    if isinstance(model, CvdetDetector):
+        raise ExportError(
+            "the cvdet family cannot be exported yet: its anchor-free head (distribution-focal box bins and "
+            "the candidate selection before NMS) has no graph form in cvpipe's exporter; export a compact or "
+            "torchvision model, or run the checkpoint with cvpipe predict"
+        )
     raise ExportError(
         f"{type(model).__name__} is not an exportable cvpipe model family: export knows cvpipe's compact "
         "detector and torchvision's detectors (Faster R-CNN, RetinaNet, FCOS, SSD); a plugin's model needs "
