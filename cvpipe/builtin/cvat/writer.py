@@ -64,14 +64,8 @@ def _label_element(parent, name: str, stored: dict | None, attrs: dict[str, str]
     return el
 
 
-def write_cvat(
-    dataset: "Dataset",
-    dst: Path,
-    *,
-    images: Literal["copy", "link", "none"] = "copy",
-    keep_difficult: bool = True,
-    task_name: str | None = None,
-) -> dict:
+def write_cvat(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link", "none"] = "copy",
+               keep_difficult: bool = True, task_name: str | None = None) -> dict:
     """Write ``dataset`` into the folder ``dst`` as ``annotations.xml`` and ``images/``.
 
     ``keep_difficult``: CVAT keeps the flag (a checkbox attribute), so difficult boxes are written

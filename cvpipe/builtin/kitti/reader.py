@@ -99,13 +99,8 @@ def _images_of(folder: Path) -> dict[str, Path]:
     return out
 
 
-def read_kitti(
-    path: Path,
-    *,
-    images_dir: Path | None = None,
-    splits: list[str] | None = None,
-    problems: list[Problem] | None = None,
-) -> "Dataset":
+def read_kitti(path: Path, *, images_dir: Path | None = None, splits: list[str] | None = None,
+               problems: list[Problem] | None = None) -> "Dataset":
     """Read a KITTI object dataset (rules: the module docstring).
 
     Args:

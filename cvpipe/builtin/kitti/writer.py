@@ -50,14 +50,8 @@ def _line(name: str, box, kitti: dict | None, truncated: bool, occluded: Any, do
     return " ".join(parts)
 
 
-def write_kitti(
-    dataset: "Dataset",
-    dst: Path,
-    *,
-    images: Literal["copy", "link", "none"] = "copy",
-    keep_difficult: bool = False,
-    keep_crowd: bool = False,
-) -> dict:
+def write_kitti(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link", "none"] = "copy",
+                keep_difficult: bool = False, keep_crowd: bool = False) -> dict:
     """Write ``dataset`` into the folder ``dst`` in the KITTI layout (see the module docstring).
 
     Returns ``{"images", "boxes", "skipped": {"difficult": n, "crowd": m}, "dontcare": k}``.

@@ -46,16 +46,9 @@ def labeling_config(categories, from_name: str = "label", to_name: str = "image"
     return etree.tostring(view, pretty_print=True, encoding="utf-8")
 
 
-def write_label_studio(
-    dataset: "Dataset",
-    dst: Path,
-    *,
-    images: Literal["copy", "link", "none"] = "copy",
-    keep_difficult: bool = False,
-    keep_crowd: bool = False,
-    url_prefix: str = LOCAL_FILES + IMAGES_DIR + "/",
-    indent: int | None = 2,
-) -> dict:
+def write_label_studio(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link", "none"] = "copy",
+                       keep_difficult: bool = False, keep_crowd: bool = False,
+                       url_prefix: str = LOCAL_FILES + IMAGES_DIR + "/", indent: int | None = 2) -> dict:
     """Write ``dataset`` into the folder ``dst`` (see the module docstring).
 
     ``url_prefix`` + the URL-quoted image name is each task's ``data.image`` (default: served by a

@@ -64,13 +64,8 @@ def _image_id(rel: str) -> str:
     return rel[: len(rel) - len(last)] + (last.rsplit(".", 1)[0] if "." in last[1:] else last)
 
 
-def write_openimages(
-    dataset: "Dataset",
-    dst: Path,
-    *,
-    images: Literal["copy", "link", "none"] = "copy",
-    keep_difficult: bool = False,
-) -> dict:
+def write_openimages(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link", "none"] = "copy",
+                     keep_difficult: bool = False) -> dict:
     """Write ``dataset`` into the folder ``dst`` (see the module docstring).
 
     Returns ``{"images", "boxes", "skipped": {"difficult": n}}``. ``dst`` appears whole or not

@@ -133,13 +133,8 @@ def make_sample(image: str, width: int, height: int, rows: list[tuple], label_fi
     )
 
 
-def read_yolo(
-    path: Path,
-    *,
-    images_dir: Path | None = None,
-    splits: list[str] | None = None,
-    problems: list[Problem] | None = None,
-) -> "Dataset":
+def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] | None = None,
+              problems: list[Problem] | None = None) -> "Dataset":
     """Read a YOLO dataset (layouts and rules: see the module docstring).
 
     Args:
