@@ -1,4 +1,5 @@
-"""Registered formats: look one up by name (checking it reads or writes) or detect it on disk."""
+"""Registered formats: look one up by name (checking it reads or writes) or detect it on disk
+(:func:`file_head`: the bytes a format's ``detect`` looks at)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from ..errors import ConfigError, InputError
 from ..registry import Entry, Family, call_plugin
 
-__all__ = ["get_format", "detect_format"]
+__all__ = ["get_format", "detect_format", "file_head"]
 
 
 def _formats() -> Family:
@@ -63,3 +64,13 @@ def detect_format(path: Path) -> str:
                          hint="name it with --from FORMAT")
     raise InputError("the dataset format is ambiguous", file=str(path), value=", ".join(sorted(matches)),
                      expected="exactly one matching format", hint="name it with --from FORMAT")
+
+
+def file_head(path: Path, size: int, *, line: bool = False) -> bytes:
+    """The first ``size`` bytes of the file ``path`` (at most its first line when ``line``), what a
+    format's ``detect`` looks at; ``b""`` when the file cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.readline(size) if line else fh.read(size)
+    except OSError:
+        return b""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cvpipe.errors import Problem
+from cvpipe.formats.lookup import file_head
 
 __all__ = ["ANNOTATIONS_FILE", "IMAGES_DIR", "detect_cvat", "find_xml", "parse_xml", "element_data",
            "data_element"]
@@ -20,11 +21,7 @@ _HEAD = 4096
 
 
 def _looks_like_cvat(xml: Path) -> bool:
-    try:
-        with open(xml, "rb") as fh:
-            head = fh.read(_HEAD)
-    except OSError:
-        return False
+    head = file_head(xml, _HEAD)
     return _ROOT.search(head) is not None and (b"<version>" in head or b"<meta>" in head or b"<image " in head)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cvpipe.errors import Problem
+from cvpipe.formats.lookup import file_head
 
 __all__ = ["TASKS_FILE", "IMAGES_DIR", "LOCAL_FILES", "detect_label_studio", "find_json", "url_candidates"]
 
@@ -21,12 +22,7 @@ _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 
 
 def _looks_like_export(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(_HEAD)
-    except OSError:
-        return False
-    head = head.lstrip()
+    head = file_head(path, _HEAD).lstrip()
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:].lstrip()
     # a task's "annotations" may come after a long "data" beyond the bytes read
