@@ -55,17 +55,8 @@ from .results import read_coco_predictions, read_coco_results, to_coco_results
 from .to_yolo import convert_coco_to_yolo
 from .writer import to_coco_dict, write_coco
 
-__all__ = [
-    "detect",
-    "read_coco",
-    "write_coco",
-    "read_coco_results",
-    "read_coco_predictions",
-    "to_coco_dict",
-    "to_coco_results",
-    "convert_coco_to_yolo",
-    "DEFAULT_SPLIT",
-]
+__all__ = ["detect", "read_coco", "write_coco", "read_coco_results", "read_coco_predictions", "to_coco_dict",
+           "to_coco_results", "convert_coco_to_yolo", "DEFAULT_SPLIT"]
 
 
 @hookimpl

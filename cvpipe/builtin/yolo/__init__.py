@@ -41,13 +41,7 @@ from .predictions import read_yolo_detections, read_yolo_predictions
 from .reader import read_yolo
 from .writer import write_yolo
 
-__all__ = [
-    "read_yolo",
-    "write_yolo",
-    "detect_yolo",
-    "read_yolo_predictions",
-    "read_yolo_detections",
-]
+__all__ = ["read_yolo", "write_yolo", "detect_yolo", "read_yolo_predictions", "read_yolo_detections"]
 
 
 @hookimpl

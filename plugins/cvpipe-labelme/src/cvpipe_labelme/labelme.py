@@ -474,15 +474,9 @@ def _shape(dataset, sample, j: int) -> dict[str, Any]:
     return shape
 
 
-def write_labelme(
-    dataset,
-    dst: Path,
-    *,
-    images: Literal["copy", "link", "none"] = "copy",
-    keep_difficult: bool = True,
-    image_data: Literal["keep", "embed", "none"] = "keep",
-    indent: int | None = 2,
-) -> dict:
+def write_labelme(dataset, dst: Path, *, images: Literal["copy", "link", "none"] = "copy",
+                  keep_difficult: bool = True, image_data: Literal["keep", "embed", "none"] = "keep",
+                  indent: int | None = 2) -> dict:
     """Write ``dataset`` as LabelMe files into the folder ``dst`` (see the module docs).
 
     ``images``: copy the image files beside the JSON files, hard-``link`` them (copy across
