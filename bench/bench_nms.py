@@ -58,6 +58,16 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, flo
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def _ratio_table(results: list[dict[str, Any]], case_title: str, title: str, op: str) -> None:
+    """Print cvpipe's ``cvpipe_<op>_ms`` against ensemble-boxes' ``ensemble_boxes_<op>_ms`` per case."""
+    print(f"{case_title:<28}{title:>16}{'ensemble-boxes':>16}{'ratio':>8}{'boxes/s cvpipe':>16}")
+    for r in results:
+        ms, ref = r[f"cvpipe_{op}_ms"], r.get(f"ensemble_boxes_{op}_ms")
+        print(f"{r['case']:<28}{ms:>14.2f}ms"
+              + (f"{ref:>14.2f}ms{ref / ms:>7.1f}x" if ref else f"{'-':>16}{'-':>8}")
+              + f"{r['boxes'] / ms * 1e3:>16,.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=30, help="timed runs per measurement (median reported)")
@@ -131,19 +141,9 @@ def main() -> None:
               f"{r['plugin_overhead_pct']:>+9.1f}%{r['cvpipe_ops_nms_ms']:>8.3f}ms"
               f"{r['torchvision_nms_and_gather_ms']:>10.3f}ms{r['plugin_overhead_vs_gather_pct']:>+9.1f}%")
     print()
-    print(f"{'case':<28}{'Soft-NMS cvpipe':>16}{'ensemble-boxes':>16}{'ratio':>8}{'boxes/s cvpipe':>16}")
-    for r in results:
-        ref = r.get("ensemble_boxes_soft_nms_ms")
-        print(f"{r['case']:<28}{r['cvpipe_soft_nms_ms']:>14.2f}ms"
-              + (f"{ref:>14.2f}ms{ref / r['cvpipe_soft_nms_ms']:>7.1f}x" if ref else f"{'-':>16}{'-':>8}")
-              + f"{r['boxes'] / r['cvpipe_soft_nms_ms'] * 1e3:>16,.0f}")
+    _ratio_table(results, "case", "Soft-NMS cvpipe", "soft_nms")
     print()
-    print(f"{'case (3 models)':<28}{'WBF cvpipe':>16}{'ensemble-boxes':>16}{'ratio':>8}{'boxes/s cvpipe':>16}")
-    for r in results:
-        ref = r.get("ensemble_boxes_wbf_ms")
-        print(f"{r['case']:<28}{r['cvpipe_wbf_ms']:>14.2f}ms"
-              + (f"{ref:>14.2f}ms{ref / r['cvpipe_wbf_ms']:>7.1f}x" if ref else f"{'-':>16}{'-':>8}")
-              + f"{r['boxes'] / r['cvpipe_wbf_ms'] * 1e3:>16,.0f}")
+    _ratio_table(results, "case (3 models)", "WBF cvpipe", "wbf")
     print("\nratio = ensemble-boxes time / cvpipe time (>1: cvpipe faster); overhead = plugin / batched_nms - 1;"
           "\nnms+gather = batched_nms plus indexing boxes/scores/labels with its result (the plugin returns detections)")
     if args.json:

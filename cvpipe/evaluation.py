@@ -49,6 +49,7 @@ from .formats.json import gc_paused  # one gc pause for JSON loading and evaluat
 
 __all__ = [
     "COCO_KEYS",
+    "save_figure",
     "coco_keys",
     "evaluate",
     "align_detections",
@@ -482,7 +483,7 @@ def confusion_matrix(gt: Dataset, dt: Dataset, *, iou_threshold: float = 0.5,
     return cm
 
 
-def _save_figure(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path) -> Path:
     """Render a matplotlib Figure (no pyplot, no global backend change) to ``path`` as PNG,
     atomically."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -606,7 +607,7 @@ def plot_pr_curves(gt: Dataset, dt: Dataset, path: Path, *, iou_threshold: float
             ax.legend(handles=ax.get_lines()[-1:], loc="lower left", fontsize=9)
     else:
         ax.text(0.5, 0.5, "no ground-truth objects", ha="center", va="center")
-    return _save_figure(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def _class_color(k: int) -> tuple[int, int, int]:
@@ -647,7 +648,7 @@ def plot_confusion_matrix(gt: Dataset, dt: Dataset, path: Path, *, iou_threshold
                 if cm[i, j]:
                     ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
                             color="white" if norm[i, j] > 0.5 else "black")
-    return _save_figure(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def draw_samples(gt: Dataset, dt: Dataset, path: Path, *, count: int = 8, conf_threshold: float = 0.25,

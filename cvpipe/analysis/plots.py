@@ -15,6 +15,7 @@ import numpy as np
 
 from ..data import Dataset
 from ..errors import InputError
+from ..evaluation import save_figure
 from .report import Analysis
 from .thresholds import f1_curve
 from .tide import BKG, BOTH, CLS, DUPE, ERROR_KINDS, LOC, SHORT_NAMES, TP
@@ -24,19 +25,6 @@ __all__ = ["plot_thresholds", "plot_breakdown", "save_galleries", "save_analysis
 _KIND_NAME = {CLS: "Cls", LOC: "Loc", BOTH: "Both", DUPE: "Dupe", BKG: "Bkg"}
 #: Bar colours of the error kinds (TIDE's order), then the two special errors.
 _BAR_COLORS = ("#e6550d", "#3182bd", "#756bb1", "#31a354", "#636363", "#d6616b")
-
-
-def _save_figure(fig: Any, path: Path) -> Path:
-    """Render a matplotlib Figure (no pyplot, no global backend change) to ``path`` as a PNG,
-    atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from ..fsutil import atomic_open
-
-    FigureCanvasAgg(fig)
-    with atomic_open(path) as fh:
-        fig.savefig(fh, format="png", dpi=110, bbox_inches="tight")
-    return path
 
 
 def plot_thresholds(analysis: Analysis, path: Path) -> Path:
@@ -93,7 +81,7 @@ def plot_thresholds(analysis: Analysis, path: Path) -> Path:
     else:
         handles, names = ax_f1.get_legend_handles_labels()
         ax_pr.legend(handles[-1:], names[-1:], loc="lower left", fontsize=9)
-    return _save_figure(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_breakdown(result: dict[str, Any], path: Path) -> Path:
@@ -128,7 +116,7 @@ def plot_breakdown(result: dict[str, Any], path: Path) -> Path:
         a.set_xlim(0, top * 1.25)
         a.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
-    return _save_figure(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def _crop(img: np.ndarray, box: np.ndarray, tile: int) -> tuple[np.ndarray, float, np.ndarray]:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..hookspecs import hookimpl
-from ..tiling import check_tile_settings
 
 __all__ = ["TileStep"]
 
@@ -41,6 +40,8 @@ class TileStep:
             dataset: the context name of the dataset to tile.
             output: where to store the tiled dataset (default: replace ``dataset``).
         """
+        from ..tiling import check_tile_settings  # numpy stays unimported until a tile step is built
+
         check_tile_settings(size, overlap, min_visibility)
         self.path, self.size, self.overlap, self.min_visibility = path, size, overlap, min_visibility
         self.images, self.dataset, self.output = images, dataset, output or dataset

@@ -237,7 +237,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    from ..evaluation import _save_figure
+    from ..evaluation import save_figure
 
     epochs = [h["epoch"] for h in history]
     fig = Figure(figsize=(10, 3.8))
@@ -262,7 +262,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
     if ax_val.lines:
         ax_val.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def validate(bundle: ModelBundle, val: Dataset, cfg: TrainSettings, *, workers: int, progress: bool) -> dict[str, float]:

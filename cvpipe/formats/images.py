@@ -142,3 +142,75 @@ def place_image(src: Path, dst: Path, mode: str, *, hint: str = "point to the im
     if not src.is_file():
         raise InputError("image file not found", file=str(src), expected="an existing image file", hint=hint)
     place_file(src, dst, mode)
+
+
+def check_images_mode(images: str) -> None:
+    """Refuse a writer's ``images`` option unless it is ``copy``, ``link`` or ``none`` (ConfigError)."""
+    from ..errors import ConfigError
+
+    if images not in ("copy", "link", "none"):
+        raise ConfigError("bad images mode", field="images", value=images, expected="copy, link or none")
+
+
+def split_groups(samples: Sequence, *, no_split: str | None = "train") -> dict[str | None, list]:
+    """``samples`` grouped by the split folder each goes to, in first-seen order.
+
+    A sample without a split goes to ``unassigned`` when some sample has one, else to
+    ``no_split`` (None: no split folder at all). Split names are checked to be plain, safe folder
+    names (InputError otherwise).
+    """
+    from ..fsutil import safe_relpath
+
+    any_split = any(s.split is not None for s in samples)
+    groups: dict[str | None, list] = {}
+    for s in samples:
+        groups.setdefault(s.split if s.split is not None else ("unassigned" if any_split else no_split), []).append(s)
+    out: dict[str | None, list] = {}
+    for split, group in groups.items():
+        if split is not None:
+            split = safe_relpath(str(split), field="split")
+            if "/" in split:
+                raise InputError("split name with a folder", field="split", value=split, expected="a plain name")
+        out[split] = group
+    return out
+
+
+def unique_names(
+    dataset,
+    samples: Sequence,
+    *,
+    key=None,
+    what: str = "name",
+    value=None,
+    expected: str = "distinct image names",
+    hint: str = "also {}",
+    known_key: str = "file_name",
+) -> list[tuple[object, str, str]]:
+    """``(sample, name, key)`` for each of ``samples``: its :func:`image_names` name made safe
+    (:func:`cvpipe.fsutil.safe_relpath`) and ``key(name)`` (default: the name), the output file it
+    decides (label file, ImageID...). Two samples with one key are an InputError "two images would
+    get the same ``what``" with ``value(key)`` (default: the key), ``expected`` and ``hint``
+    formatted with the other image.
+    """
+    from ..fsutil import safe_relpath
+
+    out = []
+    seen: dict[str, str] = {}
+    for s, name in zip(samples, image_names(samples, known_key=known_key)):
+        rel = safe_relpath(name, file=str(dataset.image_path(s)), field="image")
+        k = key(rel) if key is not None else rel
+        if k in seen:
+            raise InputError(f"two images would get the same {what}", file=str(dataset.image_path(s)),
+                             value=value(k) if value is not None else k, expected=expected,
+                             hint=hint.format(seen[k]))
+        seen[k] = s.image
+        out.append((s, rel, k))
+    return out
+
+
+def decimal_text(v: float) -> str:
+    """``v`` with two decimals when that is exact (``58.00``, as CVAT and KITTI write
+    coordinates), else the shortest decimal that reads back to the same float."""
+    v = float(v)
+    two = f"{v:.2f}"
+    return two if float(two) == v else repr(v)

@@ -1,5 +1,6 @@
 """Read and write a dataset in a registered format, with the format's own options checked
-against its reader's/writer's signature; the readers' problem contract (:func:`raise_or_collect`)."""
+against its reader's/writer's signature; the readers' problem contract (:func:`raise_or_collect`)
+and their text label files (:func:`label_lines`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .lookup import detect_format, get_format
 if TYPE_CHECKING:
     from ..data import Dataset
 
-__all__ = ["read_dataset", "write_dataset", "bind_options", "raise_or_collect", "accepts"]
+__all__ = ["read_dataset", "write_dataset", "bind_options", "raise_or_collect", "accepts", "label_lines"]
 
 
 def read_dataset(
@@ -105,3 +106,17 @@ def accepts(func: Callable[..., Any], name: str) -> bool:
     """Whether ``func`` takes a keyword argument ``name`` (by name or through ``**kwargs``)."""
     params = inspect.signature(func).parameters
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def label_lines(path: Path, found: list[Problem], *, missing_ok: bool = False) -> list[tuple[int, str, list[str]]]:
+    """The non-blank lines of the UTF-8 text file ``path`` as ``(line number, line, its
+    whitespace-separated values)``; an unreadable file gives ``[]`` with a Problem appended to
+    ``found`` (a missing one gives ``[]`` quietly when ``missing_ok``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        if missing_ok and isinstance(exc, FileNotFoundError):
+            return []
+        found.append(Problem("cannot read label file", file=str(path), value=str(exc), expected="a UTF-8 text file"))
+        return []
+    return [(n, line, tok) for n, line in enumerate(text.splitlines(), 1) if (tok := line.split())]

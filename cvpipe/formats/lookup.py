@@ -1,13 +1,16 @@
-"""Registered formats: look one up by name (checking it reads or writes) or detect it on disk."""
+"""Registered formats: look one up by name (checking it reads or writes) or detect it on disk
+(:func:`file_head`: the bytes a format's ``detect`` looks at), find a layout's annotation file
+(:func:`find_dataset_file`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, Problem
 from ..registry import Entry, Family, call_plugin
 
-__all__ = ["get_format", "detect_format"]
+__all__ = ["get_format", "detect_format", "file_head", "find_dataset_file"]
 
 
 def _formats() -> Family:
@@ -63,3 +66,39 @@ def detect_format(path: Path) -> str:
                          hint="name it with --from FORMAT")
     raise InputError("the dataset format is ambiguous", file=str(path), value=", ".join(sorted(matches)),
                      expected="exactly one matching format", hint="name it with --from FORMAT")
+
+
+def file_head(path: Path, size: int, *, line: bool = False) -> bytes:
+    """The first ``size`` bytes of the file ``path`` (at most its first line when ``line``), what a
+    format's ``detect`` looks at; ``b""`` when the file cannot be read or is not a regular file
+    (a FIFO or a device is never opened: it could block or never end)."""
+    if not Path(path).is_file():
+        return b""
+    try:
+        with open(path, "rb") as fh:
+            return fh.readline(size) if line else fh.read(size)
+    except OSError:
+        return b""
+
+
+def find_dataset_file(path: Path, found: list[Problem], *, name: str, pattern: str, accept: Callable[[Path], bool],
+                      kind: str, kinds: str, wanted: str, expected: str) -> Path | None:
+    """The annotation file ``path`` means: the file itself, ``name`` in the folder, or the folder's
+    only file matching ``pattern`` (``*.xml``) that ``accept`` takes; None with a problem appended
+    to ``found`` when there is none (``wanted``: what ``path`` should be; ``kind``/``kinds``: one
+    or several such files, as problems name them; ``expected``: what the folder should hold)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        found.append(Problem("no such file or directory", file=str(path), expected=wanted))
+        return None
+    if (path / name).is_file():
+        return path / name
+    files = sorted(p for p in path.glob(pattern) if p.is_file() and accept(p))
+    if len(files) == 1:
+        return files[0]
+    found.append(Problem(f"no {kind}" if not files else f"several {kinds}", file=str(path),
+                         value=", ".join(p.name for p in files) or None, expected=expected,
+                         hint=f"name the {pattern.rsplit('.', 1)[-1].upper()} file itself" if files else None))
+    return None

@@ -16,7 +16,7 @@ from ..jsondata import jsonable
 from .context import Context
 from .rundir import choose_run_dir, distributed
 
-__all__ = ["Pipeline", "PlannedStep", "StepFailed"]
+__all__ = ["Pipeline", "PlannedStep", "StepFailed", "step_summary"]
 
 
 @dataclass
@@ -219,7 +219,7 @@ class Pipeline:
                                       {"step": s.name, "kind": s.kind, "seconds": round(seconds, 3),
                                        "settings": s.bound, "result": result})
                     finished[s.name] = result
-                    summary = _summary(result)
+                    summary = step_summary(result)
                     ctx._log_only(f"done in {seconds:.2f}s" + (f": {summary}" if summary else ""))
                     say(f"{label} done in {_fmt_seconds(seconds)}" + (f": {summary}" if summary else ""))
                     _fire(hook.cvpipe_on_step_end, pipeline=self.name, run_dir=run_dir, step=s.name,
@@ -255,7 +255,7 @@ class Pipeline:
         from ..console import format_table
 
         rows = [[s["index"], name, s["kind"], s["status"], _fmt_seconds(s["seconds"]),
-                 _summary(s["result"] or {})] for name, s in results["steps"].items()]
+                 step_summary(s["result"] or {})] for name, s in results["steps"].items()]
         print(format_table(rows, ["#", "step", "kind", "status", "time", "summary"]))
         print(f"\n{self.name}: {results['status']} in {_fmt_seconds(results['seconds'])}; "
               f"results in {results['run_dir']}")
@@ -288,8 +288,9 @@ def _fmt_seconds(seconds: float | None) -> str:
     return f"{int(m)}m{s:04.1f}s" if m < 60 else f"{int(m // 60)}h{int(m % 60):02d}m"
 
 
-def _summary(result: Mapping[str, Any], limit: int = 6) -> str:
-    """One line for people: ``result["summary"]`` if the step gave one, else its first scalars."""
+def step_summary(result: Mapping[str, Any] | None, limit: int = 6) -> str:
+    """One line for people (the run's table, the report): ``result["summary"]`` if the step gave
+    one, else its first scalar results as ``name=value``."""
     if not isinstance(result, Mapping):
         return ""
     if isinstance(result.get("summary"), str):

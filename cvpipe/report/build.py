@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import InputError
+from ..pipeline.runner import step_summary
 from .collect import PICTURE_SUFFIXES, RunRecord, StepRecord, read_json, read_jsonl, read_run
 from .html import details, esc, kv_table, page, picture, pre, render_json, table
 
@@ -64,26 +65,6 @@ def _fmt_seconds(s: Any) -> str:
         return f"{s:.1f} s"
     m, sec = divmod(int(round(s)), 60)
     return f"{m} min {sec:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
-
-
-def step_summary(result: Mapping[str, Any] | None, limit: int = 6) -> str:
-    """The one line the run's table shows for a step: its ``summary``, else its first scalar
-    results as ``name=value``."""
-    if not isinstance(result, Mapping):
-        return ""
-    if isinstance(result.get("summary"), str):
-        return result["summary"]
-    parts = []
-    for k, v in result.items():
-        if isinstance(v, bool) or v is None:
-            continue
-        if isinstance(v, float):
-            parts.append(f"{k}={v:.4g}")
-        elif isinstance(v, int) or (isinstance(v, str) and len(v) <= 40 and "\n" not in v):
-            parts.append(f"{k}={v}")
-        if len(parts) >= limit:
-            break
-    return " ".join(parts)
 
 
 def _status(s: str) -> str:

@@ -44,32 +44,19 @@ score}]``) against a reference ground-truth dataset; :func:`to_coco_dict` and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections import Counter
 from pathlib import Path
 
 from ... import hookimpl
+from ...contract import FormatRegistrar
 from .layout import DEFAULT_SPLIT, detect
 from .reader import read_coco
 from .results import read_coco_predictions, read_coco_results, to_coco_results
 from .to_yolo import convert_coco_to_yolo
 from .writer import to_coco_dict, write_coco
 
-if TYPE_CHECKING:
-    from ...contract import FormatRegistrar
-
-__all__ = [
-    "detect",
-    "read_coco",
-    "write_coco",
-    "read_coco_results",
-    "read_coco_predictions",
-    "to_coco_dict",
-    "to_coco_results",
-    "convert_coco_to_yolo",
-    "DEFAULT_SPLIT",
-]
+__all__ = ["detect", "read_coco", "write_coco", "read_coco_results", "read_coco_predictions", "to_coco_dict",
+           "to_coco_results", "convert_coco_to_yolo", "DEFAULT_SPLIT"]
 
 
 @hookimpl

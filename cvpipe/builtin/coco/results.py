@@ -10,6 +10,7 @@ from typing import Any
 from ...data.origin import Origin
 from ...errors import InputError, Problem
 from ...formats.json import LineFinder, add_lines, load_json
+from ...formats.lookup import file_head
 from .reader import hashable, is_num, read_coco, short
 from .writer import category_entries, to_coco_dict
 
@@ -153,11 +154,7 @@ def _json_kind(path: Path) -> str | None:
     """``"list"`` or ``"object"``: what the JSON file at ``path`` holds at the top level, from its
     first non-blank byte (None when unreadable; the reader then reports the problem). Reading
     only the start keeps a 500,000-detection file from being parsed twice."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    except OSError:
-        return None
+    head = file_head(path, 4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     return {b"[": "list", b"{": "object"}.get(head[:1])
 
 

@@ -122,16 +122,9 @@ def to_coco_dict(dataset, *, keep_difficult: bool = True, keep_crowd: bool = Tru
     return out
 
 
-def write_coco(
-    dataset,
-    dst: Path,
-    *,
-    images: Literal["copy", "link", "none"] = "copy",
-    keep_difficult: bool = False,
-    keep_crowd: bool = True,
-    indent: int | None = None,
-    progress: bool = False,
-) -> dict:
+def write_coco(dataset, dst: Path, *, images: Literal["copy", "link", "none"] = "copy",
+               keep_difficult: bool = False, keep_crowd: bool = True, indent: int | None = None,
+               progress: bool = False) -> dict:
     """Write ``dataset`` as ``dst/annotations/instances_<split>.json`` plus
     ``dst/images/<split>/<file_name>`` (``images``: copy, hard ``link`` (copy across devices) or
     ``none``). Samples without a split go to split ``default``. ``dst`` appears whole or not at

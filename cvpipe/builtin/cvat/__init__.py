@@ -12,16 +12,12 @@ schema kept and written.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cvpipe import hookimpl
+from cvpipe.contract import FormatRegistrar
 
 from .layout import detect_cvat
 from .reader import read_cvat
 from .writer import write_cvat
-
-if TYPE_CHECKING:
-    from ...contract import FormatRegistrar
 
 __all__ = ["read_cvat", "write_cvat", "detect_cvat"]
 

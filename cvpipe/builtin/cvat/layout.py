@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cvpipe.errors import Problem
+from cvpipe.formats.lookup import file_head, find_dataset_file
 
 from cvpipe.formats.xml import parse_xml_file
 
@@ -22,11 +23,7 @@ _HEAD = 4096
 
 
 def _looks_like_cvat(xml: Path) -> bool:
-    try:
-        with open(xml, "rb") as fh:
-            head = fh.read(_HEAD)
-    except OSError:
-        return False
+    head = file_head(xml, _HEAD)
     return _ROOT.search(head) is not None and (b"<version>" in head or b"<meta>" in head or b"<image " in head)
 
 
@@ -42,23 +39,10 @@ def detect_cvat(path: Path) -> bool:
 def find_xml(path: Path, found: list[Problem]) -> Path | None:
     """The annotation file for ``path`` (the file itself, or ``annotations.xml`` in the folder, or
     the folder's only CVAT XML file); None with a problem appended when there is none."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        found.append(Problem("no such file or directory", file=str(path),
-                             expected="a CVAT annotations.xml or a folder holding one"))
-        return None
-    if (path / ANNOTATIONS_FILE).is_file():
-        return path / ANNOTATIONS_FILE
-    xmls = sorted(p for p in path.glob("*.xml") if p.is_file() and _looks_like_cvat(p))
-    if len(xmls) == 1:
-        return xmls[0]
-    found.append(Problem("no CVAT annotation file" if not xmls else "several CVAT annotation files", file=str(path),
-                         value=", ".join(p.name for p in xmls) or None,
-                         expected=f"one {ANNOTATIONS_FILE} (CVAT for images 1.1)",
-                         hint="name the XML file itself" if xmls else None))
-    return None
+    return find_dataset_file(path, found, name=ANNOTATIONS_FILE, pattern="*.xml", accept=_looks_like_cvat,
+                             kind="CVAT annotation file", kinds="CVAT annotation files",
+                             wanted="a CVAT annotations.xml or a folder holding one",
+                             expected=f"one {ANNOTATIONS_FILE} (CVAT for images 1.1)")
 
 
 def parse_xml(file: Path, found: list[Problem]):

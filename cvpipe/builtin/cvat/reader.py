@@ -93,13 +93,8 @@ def _int(el, attr: str, file: str, field: str, found: list[Problem]) -> int | No
     return None if v is None else int(v)
 
 
-def read_cvat(
-    path: Path,
-    *,
-    images_dir: Path | None = None,
-    splits: list[str] | None = None,
-    problems: list[Problem] | None = None,
-) -> "Dataset":
+def read_cvat(path: Path, *, images_dir: Path | None = None, splits: list[str] | None = None,
+              problems: list[Problem] | None = None) -> "Dataset":
     """Read a CVAT for images 1.1 file (rules: the module docstring).
 
     Args:

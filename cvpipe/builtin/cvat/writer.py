@@ -21,7 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from cvpipe.errors import ConfigError, InputError
+from cvpipe.errors import InputError
+from cvpipe.formats.images import check_images_mode, decimal_text, place_image, unique_names
 
 from .layout import ANNOTATIONS_FILE, IMAGES_DIR, data_element
 
@@ -33,12 +34,9 @@ __all__ = ["write_cvat", "coord_text"]
 _FLAGS = ("difficult", "truncated", "iscrowd")
 
 
-def coord_text(v: float) -> str:
-    """A coordinate as CVAT writes it (``58.00``) when two decimals are exact, else the shortest
-    decimal that reads back to the same float."""
-    v = float(v)
-    two = f"{v:.2f}"
-    return two if float(two) == v else repr(v)
+#: a coordinate as CVAT writes it (``58.00``) when two decimals are exact, else the shortest
+#: decimal that reads back to the same float
+coord_text = decimal_text
 
 
 def _label_element(parent, name: str, stored: dict | None, attrs: dict[str, str]):
@@ -66,14 +64,8 @@ def _label_element(parent, name: str, stored: dict | None, attrs: dict[str, str]
     return el
 
 
-def write_cvat(
-    dataset: "Dataset",
-    dst: Path,
-    *,
-    images: Literal["copy", "link", "none"] = "copy",
-    keep_difficult: bool = True,
-    task_name: str | None = None,
-) -> dict:
+def write_cvat(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link", "none"] = "copy",
+               keep_difficult: bool = True, task_name: str | None = None) -> dict:
     """Write ``dataset`` into the folder ``dst`` as ``annotations.xml`` and ``images/``.
 
     ``keep_difficult``: CVAT keeps the flag (a checkbox attribute), so difficult boxes are written
@@ -85,21 +77,11 @@ def write_cvat(
     """
     from lxml import etree
 
-    from cvpipe.formats import image_names
-    from cvpipe.fsutil import atomic_dir, place_file, safe_join, safe_relpath
+    from cvpipe.fsutil import atomic_dir, safe_join
 
-    if images not in ("copy", "link", "none"):
-        raise ConfigError("bad images mode", field="images", value=images, expected="copy, link or none")
+    check_images_mode(images)
     samples = list(dataset.samples)
-    names = []
-    seen: dict[str, str] = {}
-    for s, name in zip(samples, image_names(samples, known_key="cvat_name")):
-        rel = safe_relpath(name, file=str(dataset.image_path(s)), field="image")
-        if rel in seen:
-            raise InputError("two images would get the same name", file=str(dataset.image_path(s)), value=rel,
-                             expected="distinct image names", hint=f"also {seen[rel]}")
-        seen[rel] = s.image
-        names.append(rel)
+    names = [rel for _, rel, _ in unique_names(dataset, samples, known_key="cvat_name")]
     for c in dataset.categories:
         if not str(c).strip():
             raise InputError("empty category name", field="categories", value=c, expected="a label name")
@@ -158,11 +140,7 @@ def write_cvat(
                 data_element(im, shape)
                 report["shapes"] += 1
             if images != "none":
-                src = dataset.image_path(s)
-                if not src.is_file():
-                    raise InputError("image file not found", file=str(src), expected="an existing image file",
-                                     hint="point to the images with --images-dir, or use --images none")
-                place_file(src, safe_join(tmp / IMAGES_DIR, rel), images)
+                place_image(dataset.image_path(s), safe_join(tmp / IMAGES_DIR, rel), images)
             report["images"] += 1
         (tmp / ANNOTATIONS_FILE).write_bytes(
             etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="utf-8"))

@@ -13,16 +13,12 @@ See :mod:`.reader` and :mod:`.writer` for the rules.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cvpipe import hookimpl
+from cvpipe.contract import FormatRegistrar
 
 from .layout import detect_kitti
 from .reader import read_kitti
 from .writer import write_kitti
-
-if TYPE_CHECKING:
-    from ...contract import FormatRegistrar
 
 __all__ = ["read_kitti", "write_kitti", "detect_kitti"]
 

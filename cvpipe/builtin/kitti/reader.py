@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cvpipe.errors import InputError, Problem
+from cvpipe.formats.io import label_lines
 
 from .layout import DONTCARE, IMAGES_DIR, KITTI_CLASSES, LABELS_DIR, split_folders
 
@@ -43,16 +44,8 @@ def parse_label_file(path: Path, found: list[Problem]) -> list[dict[str, Any]]:
     """The valid lines of one label file as ``{"type", "box", "score", "kitti", "line"}``;
     problems (file, line, field) appended to ``found``."""
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        found.append(Problem("cannot read label file", file=file, value=str(exc), expected="a UTF-8 text file"))
-        return []
     out = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        tok = line.split()
-        if not tok:
-            continue
+    for lineno, line, tok in label_lines(path, found):
         if len(tok) not in (15, 16):
             found.append(Problem("wrong number of values", file=file, line=lineno, value=line.strip(),
                                  expected="15 (type truncated occluded alpha x1 y1 x2 y2 h w l x y z ry) "
@@ -99,13 +92,8 @@ def _images_of(folder: Path) -> dict[str, Path]:
     return out
 
 
-def read_kitti(
-    path: Path,
-    *,
-    images_dir: Path | None = None,
-    splits: list[str] | None = None,
-    problems: list[Problem] | None = None,
-) -> "Dataset":
+def read_kitti(path: Path, *, images_dir: Path | None = None, splits: list[str] | None = None,
+               problems: list[Problem] | None = None) -> "Dataset":
     """Read a KITTI object dataset (rules: the module docstring).
 
     Args:

@@ -19,7 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from cvpipe.errors import ConfigError, InputError
+from cvpipe.errors import InputError
+from cvpipe.formats.images import check_images_mode, decimal_text, place_image, split_groups, unique_names
 
 from .layout import DONTCARE, IMAGES_DIR, LABELS_DIR
 
@@ -29,12 +30,9 @@ if TYPE_CHECKING:
 __all__ = ["write_kitti", "num_text"]
 
 
-def num_text(v: float) -> str:
-    """``v`` with two decimals when that is exact (KITTI's own style), else the shortest
-    decimal that reads back to the same float."""
-    v = float(v)
-    two = f"{v:.2f}"
-    return two if float(two) == v else repr(v)
+#: ``v`` with two decimals when that is exact (KITTI's own style), else the shortest decimal
+#: that reads back to the same float
+num_text = decimal_text
 
 
 def _line(name: str, box, kitti: dict | None, truncated: bool, occluded: Any, dontcare: bool) -> str:
@@ -52,51 +50,29 @@ def _line(name: str, box, kitti: dict | None, truncated: bool, occluded: Any, do
     return " ".join(parts)
 
 
-def write_kitti(
-    dataset: "Dataset",
-    dst: Path,
-    *,
-    images: Literal["copy", "link", "none"] = "copy",
-    keep_difficult: bool = False,
-    keep_crowd: bool = False,
-) -> dict:
+def write_kitti(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link", "none"] = "copy",
+                keep_difficult: bool = False, keep_crowd: bool = False) -> dict:
     """Write ``dataset`` into the folder ``dst`` in the KITTI layout (see the module docstring).
 
     Returns ``{"images", "boxes", "skipped": {"difficult": n, "crowd": m}, "dontcare": k}``.
     ``dst`` appears whole or not at all; image names are confined to ``dst``.
     """
-    from cvpipe.formats import image_names
-    from cvpipe.fsutil import atomic_dir, place_file, safe_join, safe_relpath
+    from cvpipe.fsutil import atomic_dir, safe_join
 
-    if images not in ("copy", "link", "none"):
-        raise ConfigError("bad images mode", field="images", value=images, expected="copy, link or none")
+    check_images_mode(images)
     for c in dataset.categories:
         c = str(c)
         if not c or any(ch.isspace() for ch in c):
             raise InputError("category name unfit for KITTI", field="categories", value=c,
                              expected="a non-empty name without spaces (KITTI lines are space-separated)",
                              hint="rename it, e.g. with a remap step")
-    any_split = any(s.split is not None for s in dataset.samples)
-    groups: dict[str | None, list] = {}
-    for s in dataset.samples:
-        groups.setdefault((s.split if s.split is not None else "unassigned") if any_split else None, []).append(s)
     plan = []
-    for split, samples in groups.items():
-        base = ""
-        if split is not None:
-            base = safe_relpath(str(split), field="split")
-            if "/" in base:
-                raise InputError("split name with a folder", field="split", value=split, expected="a plain name")
-            base += "/"
-        seen: dict[str, str] = {}
-        for s, name in zip(samples, image_names(samples)):
-            rel = safe_relpath(name, file=str(dataset.image_path(s)), field="image")
-            stem = rel.rsplit(".", 1)[0] if "." in rel.rsplit("/", 1)[-1] else rel
-            if stem in seen:
-                raise InputError("two images would get the same label file", file=str(dataset.image_path(s)),
-                                 value=f"{base}{LABELS_DIR}/{stem}.txt", expected="image names that differ by "
-                                 "more than their extension", hint=f"also {seen[stem]}")
-            seen[stem] = s.image
+    for split, samples in split_groups(dataset.samples, no_split=None).items():
+        base = "" if split is None else split + "/"
+        for s, rel, stem in unique_names(
+                dataset, samples, key=lambda rel: rel.rsplit(".", 1)[0] if "." in rel.rsplit("/", 1)[-1] else rel,
+                what="label file", value=lambda stem: f"{base}{LABELS_DIR}/{stem}.txt",
+                expected="image names that differ by more than their extension"):
             plan.append((base, s, rel, stem))
     report: dict[str, Any] = {"images": 0, "boxes": 0, "skipped": {"difficult": 0, "crowd": 0}, "dontcare": 0}
     with atomic_dir(Path(dst)) as tmp:
@@ -122,11 +98,7 @@ def write_kitti(
             with open(label, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write("".join(lines))
             if images != "none":
-                src = dataset.image_path(s)
-                if not src.is_file():
-                    raise InputError("image file not found", file=str(src), expected="an existing image file",
-                                     hint="point to the images with --images-dir, or use --images none")
-                place_file(src, safe_join(tmp, f"{base}{IMAGES_DIR}/{rel}"), images)
+                place_image(dataset.image_path(s), safe_join(tmp, f"{base}{IMAGES_DIR}/{rel}"), images)
             report["images"] += 1
             report["boxes"] += len(lines)
     return report

@@ -12,16 +12,12 @@ Layout on disk::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cvpipe import hookimpl
+from cvpipe.contract import FormatRegistrar
 
 from .layout import detect_label_studio
 from .reader import read_label_studio
 from .writer import write_label_studio
-
-if TYPE_CHECKING:
-    from ...contract import FormatRegistrar
 
 __all__ = ["read_label_studio", "write_label_studio", "detect_label_studio"]
 

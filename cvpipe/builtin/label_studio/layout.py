@@ -7,6 +7,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cvpipe.errors import Problem
+from cvpipe.formats.lookup import file_head, find_dataset_file
 
 __all__ = ["TASKS_FILE", "IMAGES_DIR", "LOCAL_FILES", "detect_label_studio", "find_json", "url_candidates"]
 
@@ -21,12 +22,7 @@ _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 
 
 def _looks_like_export(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(_HEAD)
-    except OSError:
-        return False
-    head = head.lstrip()
+    head = file_head(path, _HEAD).lstrip()
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:].lstrip()
     # a task's "annotations" may come after a long "data" beyond the bytes read
@@ -46,23 +42,11 @@ def detect_label_studio(path: Path) -> bool:
 def find_json(path: Path, found: list[Problem]) -> Path | None:
     """The export file for ``path`` (the file itself, ``tasks.json`` in the folder, or the
     folder's only export file); None with a problem appended when there is none."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        found.append(Problem("no such file or directory", file=str(path),
-                             expected="a Label Studio JSON export or a folder holding one"))
-        return None
-    if (path / TASKS_FILE).is_file():
-        return path / TASKS_FILE
-    files = sorted(p for p in path.glob("*.json") if p.is_file() and not p.name.startswith(".")
-                   and _looks_like_export(p))
-    if len(files) == 1:
-        return files[0]
-    found.append(Problem("no Label Studio export" if not files else "several Label Studio exports", file=str(path),
-                         value=", ".join(p.name for p in files) or None,
-                         expected=f"one JSON export ({TASKS_FILE})", hint="name the JSON file itself" if files else None))
-    return None
+    return find_dataset_file(path, found, name=TASKS_FILE, pattern="*.json",
+                             accept=lambda p: not p.name.startswith(".") and _looks_like_export(p),
+                             kind="Label Studio export", kinds="Label Studio exports",
+                             wanted="a Label Studio JSON export or a folder holding one",
+                             expected=f"one JSON export ({TASKS_FILE})")
 
 
 def url_candidates(url: str) -> list[str]:

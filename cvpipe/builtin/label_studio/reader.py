@@ -74,13 +74,9 @@ def _pick(task: dict, source: str, counts: Counter) -> tuple[dict | None, str]:
     return a, f"{key}[{i}]"
 
 
-def read_label_studio(
-    path: Path,
-    *,
-    images_dir: Path | None = None,
-    source: Literal["annotations", "predictions"] = "annotations",
-    problems: list[Problem] | None = None,
-) -> "Dataset":
+def read_label_studio(path: Path, *, images_dir: Path | None = None,
+                      source: Literal["annotations", "predictions"] = "annotations",
+                      problems: list[Problem] | None = None) -> "Dataset":
     """Read a Label Studio JSON export (rules: the module docstring).
 
     Args:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from cvpipe.errors import ConfigError, InputError
+from cvpipe.formats.images import check_images_mode, place_image, unique_names
 
 from .layout import IMAGES_DIR, LOCAL_FILES, TASKS_FILE
 
@@ -46,16 +46,9 @@ def labeling_config(categories, from_name: str = "label", to_name: str = "image"
     return etree.tostring(view, pretty_print=True, encoding="utf-8")
 
 
-def write_label_studio(
-    dataset: "Dataset",
-    dst: Path,
-    *,
-    images: Literal["copy", "link", "none"] = "copy",
-    keep_difficult: bool = False,
-    keep_crowd: bool = False,
-    url_prefix: str = LOCAL_FILES + IMAGES_DIR + "/",
-    indent: int | None = 2,
-) -> dict:
+def write_label_studio(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link", "none"] = "copy",
+                       keep_difficult: bool = False, keep_crowd: bool = False,
+                       url_prefix: str = LOCAL_FILES + IMAGES_DIR + "/", indent: int | None = 2) -> dict:
     """Write ``dataset`` into the folder ``dst`` (see the module docstring).
 
     ``url_prefix`` + the URL-quoted image name is each task's ``data.image`` (default: served by a
@@ -63,20 +56,11 @@ def write_label_studio(
 
     Returns ``{"images", "boxes", "skipped": {"difficult": n, "crowd": m}}``.
     """
-    from cvpipe.formats import image_names
-    from cvpipe.fsutil import atomic_dir, place_file, safe_join, safe_relpath
+    from cvpipe.fsutil import atomic_dir, safe_join
 
-    if images not in ("copy", "link", "none"):
-        raise ConfigError("bad images mode", field="images", value=images, expected="copy, link or none")
+    check_images_mode(images)
     samples = list(dataset.samples)
-    rels, seen = [], {}
-    for s, name in zip(samples, image_names(samples)):
-        rel = safe_relpath(name, file=str(dataset.image_path(s)), field="image")
-        if rel in seen:
-            raise InputError("two images would get the same name", file=str(dataset.image_path(s)), value=rel,
-                             expected="distinct image names", hint=f"also {seen[rel]}")
-        seen[rel] = s.image
-        rels.append(rel)
+    rels = [rel for _, rel, _ in unique_names(dataset, samples)]
     report: dict[str, Any] = {"images": 0, "boxes": 0, "skipped": {"difficult": 0, "crowd": 0}}
     tasks = []
     for t, (s, rel) in enumerate(zip(samples, rels)):
@@ -126,11 +110,7 @@ def write_label_studio(
     with atomic_dir(Path(dst)) as tmp:
         for s, rel in zip(samples, rels):
             if images != "none":
-                src = dataset.image_path(s)
-                if not src.is_file():
-                    raise InputError("image file not found", file=str(src), expected="an existing image file",
-                                     hint="point to the images with --images-dir, or use --images none")
-                place_file(src, safe_join(tmp / IMAGES_DIR, rel), images)
+                place_image(dataset.image_path(s), safe_join(tmp / IMAGES_DIR, rel), images)
             report["images"] += 1
         (tmp / TASKS_FILE).write_text(json.dumps(tasks, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / CONFIG_FILE).write_bytes(labeling_config(dataset.categories))

@@ -18,16 +18,12 @@ images. See :mod:`.reader` and :mod:`.writer`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cvpipe import hookimpl
+from cvpipe.contract import FormatRegistrar
 
 from .layout import detect_openimages
 from .reader import read_openimages
 from .writer import write_openimages
-
-if TYPE_CHECKING:
-    from ...contract import FormatRegistrar
 
 __all__ = ["read_openimages", "write_openimages", "detect_openimages"]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from cvpipe.formats.lookup import file_head
+
 __all__ = ["BOX_COLUMNS", "IMAGE_COLUMNS", "ANNOTATIONS_DIR", "IMAGES_DIR", "DESCRIPTIONS_FILE", "HIERARCHY_FILE",
            "ROOT_MID", "detect_openimages", "annotation_folder", "box_files", "image_list_files",
            "descriptions_file", "split_of", "dataset_base"]
@@ -26,11 +28,7 @@ _VERSION = re.compile(r"^oidv\d+-")
 
 
 def _looks_like_boxes(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.readline(4096)
-    except OSError:
-        return False
+    head = file_head(path, 4096, line=True)
     return b"ImageID" in head and b"LabelName" in head and b"XMin" in head
 
 

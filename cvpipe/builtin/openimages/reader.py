@@ -97,13 +97,8 @@ def _find_image(folders: list[Path], image_id: str) -> Path | None:
     return None
 
 
-def read_openimages(
-    path: Path,
-    *,
-    images_dir: Path | None = None,
-    splits: list[str] | None = None,
-    problems: list[Problem] | None = None,
-) -> "Dataset":
+def read_openimages(path: Path, *, images_dir: Path | None = None, splits: list[str] | None = None,
+                    problems: list[Problem] | None = None) -> "Dataset":
     """Read an Open Images dataset (rules: the module docstring).
 
     Args:

@@ -27,7 +27,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from cvpipe.errors import ConfigError, InputError
+from cvpipe.errors import InputError
+from cvpipe.formats.images import check_images_mode, place_image, split_groups, unique_names
 
 from .layout import (ANNOTATIONS_DIR, BOX_COLUMNS, DESCRIPTIONS_FILE, HIERARCHY_FILE, IMAGE_COLUMNS, IMAGES_DIR,
                      ROOT_MID)
@@ -57,48 +58,32 @@ def _flag(stored: Any, flag: bool) -> str:
     return "0" if s in ("", "1") else s
 
 
-def write_openimages(
-    dataset: "Dataset",
-    dst: Path,
-    *,
-    images: Literal["copy", "link", "none"] = "copy",
-    keep_difficult: bool = False,
-) -> dict:
+def _image_id(rel: str) -> str:
+    """The ImageID of the image named ``rel``: its name without the extension."""
+    last = rel.rsplit("/", 1)[-1]
+    return rel[: len(rel) - len(last)] + (last.rsplit(".", 1)[0] if "." in last[1:] else last)
+
+
+def write_openimages(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link", "none"] = "copy",
+                     keep_difficult: bool = False) -> dict:
     """Write ``dataset`` into the folder ``dst`` (see the module docstring).
 
     Returns ``{"images", "boxes", "skipped": {"difficult": n}}``. ``dst`` appears whole or not
     at all; image names are confined to ``dst/images``.
     """
-    from cvpipe.formats import image_names
-    from cvpipe.fsutil import atomic_dir, place_file, safe_join, safe_relpath
+    from cvpipe.fsutil import atomic_dir, safe_join
 
-    if images not in ("copy", "link", "none"):
-        raise ConfigError("bad images mode", field="images", value=images, expected="copy, link or none")
+    check_images_mode(images)
     known = dataset.meta.get("openimages_mids") if isinstance(dataset.meta.get("openimages_mids"), dict) else {}
     mids = [str(known.get(c) or c) for c in dataset.categories]
     if len(set(mids)) != len(mids):
         dup = sorted({m for m in mids if mids.count(m) > 1})
         raise InputError("two categories would get the same LabelName", field="categories", value=dup,
                          expected="distinct MIDs")
-    any_split = any(s.split is not None for s in dataset.samples)
-    groups: dict[str, list] = {}
-    for s in dataset.samples:
-        groups.setdefault(s.split if s.split is not None else ("unassigned" if any_split else "train"), []).append(s)
     plan = []
-    for split, samples in groups.items():
-        split = safe_relpath(str(split), field="split")
-        if "/" in split:
-            raise InputError("split name with a folder", field="split", value=split, expected="a plain name")
-        seen: dict[str, str] = {}
-        for s, name in zip(samples, image_names(samples)):
-            rel = safe_relpath(name, file=str(dataset.image_path(s)), field="image")
-            last = rel.rsplit("/", 1)[-1]
-            image_id = rel[: len(rel) - len(last)] + (last.rsplit(".", 1)[0] if "." in last[1:] else last)
-            if image_id in seen:
-                raise InputError("two images would get the same ImageID", file=str(dataset.image_path(s)),
-                                 value=image_id, expected="image names that differ by more than their extension",
-                                 hint=f"also {seen[image_id]}")
-            seen[image_id] = s.image
+    for split, samples in split_groups(dataset.samples).items():
+        for s, rel, image_id in unique_names(dataset, samples, key=_image_id, what="ImageID",
+                                             expected="image names that differ by more than their extension"):
             plan.append((split, s, rel, image_id))
     extra_cols: list[str] = []
     for _, s, _, _ in plan:
@@ -134,11 +119,8 @@ def write_openimages(
                 report["boxes"] += 1
             if images != "none":
                 src = dataset.image_path(s)
-                if not src.is_file():
-                    raise InputError("image file not found", file=str(src), expected="an existing image file",
-                                     hint="point to the images with --images-dir, or use --images none")
                 ext = Path(rel).suffix if Path(rel).suffix else src.suffix
-                place_file(src, safe_join(tmp / IMAGES_DIR / split, image_id + ext), images)
+                place_image(src, safe_join(tmp / IMAGES_DIR / split, image_id + ext), images)
             report["images"] += 1
         ann = tmp / ANNOTATIONS_DIR
         ann.mkdir()

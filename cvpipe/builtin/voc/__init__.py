@@ -39,20 +39,16 @@ giving the files, report and errors of the general conversion.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pathlib import Path
 
 from cvpipe import hookimpl
+from cvpipe.contract import FormatRegistrar
 from cvpipe.data.categories import VOC_CLASSES, voc_categories
 
 from .layout import detect_voc
 from .reader import read_voc
 from .to_yolo import convert_voc_to_yolo
 from .writer import annotation_xml, write_voc
-
-if TYPE_CHECKING:
-    from ...contract import FormatRegistrar
 
 __all__ = [
     "VOC_CLASSES",

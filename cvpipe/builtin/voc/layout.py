@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from cvpipe.errors import Problem
+from cvpipe.formats.lookup import file_head
 
 __all__ = ["detect_voc", "voc_layout", "split_order"]
 
@@ -125,13 +126,7 @@ def voc_layout(path: Path, splits: Sequence[str] | None, images_dir: Path | None
 
 
 def _looks_like_voc(xml: Path) -> bool:
-    if not xml.is_file():  # a FIFO or a device is never opened (it could block or never end)
-        return False
-    try:
-        with open(xml, "rb") as fh:
-            head = fh.read(512)
-    except OSError:
-        return False
+    head = file_head(xml, 512)
     # "<annotation>" or "<annotation attr=...>"; CVAT's root "<annotations>" is not VOC's
     return re.search(rb"<annotation[\s>]", head) is not None
 

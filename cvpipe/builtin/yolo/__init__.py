@@ -33,25 +33,15 @@ unless ``keep_difficult`` / ``keep_crowd``. Coordinates are written with ``decim
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cvpipe import hookimpl
+from cvpipe.contract import FormatRegistrar
 
 from .layout import detect_yolo
 from .predictions import read_yolo_detections, read_yolo_predictions
 from .reader import read_yolo
 from .writer import write_yolo
 
-if TYPE_CHECKING:
-    from ...contract import FormatRegistrar
-
-__all__ = [
-    "read_yolo",
-    "write_yolo",
-    "detect_yolo",
-    "read_yolo_predictions",
-    "read_yolo_detections",
-]
+__all__ = ["read_yolo", "write_yolo", "detect_yolo", "read_yolo_predictions", "read_yolo_detections"]
 
 
 @hookimpl

@@ -11,6 +11,7 @@ from cvpipe.data.checks import box_problem
 from cvpipe.data.origin import Origin
 from cvpipe.errors import InputError, Problem
 from cvpipe.formats.numbers import DECIMAL_TEXT, INDEX_TEXT, parse_decimal, parse_index
+from cvpipe.formats.io import label_lines
 
 from .layout import darknet_items, find_in, rel_in_split, ultralytics_items
 
@@ -27,18 +28,8 @@ def parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Pro
     ``predictions``: a detector's boxes may reach outside the image (values outside [0, 1] are
     kept as they are; they must still be finite, with positive width and height)."""
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError) as exc:
-        found.append(Problem("cannot read label file", file=file, value=str(exc), expected="a UTF-8 text file"))
-        return []
     out = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        tok = line.split()
-        if not tok:
-            continue
+    for lineno, line, tok in label_lines(path, found, missing_ok=True):
         n = len(tok)
         if confidence_second and n == 6:  # class confidence cx cy w h
             tok = [tok[0], *tok[2:], tok[1]]
@@ -126,13 +117,8 @@ def make_sample(image: str, width: int, height: int, rows: list[tuple], label_fi
     )
 
 
-def read_yolo(
-    path: Path,
-    *,
-    images_dir: Path | None = None,
-    splits: list[str] | None = None,
-    problems: list[Problem] | None = None,
-) -> "Dataset":
+def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] | None = None,
+              problems: list[Problem] | None = None) -> "Dataset":
     """Read a YOLO dataset (layouts and rules: see the module docstring).
 
     Args:

@@ -18,15 +18,8 @@ _IMAGES_HINT = "use images='none' or point to the images with --images-dir"
 __all__ = ["write_yolo"]
 
 
-def write_yolo(
-    dataset: "Dataset",
-    dst: Path,
-    *,
-    images: Literal["copy", "link", "none"] = "copy",
-    keep_difficult: bool = False,
-    keep_crowd: bool = False,
-    decimals: int = 6,
-) -> dict:
+def write_yolo(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link", "none"] = "copy",
+               keep_difficult: bool = False, keep_crowd: bool = False, decimals: int = 6) -> dict:
     """Write ``dataset`` in the Ultralytics layout (see the module docstring).
 
     Returns ``{"images", "boxes", "skipped": {"difficult": k, "crowd": m}, "files"}``. ``dst``

@@ -58,6 +58,7 @@ from typing import Any, Literal
 
 from cvpipe.data import Origin
 from cvpipe.errors import ConfigError, InputError, Problem
+from cvpipe.formats.lookup import file_head
 
 __all__ = ["read_labelme", "write_labelme", "detect_labelme", "LABELME_VERSION", "BOX_SHAPES"]
 
@@ -83,12 +84,7 @@ _DETECT_BYTES = 1 << 16
 
 
 def _looks_like_labelme_file(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(_DETECT_BYTES)
-    except OSError:
-        return False
-    head = head.lstrip()
+    head = file_head(path, _DETECT_BYTES).lstrip()
     # LabelMe always writes imagePath and shapes (COCO files have neither); shapes may come
     # after a long imageData, beyond the bytes read
     whole = len(head) < _DETECT_BYTES - 64
@@ -492,15 +488,9 @@ def _shape(dataset, sample, j: int) -> dict[str, Any]:
     return shape
 
 
-def write_labelme(
-    dataset,
-    dst: Path,
-    *,
-    images: Literal["copy", "link", "none"] = "copy",
-    keep_difficult: bool = True,
-    image_data: Literal["keep", "embed", "none"] = "keep",
-    indent: int | None = 2,
-) -> dict:
+def write_labelme(dataset, dst: Path, *, images: Literal["copy", "link", "none"] = "copy",
+                  keep_difficult: bool = True, image_data: Literal["keep", "embed", "none"] = "keep",
+                  indent: int | None = 2) -> dict:
     """Write ``dataset`` as LabelMe files into the folder ``dst`` (see the module docs).
 
     ``images``: copy the image files beside the JSON files, hard-``link`` them (copy across
