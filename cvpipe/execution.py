@@ -247,15 +247,9 @@ def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str
     fmt = from_format or fm.detect_format(src)
     fm.get_format(fmt, need="reader", field="--from")
     out = fm.get_format(to, need="writer", field="--to").obj
-    if src.exists() and (_overlap(dst, src) or _overlap(src, dst)):
-        raise ConfigError("the output folder overlaps the input", field="DST", value=str(dst),
-                          expected="a folder outside SRC that does not contain it")
-    from .fsutil import recover
+    from .formats.convert import check_destination
 
-    recover(dst)  # an earlier run killed mid-swap: its DST is put back before DST is judged
-    if dst.exists() and not overwrite and (not dst.is_dir() or any(dst.iterdir())):
-        raise ConfigError("the output exists and is not empty", field="DST", value=str(dst),
-                          expected="a new or empty folder", hint="replace it with --overwrite")
+    check_destination(src, dst, overwrite=overwrite)
     if classes is not None and classes_file is not None:
         raise ConfigError("both classes and a classes file given", field="classes", expected="one of them")
     if classes_file is not None:
@@ -294,8 +288,3 @@ def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str
     report.update({"source": str(src), "dst": str(dst), "from": fmt, "to": to})
     report["problems"] = problems_n
     return report
-
-
-def _overlap(a: Path, b: Path) -> bool:
-    a, b = a.resolve(), b.resolve()
-    return a == b or b in a.parents

@@ -24,6 +24,21 @@ def _same_or_inside(a: Path, b: Path) -> bool:
     return a == b or b in a.parents
 
 
+def check_destination(src: Path, dst: Path, *, overwrite: bool) -> None:
+    """Refuse (ConfigError on ``DST``) an output folder that overlaps ``src`` or exists and is not
+    empty without ``overwrite``; first put back a ``dst`` an earlier run was killed while swapping
+    (:func:`cvpipe.fsutil.recover`), so it is judged as it really is."""
+    from ..fsutil import recover
+
+    if src.exists() and (_same_or_inside(dst, src) or _same_or_inside(src, dst)):
+        raise ConfigError("the output folder overlaps the input", field="DST", value=str(dst),
+                          expected="a folder outside SRC that does not contain it")
+    recover(dst)
+    if dst.exists() and not overwrite and (not dst.is_dir() or any(dst.iterdir())):
+        raise ConfigError("the output exists and is not empty", field="DST", value=str(dst),
+                          expected="a new or empty folder", hint="replace it with --overwrite")
+
+
 def refuse_conversion(problems: Sequence[Problem], src: Path, dst: Path) -> InputError:
     """The error a conversion raises for bad input: the first :data:`MAX_LISTED_PROBLEMS`
     problems, a count of the rest, and a last line saying nothing was written. The general
@@ -94,15 +109,7 @@ def convert_dataset(
     fmt = from_format or detect_format(src)
     get_format(fmt, need="reader", field="--from")
     writer_entry = get_format(to, need="writer", field="--to")
-    if src.exists() and (_same_or_inside(dst, src) or _same_or_inside(src, dst)):
-        raise ConfigError("the output folder overlaps the input", field="DST", value=str(dst),
-                          expected="a folder outside SRC that does not contain it")
-    from ..fsutil import recover
-
-    recover(dst)  # an earlier run killed mid-swap: its DST is put back before DST is judged
-    if dst.exists() and not overwrite and (not dst.is_dir() or any(dst.iterdir())):
-        raise ConfigError("the output exists and is not empty", field="DST", value=str(dst),
-                          expected="a new or empty folder", hint="replace it with --overwrite")
+    check_destination(src, dst, overwrite=overwrite)
     if classes_file is not None:
         classes = read_classes_file(classes_file)
     classes = list(classes) if classes is not None else None
