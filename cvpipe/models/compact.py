@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .settings import CompactSettings
+from .stretch import detections_to_images, stretch_batch, targets_to_square
 
 __all__ = ["CompactDetector"]
 
@@ -194,17 +195,7 @@ class CompactDetector(nn.Module):
     def _prepare(self, images: Sequence[Tensor] | Tensor) -> tuple[Tensor, Tensor]:
         """Stack ``images`` resized to ``image_size`` square and normalised; also return the
         ``(B, 2)`` factors (sx, sy) mapping resized pixels back to each input image."""
-        s = self.image_size
-        batch, scales = [], []
-        for img in images:
-            h, w = img.shape[-2:]
-            if (h, w) != (s, s):
-                img = F.interpolate(img[None], size=(s, s), mode="bilinear", align_corners=False)[0]
-            batch.append(img)
-            scales.append((w / s, h / s))
-        x = torch.stack(batch) if not isinstance(images, Tensor) or images.shape[-2:] != (s, s) else images
-        x = (x - self.mean) / self.std
-        return x, torch.tensor(scales, dtype=torch.float32, device=x.device)
+        return stretch_batch(images, self.image_size, self.mean, self.std)
 
     def raw_forward(self, x: Tensor) -> dict[str, Tensor]:
         """Raw head output for a normalised ``(B, 3, S, S)`` batch: ``logits`` ``(B, N, C)``,
@@ -221,11 +212,7 @@ class CompactDetector(nn.Module):
         if self.training:
             if targets is None:
                 raise ValueError("targets are required in training mode")
-            scaled = []
-            for t, (sx, sy) in zip(targets, scales.tolist()):
-                f = torch.tensor([sx, sy, sx, sy], dtype=torch.float32, device=x.device)
-                scaled.append({"boxes": t["boxes"].to(x.device, torch.float32) / f, "labels": t["labels"].to(x.device)})
-            return self.loss(raw, scaled)
+            return self.loss(raw, targets_to_square(targets, scales, x.device))
         return self.detect(raw, scales)
 
     def detect(self, raw: dict[str, Tensor], scales: Tensor) -> list[dict[str, Tensor]]:
@@ -235,14 +222,7 @@ class CompactDetector(nn.Module):
 
             self._postprocess = build_postprocess(self.postprocess_spec, where="postprocess")
         dets = self._postprocess(raw)
-        out = []
-        for d, (sx, sy) in zip(dets, scales.tolist()):
-            f = torch.tensor([sx, sy, sx, sy], dtype=d["boxes"].dtype, device=d["boxes"].device)
-            boxes = d["boxes"] * f
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, self.image_size * sx)
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, self.image_size * sy)
-            out.append({"boxes": boxes, "scores": d["scores"], "labels": d["labels"]})
-        return out
+        return detections_to_images(dets, scales, self.image_size)
 
     def loss(self, raw: dict[str, Tensor], targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         """Focal classification loss and IoU-family box loss, both normalised by the number of

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from .csp import PAN, ConvBnAct, CSPBackbone
 from .cvdet_settings import SIZES, CvdetSettings
+from .stretch import detections_to_images, stretch_batch, targets_to_square
 from .tal import TaskAlignedAssigner, anchor_points, boxes_to_ltrb, dfl_expectation, dfl_loss, ltrb_to_boxes
 
 __all__ = ["CvdetDetector", "DecoupledHead", "build_chain"]
@@ -155,17 +156,7 @@ class CvdetDetector(nn.Module):
     def _prepare(self, images: Sequence[Tensor] | Tensor) -> tuple[Tensor, Tensor]:
         """Stack ``images`` stretched to ``image_size`` square and normalised; also the ``(B, 2)``
         factors (sx, sy) mapping resized pixels back to each input image."""
-        s = self.image_size
-        batch, scales = [], []
-        for img in images:
-            h, w = img.shape[-2:]
-            if (h, w) != (s, s):
-                img = F.interpolate(img[None], size=(s, s), mode="bilinear", align_corners=False)[0]
-            batch.append(img)
-            scales.append((w / s, h / s))
-        x = torch.stack(batch)
-        x = (x - self.mean) / self.std
-        return x, torch.tensor(scales, dtype=torch.float32, device=x.device)
+        return stretch_batch(images, self.image_size, self.mean, self.std)
 
     def points(self, sizes: Sequence[tuple[int, int]], device: torch.device) -> tuple[Tensor, Tensor]:
         """Anchor points ``(N, 2)`` and strides ``(N,)`` for feature maps of ``sizes`` (cached)."""
@@ -200,12 +191,7 @@ class CvdetDetector(nn.Module):
         if self.training:
             if targets is None:
                 raise ValueError("targets are required in training mode")
-            scaled = []
-            for t, (sx, sy) in zip(targets, scales.tolist()):
-                f = torch.tensor([sx, sy, sx, sy], dtype=torch.float32, device=x.device)
-                scaled.append({"boxes": t["boxes"].to(x.device, torch.float32).reshape(-1, 4) / f,
-                               "labels": t["labels"].to(x.device, torch.int64).reshape(-1)})
-            return self.loss(raw, scaled)
+            return self.loss(raw, targets_to_square(targets, scales, x.device))
         return self.detect(raw, scales)
 
     def detect(self, raw: dict[str, Tensor], scales: Tensor) -> list[dict[str, Tensor]]:
@@ -224,14 +210,7 @@ class CvdetDetector(nn.Module):
             dets.append({"boxes": raw["boxes"][i, idx], "scores": sc, "labels": lab})
         for _, step in self._chain:
             dets = step(dets)
-        out = []
-        for d, (sx, sy) in zip(dets, scales.tolist()):
-            f = torch.tensor([sx, sy, sx, sy], dtype=d["boxes"].dtype, device=d["boxes"].device)
-            boxes = d["boxes"] * f
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, self.image_size * sx)
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, self.image_size * sy)
-            out.append({"boxes": boxes, "scores": d["scores"], "labels": d["labels"]})
-        return out
+        return detections_to_images(dets, scales, self.image_size)
 
     def loss(self, raw: dict[str, Tensor], targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         """``cls_loss`` (BCE or QFL against the normalised alignment, over all points),
