@@ -350,7 +350,7 @@ POOL = [
     {"Transpose": {"p": 0.5}},
     {"Affine": {"scale": [0.7, 1.3], "translate_percent": [-0.2, 0.2], "rotate": [-20, 20], "p": 0.7}},
     {"RandomSizedBBoxSafeCrop": {"height": 48, "width": 64, "p": 0.5}},
-    {"RandomCrop": {"height": 50, "width": 50, "p": 0.5}},
+    {"RandomCrop": {"height": 40, "width": 40, "p": 0.5}},  # fits after the 48x64 crop above too
     {"RandomScale": {"scale_limit": 0.3, "p": 0.5}},
     {"PadIfNeeded": {"min_height": 100, "min_width": 100, "p": 0.5}},
     {"Perspective": {"scale": [0.02, 0.08], "p": 0.5}},
