@@ -11,12 +11,7 @@ torch = pytest.importorskip("torch")
 from cvpipe.errors import ConfigError  # noqa: E402
 
 
-@pytest.fixture()
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from test_cvdet import one_thread  # noqa: E402,F401  (the fixture: torch on one thread)
 
 
 def test_without_timm_the_error_says_how_to_install(monkeypatch):

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .settings import CompactSettings
-from .stretch import detections_to_images, stretch_batch, targets_to_square
+from .stretch import SquareInputDetector, detections_to_images
 
 __all__ = ["CompactDetector"]
 
@@ -116,7 +116,7 @@ class Head(nn.Module):
         return torch.cat(logits, 1), torch.cat(deltas, 1)
 
 
-class CompactDetector(nn.Module):
+class CompactDetector(SquareInputDetector):
     """cvpipe's compact anchor-based one-stage detector (see the module docstring).
 
     Args:
@@ -192,11 +192,6 @@ class CompactDetector(nn.Module):
             self._anchor_cache[key] = cached  # type: ignore[index]
         return cached
 
-    def _prepare(self, images: Sequence[Tensor] | Tensor) -> tuple[Tensor, Tensor]:
-        """Stack ``images`` resized to ``image_size`` square and normalised; also return the
-        ``(B, 2)`` factors (sx, sy) mapping resized pixels back to each input image."""
-        return stretch_batch(images, self.image_size, self.mean, self.std)
-
     def raw_forward(self, x: Tensor) -> dict[str, Tensor]:
         """Raw head output for a normalised ``(B, 3, S, S)`` batch: ``logits`` ``(B, N, C)``,
         ``deltas`` ``(B, N, 4)`` and ``anchors`` ``(N, 4)`` xyxy."""
@@ -204,16 +199,6 @@ class CompactDetector(nn.Module):
         logits, deltas = self.head(feats)
         anchors = self.anchors([tuple(f.shape[-2:]) for f in feats], x.device)
         return {"logits": logits, "deltas": deltas, "anchors": anchors}
-
-    # ------------------------------------------------------------------ forward
-    def forward(self, images: Sequence[Tensor], targets: list[dict[str, Tensor]] | None = None):
-        x, scales = self._prepare(images)
-        raw = self.raw_forward(x)
-        if self.training:
-            if targets is None:
-                raise ValueError("targets are required in training mode")
-            return self.loss(raw, targets_to_square(targets, scales, x.device))
-        return self.detect(raw, scales)
 
     def detect(self, raw: dict[str, Tensor], scales: Tensor) -> list[dict[str, Tensor]]:
         """Run the postprocess chain on the raw output; boxes mapped back to each input image."""

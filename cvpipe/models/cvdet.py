@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from .csp import PAN, ConvBnAct, CSPBackbone
 from .cvdet_settings import SIZES, CvdetSettings
-from .stretch import detections_to_images, stretch_batch, targets_to_square
+from .stretch import SquareInputDetector, detections_to_images
 from .tal import TaskAlignedAssigner, anchor_points, boxes_to_ltrb, dfl_expectation, dfl_loss, ltrb_to_boxes
 
 __all__ = ["CvdetDetector", "DecoupledHead", "build_chain"]
@@ -111,7 +111,7 @@ def build_chain(spec: list[Any], where: str = "postprocess") -> list[tuple[str, 
     return steps
 
 
-class CvdetDetector(nn.Module):
+class CvdetDetector(SquareInputDetector):
     """cvpipe's anchor-free one-stage detector (see the module docstring).
 
     Args:
@@ -153,11 +153,6 @@ class CvdetDetector(nn.Module):
         self._points: dict[tuple, tuple[Tensor, Tensor]] = {}
 
     # ------------------------------------------------------------------ input and raw output
-    def _prepare(self, images: Sequence[Tensor] | Tensor) -> tuple[Tensor, Tensor]:
-        """Stack ``images`` stretched to ``image_size`` square and normalised; also the ``(B, 2)``
-        factors (sx, sy) mapping resized pixels back to each input image."""
-        return stretch_batch(images, self.image_size, self.mean, self.std)
-
     def points(self, sizes: Sequence[tuple[int, int]], device: torch.device) -> tuple[Tensor, Tensor]:
         """Anchor points ``(N, 2)`` and strides ``(N,)`` for feature maps of ``sizes`` (cached)."""
         key = (tuple(tuple(int(v) for v in sz) for sz in sizes), str(device))
@@ -183,16 +178,6 @@ class CvdetDetector(nn.Module):
         pts, strides = self.points(sizes, x.device)
         boxes = ltrb_to_boxes(pts, dfl_expectation(reg, self.reg_max), strides)
         return {"logits": logits, "reg": reg, "points": pts, "point_strides": strides, "boxes": boxes}
-
-    # ------------------------------------------------------------------ forward
-    def forward(self, images: Sequence[Tensor], targets: list[dict[str, Tensor]] | None = None):
-        x, scales = self._prepare(images)
-        raw = self.raw_forward(x)
-        if self.training:
-            if targets is None:
-                raise ValueError("targets are required in training mode")
-            return self.loss(raw, targets_to_square(targets, scales, x.device))
-        return self.detect(raw, scales)
 
     def detect(self, raw: dict[str, Tensor], scales: Tensor) -> list[dict[str, Tensor]]:
         """Candidates per image (every class score above ``score_thresh``, the best

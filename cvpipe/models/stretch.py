@@ -8,9 +8,9 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["stretch_batch", "targets_to_square", "detections_to_images"]
+__all__ = ["SquareInputDetector", "stretch_batch", "targets_to_square", "detections_to_images"]
 
 
 def stretch_batch(images: Sequence[Tensor] | Tensor, size: int, mean: Tensor, std: Tensor) -> tuple[Tensor, Tensor]:
@@ -50,3 +50,27 @@ def detections_to_images(dets: Sequence[dict[str, Tensor]], scales: Tensor, size
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, size * sy)
         out.append({"boxes": boxes, "scores": d["scores"], "labels": d["labels"]})
     return out
+
+
+class SquareInputDetector(nn.Module):
+    """The torchvision detection protocol on the stretch-to-a-square convention: a subclass sets
+    ``image_size``, the ``mean``/``std`` buffers (``(1, 3, 1, 1)``) and implements
+    ``raw_forward(x) -> dict`` on the normalised ``(B, 3, S, S)`` batch, ``loss(raw, targets) ->
+    dict[str, Tensor]`` (targets in square pixels) and ``detect(raw, scales) -> list[dict]``
+    (detections mapped back with :func:`detections_to_images`)."""
+
+    image_size: int
+
+    def _prepare(self, images: Sequence[Tensor] | Tensor) -> tuple[Tensor, Tensor]:
+        """:func:`stretch_batch` with this model's size and normalisation."""
+        return stretch_batch(images, self.image_size, self.mean, self.std)
+
+    def forward(self, images: Sequence[Tensor], targets: list[dict[str, Tensor]] | None = None):
+        """Losses in training mode (``targets`` required), detections in input pixels otherwise."""
+        x, scales = self._prepare(images)
+        raw = self.raw_forward(x)
+        if self.training:
+            if targets is None:
+                raise ValueError("targets are required in training mode")
+            return self.loss(raw, targets_to_square(targets, scales, x.device))
+        return self.detect(raw, scales)
