@@ -71,13 +71,16 @@ def convert(src: Path, dst: Path, to: str, from_format: str | None, keep_difficu
 
 
 def summary_table(report: dict) -> str:
-    """The end-of-conversion summary: images, boxes written, boxes skipped by reason."""
+    """The end-of-conversion summary: images, boxes written, boxes skipped by reason, then the
+    notes (what the reader assumed or changed, what the writer did)."""
     rows = [["images written", report.get("images", 0)], ["boxes written", report.get("boxes", 0)]]
     skipped = {k: v for k, v in (report.get("skipped") or {}).items() if v}
     for reason, n in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])):
         rows.append([f"skipped: {reason}", n])
     if not skipped:
         rows.append(["skipped", 0])
+    for what, n in (report.get("notes") or {}).items():  # assumptions and changes, never silent
+        rows.append([f"note: {what}", n])
     title = f"{report.get('source', '')} ({report.get('from', '?')}) -> {report.get('dst', '')} ({report.get('to', '?')})"
     return title.strip() + "\n" + format_table(rows, ["", "count"])
 
@@ -125,6 +128,8 @@ def validate(src: Path, from_format: str | None, images_dir: Path | None,
     else:
         for p in problems:
             click.echo(str(p))
+        for what, n in (result.get("notes") or {}).items():
+            click.echo(f"note: {what}: {n}")
         state = "ok" if not problems else f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         click.echo(f"{state}: {result['source']} ({result['format']}): {result['images']} images, "
                    f"{result['boxes']} boxes, {result['categories']} categories")

@@ -13,7 +13,7 @@ from .check import check_dataset, dataset_folders, problem_reason
 from .io import accepts, read_dataset, write_dataset
 from .lookup import detect_format, get_format
 
-__all__ = ["convert_dataset", "refuse_conversion", "conversion_report", "MAX_LISTED_PROBLEMS"]
+__all__ = ["convert_dataset", "refuse_conversion", "conversion_report", "merge_notes", "MAX_LISTED_PROBLEMS"]
 
 #: at most this many problems are listed when convert refuses its input (validate lists all)
 MAX_LISTED_PROBLEMS = 50
@@ -50,6 +50,16 @@ def refuse_conversion(problems: Sequence[Problem], src: Path, dst: Path) -> Inpu
     listed.append(Problem("nothing was written", file=str(dst),
                           hint="fix the input, or leave the bad items out with --skip-invalid"))
     return InputError.from_problems(listed)
+
+
+def merge_notes(*notes: dict[str, int] | None) -> dict[str, int]:
+    """Notes (``{what was assumed or changed: how many}``, ``Dataset.meta["notes"]`` of a reader,
+    ``report["notes"]`` of a writer) added up, in first-seen order."""
+    out: dict[str, int] = {}
+    for d in notes:
+        for k, v in (d or {}).items():
+            out[k] = out.get(k, 0) + int(v)
+    return out
 
 
 def conversion_report(written: dict[str, Any], skipped: Counter, problems: int) -> dict[str, Any]:
@@ -99,7 +109,9 @@ def convert_dataset(
     ``cvpipe_convert``); they give the same files and report as the general path, faster.
 
     Returns the writer's report plus ``source``, ``from``, ``to`` and ``skipped`` merged:
-    ``{"images", "boxes", "skipped": {reason: n}, ..., "problems"}``.
+    ``{"images", "boxes", "skipped": {reason: n}, ..., "problems"}``, and ``notes``
+    (``{what the reader assumed or changed, or the writer did: n}``, :func:`merge_notes`) when
+    there are any.
     """
     src, dst = Path(src), Path(dst)
     if images not in ("copy", "link", "none"):
@@ -126,6 +138,7 @@ def convert_dataset(
 
     problems: list[Problem] = []
     dataset = read_dataset(src, fmt, images_dir=images_dir, splits=splits, problems=problems)
+    read_notes = dataset.meta.get("notes")
     skipped: Counter = Counter()
     for p in problems:
         skipped[problem_reason(p)] += 1
@@ -140,7 +153,11 @@ def convert_dataset(
         options["progress"] = True
     written = write_dataset(dataset, dst, to, **{k: v for k, v in options.items()
                                                  if accepts(writer_entry.obj.writer, k)})
-    return _with_where(conversion_report(written, skipped, len(problems)), where)
+    report = conversion_report(written, skipped, len(problems))
+    notes = merge_notes(read_notes, report.get("notes"))
+    if notes:  # what the reader assumed or changed, then what the writer did (no key when nothing)
+        report["notes"] = notes
+    return _with_where(report, where)
 
 
 def _with_where(report: dict[str, Any], where: dict[str, str]) -> dict[str, Any]:

@@ -8,9 +8,10 @@ whitespace -- so a reader built on them accepts garbage silently. Readers of tex
 
 from __future__ import annotations
 
+import math
 import re
 
-__all__ = ["parse_index", "parse_decimal", "INDEX_TEXT", "DECIMAL_TEXT"]
+__all__ = ["parse_index", "parse_decimal", "clean_number_text", "INDEX_TEXT", "DECIMAL_TEXT"]
 
 #: a class id: ASCII digits, no sign, no separators
 INDEX_TEXT = "ASCII digits 0-9 (a class id such as 0 or 12)"
@@ -36,3 +37,26 @@ def parse_decimal(text: str) -> float | None:
         return None
     v = float(t)
     return v if v not in (float("inf"), float("-inf")) else None
+
+
+def clean_number_text(v: float, tolerance: float = 0.0) -> str:
+    """``v`` as text without float noise (``174.00015000000002`` -> ``174.00015``).
+
+    An integer (``174``) when ``v`` is within ``tolerance`` (the source format's precision, in
+    the unit of ``v``; 0 when unknown) or within float noise of one; otherwise the shortest
+    decimal that reads back to ``v`` up to float noise. Float noise: 64 units in the last place of
+    ``v`` (what a few additions and multiplications of values exact on paper leave), and for the
+    integer test at least 1e-9 (``5.5e-17`` is 0). ``-0`` is written ``0``.
+    """
+    v = float(v)
+    if not abs(v) < 1e15:
+        return repr(v)
+    noise = 64 * math.ulp(v)
+    r = round(v)
+    if abs(v - r) <= max(tolerance, noise, 1e-9):
+        return str(int(r))
+    for k in range(1, 18):
+        t = f"{v:.{k}f}"
+        if abs(float(t) - v) <= noise:
+            return t
+    return repr(v)

@@ -26,7 +26,8 @@ def validate_dataset(
     """Read ``src`` completely and run every check; nothing is raised for bad data.
 
     Returns ``{"source", "format", "images", "boxes", "categories", "problems": [Problem],
-    "ok": bool}`` (``images``/``boxes`` count what was readable). The checks are the ones
+    "ok": bool}`` (``images``/``boxes`` count what was readable), and ``notes`` (``{what the
+    reader assumed or changed: n}``) when there are any. The checks are the ones
     :func:`~cvpipe.formats.convert_dataset` refuses on (``follow_symlinks`` as there).
     """
     src = Path(src)
@@ -35,7 +36,10 @@ def validate_dataset(
     dataset = read_dataset(src, fmt, images_dir=images_dir, splits=splits, problems=problems)
     check_dataset(dataset, problems, check_images=check_images, progress=progress, follow_symlinks=follow_symlinks,
                   inside=dataset_folders(src, images_dir))
-    return {
+    result = {
         "source": str(src), "format": fmt, "images": len(dataset), "boxes": dataset.num_boxes,
         "categories": len(dataset.categories), "problems": problems, "ok": not problems,
     }
+    if dataset.meta.get("notes"):  # what the reader assumed or changed (not problems)
+        result["notes"] = dict(dataset.meta["notes"])
+    return result

@@ -1,10 +1,18 @@
 """Where a Pascal VOC dataset keeps things: ``Annotations/`` (sub-folders allowed), ``JPEGImages/``,
 the split lists ``ImageSets/Main/<split>.txt``, or a plain folder of XML files; and detection.
 
-Splits: with ``splits`` given, exactly the images those lists name, in list order. Without, every
-annotation file (sorted by name), each tagged with the first split list naming it (``train``,
-``val``, ``test``, then the others by name); ``trainval`` is ignored when ``train`` and ``val`` are
-both present, and per-class lists (``aeroplane_train.txt``) are never split lists.
+Folder names: ``Annotations/`` or lower-case ``annotations/``, images in ``JPEGImages/`` or
+``images/`` (the layout Kaggle datasets use: ``annotations/*.xml`` + ``images/*.png``). One XML file
+given alone finds its images beside it or, when none of its name is there, in ``../JPEGImages/``
+(or ``../images/``): the file is then the devkit's ``Annotations/<id>.xml``.
+
+Split lists: the first token of each line is an image id; blank lines and lines starting with
+``#`` are skipped. With ``splits`` given, exactly the images those lists name, in list order.
+Without, every annotation file (sorted by name), each tagged with the first split list naming it
+(``train``, ``val``, ``test``, then the others by name); ``trainval`` is ignored when ``train`` and
+``val`` are both present, and per-class lists (``aeroplane_train.txt``) are never split lists. An
+id a list names without an annotation file is an image without objects when the caller asks for
+such ids (``bare``): :func:`voc_layout` then gives it as an entry with no XML path.
 """
 
 from __future__ import annotations
@@ -17,7 +25,43 @@ from typing import Sequence
 from cvpipe.errors import Problem
 from cvpipe.formats.lookup import file_head
 
-__all__ = ["detect_voc", "voc_layout", "split_order"]
+__all__ = ["detect_voc", "voc_layout", "split_order", "ANNOTATION_DIRS", "IMAGE_DIRS", "find_image"]
+
+#: the annotation folder of a devkit-like layout, in the order looked for
+ANNOTATION_DIRS = ("Annotations", "annotations")
+#: its image folder, in the order looked for
+IMAGE_DIRS = ("JPEGImages", "images", "Images")
+
+
+def _first_dir(parent: Path, names: Sequence[str]) -> Path | None:
+    for n in names:
+        if (parent / n).is_dir():
+            return parent / n
+    return None
+
+
+def find_image(image_root: Path, stem: str) -> str | None:
+    """The file name of the image ``stem`` (any image extension, either case) in ``image_root``,
+    or None."""
+    from cvpipe.formats.images import IMAGE_EXTENSIONS
+
+    for ext in IMAGE_EXTENSIONS:
+        for e in (ext, ext.upper()):
+            if (image_root / (stem + e)).is_file():
+                return stem + e
+    return None
+
+
+def _lone_xml_image_root(xml: Path) -> Path:
+    """Where the images of one XML file given alone are: beside it, or in the devkit's
+    ``../JPEGImages`` (or ``../images``) when no image of its name is beside it."""
+    here = xml.parent
+    if find_image(here, xml.stem) is not None:
+        return here
+    up = _first_dir(here.parent, IMAGE_DIRS)
+    if up is not None and up != here and find_image(up, xml.stem) is not None:
+        return up
+    return here
 
 
 def _scan_xml(folder: Path) -> list[tuple[str, str]]:
@@ -60,12 +104,13 @@ def _split_lists(main: Path) -> dict[str, Path]:
 
 
 def _read_list(path: Path) -> list[tuple[str, int]]:
-    """``(id, line)`` of a split list (first token of each non-empty line)."""
+    """``(id, line)`` of a split list: the first token of each line, blank lines and ``#``
+    comment lines skipped."""
     out = []
     with open(path, encoding="utf-8", errors="replace") as fh:  # a garbled id is reported as not found
         for lineno, line in enumerate(fh, 1):
             tok = line.split()
-            if tok:
+            if tok and not tok[0].startswith("#"):
                 out.append((tok[0], lineno))
     return out
 
@@ -77,23 +122,29 @@ def split_order(names) -> list[str]:
 
 
 def voc_layout(path: Path, splits: Sequence[str] | None, images_dir: Path | None,
-            found: list[Problem]) -> tuple[list[tuple[str, str | None, str]], Path]:
-    """The annotation files to read as ``(xml_path, split, id)`` and the folder images are in."""
+            found: list[Problem], *, bare: dict[str, tuple[str, int]] | None = None,
+            ) -> tuple[list[tuple[str | None, str | None, str]], Path]:
+    """The annotation files to read as ``(xml_path, split, id)`` and the folder images are in.
+
+    ``bare``: when given (a dict to fill), an id a split list names without an annotation file
+    whose image is in the image folder is an entry ``(None, split, id)`` and ``bare[id]`` is
+    ``(list file, line)``; without it such ids are left out (with ``splits`` given: a problem, as
+    for an id whose image is missing too)."""
     path = Path(path)
     if path.is_file():
-        return [(str(path), None, path.stem)], Path(images_dir) if images_dir else path.parent
+        return [(str(path), None, path.stem)], Path(images_dir) if images_dir else _lone_xml_image_root(path)
     if not path.is_dir():
         found.append(Problem("no such file or directory", file=str(path),
                              expected="a VOCdevkit folder, a folder of XML files or an XML file"))
         return [], path
-    ann = path / "Annotations"
-    if not ann.is_dir():
+    ann = _first_dir(path, ANNOTATION_DIRS)
+    if ann is None:
         if splits:
             found.append(Problem("split lists need a VOCdevkit layout", file=str(path), value=list(splits),
                                  expected="Annotations/ and ImageSets/Main/<split>.txt"))
         entries = [(p, None, i) for i, p in _scan_xml(path)]
         return entries, Path(images_dir) if images_dir else path
-    image_root = Path(images_dir) if images_dir else path / "JPEGImages"
+    image_root = Path(images_dir) if images_dir else (_first_dir(path, IMAGE_DIRS) or path / IMAGE_DIRS[0])
     lists = _split_lists(path / "ImageSets" / "Main")
     if splits:
         entries, seen = [], set()
@@ -109,8 +160,13 @@ def voc_layout(path: Path, splits: Sequence[str] | None, images_dir: Path | None
                 seen.add(ident)
                 xml = ann / f"{ident}.xml"
                 if not xml.is_file():
+                    if bare is not None and find_image(image_root, ident) is not None:
+                        bare[ident] = (str(lst), lineno)
+                        entries.append((None, split, ident))
+                        continue
                     found.append(Problem("annotation file not found", file=str(lst), line=lineno, value=ident,
-                                         expected=f"{xml}"))
+                                         expected=f"{xml}" + (f" (or an image {ident}.* in {image_root}: an image "
+                                                              "without objects)" if bare is not None else "")))
                     continue
                 entries.append((str(xml), split, ident))
         return entries, image_root
@@ -118,10 +174,21 @@ def voc_layout(path: Path, splits: Sequence[str] | None, images_dir: Path | None
     if "train" in names and "val" in names and "trainval" in names:
         names.remove("trainval")
     split_of: dict[str, str] = {}
+    listed_at: dict[str, tuple[str, int]] = {}
     for split in names:
-        for ident, _ in _read_list(lists[split]):
-            split_of.setdefault(ident, split)
+        for ident, lineno in _read_list(lists[split]):
+            if ident not in split_of:
+                split_of[ident] = split
+                listed_at[ident] = (str(lists[split]), lineno)
     entries = [(p, split_of.get(i), i) for i, p in _scan_xml(ann)]
+    if bare is not None:
+        have = {i for _, _, i in entries}
+        extra = [(None, split_of[i], i) for i in split_of
+                 if i not in have and find_image(image_root, i) is not None]
+        if extra:
+            for _, _, i in extra:
+                bare[i] = listed_at[i]
+            entries = sorted(entries + extra, key=lambda e: e[2])
     return entries, image_root
 
 
@@ -132,13 +199,14 @@ def _looks_like_voc(xml: Path) -> bool:
 
 
 def detect_voc(path: Path) -> bool:
-    """A VOCdevkit folder (``Annotations/`` with XML), a folder of VOC XML files, or one."""
+    """A VOCdevkit folder (``Annotations/`` or ``annotations/`` with XML), a folder of VOC XML
+    files, or one."""
     path = Path(path)
     if path.is_file():
         return path.suffix.lower() == ".xml" and _looks_like_voc(path)
     if not path.is_dir():
         return False
-    folder = path / "Annotations" if (path / "Annotations").is_dir() else path
+    folder = _first_dir(path, ANNOTATION_DIRS) or path
     for p in folder.iterdir():
         if p.suffix.lower() == ".xml" and not p.name.startswith(".") and p.is_file():
             return _looks_like_voc(p)

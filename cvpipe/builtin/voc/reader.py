@@ -17,12 +17,12 @@ from cvpipe.data.origin import Origin
 from cvpipe.errors import InputError, Problem
 from cvpipe.formats.xml import parse_xml_file
 
-from .layout import voc_layout
+from .layout import find_image, voc_layout
 
 if TYPE_CHECKING:  # numpy-backed; imported where used so the streaming path stays numpy-free
     from cvpipe.data import Dataset
 
-__all__ = ["read_voc", "PixelConvention", "SHIFT", "COORDS", "parse_file", "plain_name"]
+__all__ = ["read_voc", "PixelConvention", "SHIFT", "COORDS", "parse_file", "plain_name", "NOTE_LISTED_WITHOUT_XML"]
 
 PixelConvention = Literal["raw", "one_based"]
 #: what the pixel convention adds to the file's numbers on reading (subtracts on writing)
@@ -423,13 +423,28 @@ def _parse_object(o, i: int, file: str, w: int, h: int, shift: float, full: bool
 
 
 def _guess_image(image_root: Path, stem: str) -> str:
-    from cvpipe.formats.images import IMAGE_EXTENSIONS
+    return find_image(image_root, stem) or stem + ".jpg"
 
-    for ext in IMAGE_EXTENSIONS:
-        for e in (ext, ext.upper()):
-            if (image_root / (stem + e)).is_file():
-                return stem + e
-    return stem + ".jpg"
+
+#: the note (``Dataset.meta["notes"]``) counting the images a split list names without an XML file
+NOTE_LISTED_WITHOUT_XML = "images listed in a split without an annotation file (read as images without objects)"
+
+
+def _bare_record(ident: str, image_root: Path, listed_at: tuple[str, int], found: list[Problem]) -> dict | None:
+    """The record of an image a split list names without an annotation file: no objects, the
+    size from the image header (None with a problem when the header cannot be read)."""
+    from cvpipe.formats.images import image_size
+
+    filename = _guess_image(image_root, ident)
+    file, line = listed_at
+    try:
+        w, h = image_size(image_root / filename)
+    except InputError:
+        found.append(Problem("image size unknown", file=file, line=line, value=ident,
+                             expected=f"a readable image {image_root / filename} (listed without an annotation file)"))
+        return None
+    return {"filename": filename, "width": w, "height": h, "objects": [], "extra": {},
+            "origin": Origin(file, line, "id")}
 
 
 def read_voc(
@@ -467,12 +482,18 @@ def read_voc(
         raise ConfigError("unknown pixel convention", field="pixel_convention", value=pixel_convention,
                           expected="raw or one_based")
     found: list[Problem] = []
-    entries, image_root = voc_layout(Path(path), splits, images_dir, found)
+    bare: dict[str, tuple[str, int]] = {}
+    entries, image_root = voc_layout(Path(path), splits, images_dir, found, bare=bare)
     class_index = {c: i for i, c in enumerate(classes)} if classes is not None else None
     shift = SHIFT[pixel_convention]
     records = []
+    n_bare = 0
     for xml, split, ident in entries:
-        rec = parse_file(xml, image_root, shift, True, class_index, found)
+        if xml is None:
+            rec = _bare_record(ident, image_root, bare[ident], found)
+            n_bare += rec is not None
+        else:
+            rec = parse_file(xml, image_root, shift, True, class_index, found)
         if rec is not None:
             records.append((rec, split, ident))
     names = {o[0] for rec, _, _ in records for o in rec["objects"]}
@@ -500,5 +521,7 @@ def read_voc(
             origin=rec["origin"], box_origins=[o[7] for o in objs],
         ))
     raise_or_collect(found, problems)
-    return Dataset(categories, samples, root=image_root,
-                   meta={"format": "voc", "pixel_convention": pixel_convention}, origin=Origin(str(path)))
+    meta: dict[str, Any] = {"format": "voc", "pixel_convention": pixel_convention}
+    if n_bare:
+        meta["notes"] = {NOTE_LISTED_WITHOUT_XML: n_bare}
+    return Dataset(categories, samples, root=image_root, meta=meta, origin=Origin(str(path)))

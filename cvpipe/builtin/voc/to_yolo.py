@@ -16,8 +16,8 @@ Class ids before the order is known: label files are written with provisional to
 canonical VOC id, or ``#<hex name>`` for another name); when the final order differs (a VOC class
 absent, or other names) a second, cheap pass over the written label files rewrites the first
 token. What the streaming path does not reproduce (a file name with folders, an image listed
-twice, two images with one label name, ``<score>`` detections) makes it decline (nothing
-written): the general path then runs.
+twice, two images with one label name, ``<score>`` detections, an image a split list names
+without an XML file) makes it decline (nothing written): the general path then runs.
 """
 
 from __future__ import annotations
@@ -297,7 +297,10 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
     if images not in ("copy", "link", "none"):
         raise ConfigError("unknown images mode", field="images", value=images, expected="copy, link or none")
     found: list[Problem] = []
-    entries, image_root = voc_layout(Path(src), opt["splits"], opt["images_dir"], found)
+    bare: dict = {}
+    entries, image_root = voc_layout(Path(src), opt["splits"], opt["images_dir"], found, bare=bare)
+    if bare:
+        return None  # images listed without an XML file: the general path reads and counts them
     any_split = any(e[1] is not None for e in entries)
     work = [(k, xml, output_split(split, any_split), split is not None)
             for k, (xml, split, _) in enumerate(entries)]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from cvpipe.errors import InputError
+from cvpipe.formats.numbers import clean_number_text
 
 from .layout import split_order
 from .reader import COORDS, SHIFT, PixelConvention
@@ -20,11 +21,26 @@ _IMAGES_HINT = "use images='none' or point to the images with --images-dir"
 __all__ = ["write_voc", "annotation_xml"]
 
 
-def _num_text(v: float) -> str:
-    """Shortest text that reads back to ``v`` (``48`` for 48.0)."""
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
-    return repr(float(v))
+def _num_text(v: float, tolerance: float = 0.0) -> str:
+    """A coordinate without float noise (:func:`cvpipe.formats.numbers.clean_number_text`): an
+    integer when within ``tolerance`` (the source's precision, pixels) of one, else the shortest
+    decimal that reads back to ``v``."""
+    return clean_number_text(v, tolerance)
+
+
+def coordinate_tolerance(dataset: "Dataset", sample) -> tuple[float, float]:
+    """The source format's precision in pixels along x and y for ``sample``: from
+    ``Dataset.meta["coordinate_precision"]`` (``{"normalized": p}``, YOLO's last decimal place,
+    times the image side; or ``{"pixels": p}``), else 0 (unknown: float noise only)."""
+    prec = dataset.meta.get("coordinate_precision")
+    if not isinstance(prec, dict):
+        return 0.0, 0.0
+    if isinstance(prec.get("normalized"), (int, float)):
+        p = float(prec["normalized"])
+        return p * sample.width, p * sample.height
+    if isinstance(prec.get("pixels"), (int, float)):
+        return float(prec["pixels"]), float(prec["pixels"])
+    return 0.0, 0.0
 
 
 def _emit(parent, tag: str, value: Any) -> None:
@@ -42,20 +58,20 @@ def _emit(parent, tag: str, value: Any) -> None:
         el.text = str(value)
 
 
-def _bndbox_el(parent, box, shift: float) -> None:
+def _bndbox_el(parent, box, shift: float, tol: tuple[float, float] = (0.0, 0.0)) -> None:
     from lxml import etree
 
     bb = etree.SubElement(parent, "bndbox")
-    for tag, v in zip(COORDS, box):
-        v = float(v) + shift
-        if shift:
-            v = round(v, 9)  # undo the float noise of the -1/+1 shift (VOC numbers have few decimals)
-        etree.SubElement(bb, tag).text = _num_text(v)
+    for k, (tag, v) in enumerate(zip(COORDS, box)):
+        # no float noise, from the -1/+1 shift or the source's arithmetic (174.00015000000002)
+        etree.SubElement(bb, tag).text = _num_text(float(v) + shift, tol[k % 2])
 
 
 def annotation_xml(sample, categories: Sequence[str], filename: str, *, pixel_convention: PixelConvention = "raw",
-                   keep: Sequence[int] | None = None) -> bytes:
-    """One sample as VOC XML bytes (pretty printed, UTF-8); ``keep`` the box indices to write."""
+                   keep: Sequence[int] | None = None, tolerance: tuple[float, float] = (0.0, 0.0)) -> bytes:
+    """One sample as VOC XML bytes (pretty printed, UTF-8); ``keep`` the box indices to write;
+    ``tolerance`` the source's precision in pixels along x and y (coordinates within it of an
+    integer are written as that integer, see :func:`coordinate_tolerance`)."""
     from lxml import etree
 
     shift = SHIFT[pixel_convention]
@@ -90,12 +106,12 @@ def annotation_xml(sample, categories: Sequence[str], filename: str, *, pixel_co
             etree.SubElement(obj, "iscrowd").text = "1"
         if sample.scores is not None:
             etree.SubElement(obj, "score").text = repr(float(sample.scores[i]))
-        _bndbox_el(obj, sample.boxes[i].tolist(), shift)
+        _bndbox_el(obj, sample.boxes[i].tolist(), shift, tolerance)
         for part in bx.get("parts") or []:
             pe = etree.SubElement(obj, "part")
             for k, v in part.items():
                 if k == "bndbox":
-                    _bndbox_el(pe, v, shift)
+                    _bndbox_el(pe, v, shift, tolerance)
                 elif k == "voc_fields":
                     for item in v:
                         for kk, vv in item.items():
@@ -124,8 +140,12 @@ def write_voc(
     ``pixel_convention`` None means the one the dataset was read with (``meta``), else ``raw``,
     so that VOC -> VOC gives back the original numbers.
 
-    Returns ``{"images", "boxes", "skipped": {"crowd": n}, "files"}``. ``dst`` appears whole or
-    not at all; image names are confined to ``dst``.
+    One image in two splits (two samples with the same image file and the same annotation, as a
+    YOLO dataset whose ``val`` and ``test`` share a folder gives) is written once and listed in
+    both split lists (``notes`` counts them); with different annotations it is an error.
+
+    Returns ``{"images", "boxes", "skipped": {"crowd": n}, "files"}`` (and ``notes`` when images
+    were shared). ``dst`` appears whole or not at all; image names are confined to ``dst``.
     """
     import numpy as np
 
@@ -148,22 +168,31 @@ def write_voc(
         for k, n in zip(idx, image_names([dataset.samples[k] for k in idx])):
             names[k] = safe_relpath(n, file=str(dataset.image_path(dataset.samples[k])), field="image")
     ids = [n.rsplit(".", 1)[0] if "." in n.rsplit("/", 1)[-1] else n for n in names]
-    seen: dict[str, str] = {}
-    for s, i in zip(dataset.samples, ids):
+    seen: dict[str, Any] = {}
+    shared = set()  # samples that are an image already written for another split: listed only
+    for k, (s, i) in enumerate(zip(dataset.samples, ids)):
         if i in seen:
+            first = seen[i]
+            if first.split != s.split and _same_annotation(dataset, first, s):
+                shared.add(k)  # one image in two splits (Ultralytics' VOC.yaml: val = test): one XML
+                continue
             raise InputError("two images would get the same annotation file", file=str(dataset.image_path(s)),
                              value=f"Annotations/{i}.xml", expected="distinct image names",
-                             hint=f"also written for {seen[i]}")
-        seen[i] = s.image
-    report = {"images": 0, "boxes": 0, "skipped": {"crowd": 0}, "files": 0}
+                             hint=f"also written for {first.image}")
+        seen[i] = s
+    report: dict[str, Any] = {"images": 0, "boxes": 0, "skipped": {"crowd": 0}, "files": 0}
     lists: dict[str, list[str]] = {}
     with atomic_dir(Path(dst)) as tmp:
         (tmp / "Annotations").mkdir()
         (tmp / "JPEGImages").mkdir()
-        for s, name, ident in zip(dataset.samples, names, ids):
+        for k, (s, name, ident) in enumerate(zip(dataset.samples, names, ids)):
+            if k in shared:
+                lists.setdefault(s.split, []).append(ident)
+                continue
             keep = np.arange(len(s)) if keep_crowd else np.flatnonzero(~s.iscrowd)
             report["skipped"]["crowd"] += len(s) - len(keep)
-            xml = annotation_xml(s, dataset.categories, name, pixel_convention=pixel_convention, keep=keep.tolist())
+            xml = annotation_xml(s, dataset.categories, name, pixel_convention=pixel_convention, keep=keep.tolist(),
+                                 tolerance=coordinate_tolerance(dataset, s))
             out = safe_join(tmp / "Annotations", ident + ".xml")
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(xml)
@@ -182,4 +211,27 @@ def write_voc(
                 safe_relpath(split, field="split")
                 (main / f"{split}.txt").write_text("".join(i + "\n" for i in lists[split]), encoding="utf-8")
                 report["files"] += 1
+    if shared:
+        report["notes"] = {NOTE_SHARED: len(shared)}
     return report
+
+
+#: the writer's note counting the images of two splits written once (and listed in both lists)
+NOTE_SHARED = "images in more than one split written once, listed in each split list"
+
+
+def _same_annotation(dataset: "Dataset", a, b) -> bool:
+    """Whether samples ``a`` and ``b`` are one image with one annotation (the same file, size,
+    boxes, labels, flags and scores): one XML then serves both their splits."""
+    import numpy as np
+
+    if dataset.image_path(a) != dataset.image_path(b) or (a.width, a.height) != (b.width, b.height):
+        return False
+    if len(a) != len(b) or (a.scores is None) != (b.scores is None):
+        return False
+    same = [np.array_equal(a.boxes, b.boxes), np.array_equal(a.labels, b.labels),
+            np.array_equal(a.difficult, b.difficult), np.array_equal(a.truncated, b.truncated),
+            np.array_equal(a.iscrowd, b.iscrowd)]
+    if a.scores is not None:
+        same.append(np.array_equal(a.scores, b.scores))
+    return all(same) and a.box_extra == b.box_extra and a.extra == b.extra
