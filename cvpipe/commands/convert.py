@@ -79,10 +79,9 @@ def summary_table(report: dict) -> str:
         rows.append([f"skipped: {reason}", n])
     if not skipped:
         rows.append(["skipped", 0])
-    for what, n in (report.get("notes") or {}).items():  # assumptions and changes, never silent
-        rows.append([f"note: {what}", n])
     title = f"{report.get('source', '')} ({report.get('from', '?')}) -> {report.get('dst', '')} ({report.get('to', '?')})"
-    return title.strip() + "\n" + format_table(rows, ["", "count"])
+    notes = "".join(f"\nnote: {what}: {n}" for what, n in (report.get("notes") or {}).items())
+    return title.strip() + "\n" + format_table(rows, ["", "count"]) + notes  # assumptions/changes, never silent
 
 
 @click.command()

@@ -23,6 +23,11 @@ __all__ = [
     "data_yaml_text",
     "load_data_yaml",
     "data_yaml_names",
+    "val_source",
+    "VAL_FROM_KEY",
+    "val_note",
+    "yolo_values_text",
+    "NOTE_NC_WITHOUT_NAMES",
 ]
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./\-]*( [A-Za-z0-9_.\-]+)*\Z")
@@ -34,6 +39,13 @@ def yolo_box_text(x1: float, y1: float, x2: float, y2: float, width: float, heig
     d = decimals
     return (f"{(x1 + x2) / 2.0 / width:.{d}f} {(y1 + y2) / 2.0 / height:.{d}f} "
             f"{(x2 - x1) / width:.{d}f} {(y2 - y1) / height:.{d}f}")
+
+
+def yolo_values_text(values: Sequence[float], decimals: int) -> str:
+    """Normalised values (polygon or OBB corners, keypoints) as ``decimals``-place text, space
+    separated (the format :func:`yolo_box_text` gives the box)."""
+    d = decimals
+    return " ".join(f"{v:.{d}f}" for v in values)
 
 
 def label_name(image_name: str) -> str:
@@ -80,12 +92,55 @@ def split_order(names) -> list[str]:
     return first + [s for s in names if s not in first]
 
 
-def data_yaml_text(root: Path, splits: Sequence[str], names: Sequence[str]) -> str:
-    """The ``data.yaml`` cvpipe writes: absolute ``path``, ``<split>: images/<split>``, ``nc``
-    and ``names`` as an ``{id: name}`` map."""
+#: the data.yaml key saying which split's images ``val`` repeats (cvpipe then reads them once)
+VAL_FROM_KEY = "val_from_split"
+#: split names taken for Ultralytics' ``val`` when no split is named ``val`` (before ``train``)
+VAL_ALIASES = ("valid", "validation")
+
+
+def val_source(splits: Sequence[str]) -> str | None:
+    """The split whose images ``data.yaml``'s ``val`` names when no split is called ``val``
+    (Ultralytics refuses a data.yaml without ``val``): ``valid``/``validation`` (Roboflow's
+    folder names), else ``train``, else the first split; None when ``val`` is there (or no split)."""
+    splits = list(splits)
+    if "val" in splits or not splits:
+        return None
+    for s in (*VAL_ALIASES, "train"):
+        if s in splits:
+            return s
+    return split_order(splits)[0]
+
+
+def val_note(splits: Sequence[str], images: int) -> dict[str, int]:
+    """The note a YOLO writer adds to its report (``{text: images}``) when ``data.yaml``'s
+    ``val`` reuses another split's images (:func:`val_source`), else ``{}``."""
+    src = val_source(splits)
+    if src is None:
+        return {}
+    what = "the training images" if src == "train" else f"the {src} images"
+    return {f"no val split: data.yaml's val is {what} (images/{src})": images}
+
+
+def data_yaml_text(root: Path, splits: Sequence[str], names: Sequence[str], *,
+                   kpt_shape: Sequence[int] | None = None, flip_idx: Sequence[int] | None = None) -> str:
+    """The ``data.yaml`` cvpipe writes: absolute ``path``, ``<split>: images/<split>``, always a
+    ``val`` (:func:`val_source`'s images when no split is called ``val``, with
+    :data:`VAL_FROM_KEY` naming that split so that cvpipe reads those images once), ``nc``,
+    ``names`` as an ``{id: name}`` map, and for a pose dataset ``kpt_shape`` (and ``flip_idx``
+    when known)."""
     lines = ["# YOLO dataset written by cvpipe (Ultralytics layout)", f"path: {yaml_str(str(root))}"]
-    for s in split_order(splits):
-        lines.append(f"{yaml_str(s)}: {yaml_str('images/' + s)}")
+    src = val_source(splits)
+    for s in split_order([*splits, "val"] if src is not None else splits):
+        if s == "val" and src is not None:
+            lines.append(f"val: {yaml_str('images/' + src)}  # no val split: Ultralytics needs one")
+        else:
+            lines.append(f"{yaml_str(s)}: {yaml_str('images/' + s)}")
+    if src is not None:  # read back by cvpipe as the one split it is
+        lines.append(f"{VAL_FROM_KEY}: {yaml_str(src)}")
+    if kpt_shape is not None:
+        lines.append(f"kpt_shape: [{', '.join(str(int(v)) for v in kpt_shape)}]")
+        if flip_idx is not None:
+            lines.append(f"flip_idx: [{', '.join(str(int(v)) for v in flip_idx)}]")
     lines.append(f"nc: {len(names)}")
     lines.append("names:" if names else "names: {}")
     lines += [f"  {i}: {yaml_str(n)}" for i, n in enumerate(names)]
@@ -137,10 +192,49 @@ def _class_id(k: object) -> int | None:
     return None
 
 
-def data_yaml_names(data: dict, file: str, found: list[Problem]) -> list[str] | None:
+#: the note of a data.yaml with ``nc`` and no ``names``
+NOTE_NC_WITHOUT_NAMES = "data.yaml has nc but no names: classes named class_0, class_1, ..."
+
+
+def _nc(data: dict, file: str, found: list[Problem]) -> int | None:
+    """``nc`` of a parsed data.yaml: None when absent; -1 with a problem when not a count."""
+    nc = data.get("nc")
+    if nc is None:
+        return None
+    if isinstance(nc, bool) or not isinstance(nc, int) or nc < 0:
+        found.append(Problem("nc is not a class count", file=file, field="nc", value=nc,
+                             expected="a non-negative integer (the number of names)"))
+        return -1
+    return nc
+
+
+def data_yaml_names(data: dict, file: str, found: list[Problem], notes: dict[str, int] | None = None) -> list[str] | None:
     """The class names of a parsed ``data.yaml`` (``names`` as a list or an ``{id: name}`` map
     with ids 0..n-1; each name a string or a number, never a list or a mapping), or None with a
-    Problem appended to ``found``."""
+    Problem appended to ``found``.
+
+    As Ultralytics' ``check_det_dataset``: ``nc`` without ``names`` names the classes
+    ``class_0`` ... ``class_<nc-1>`` (counted in ``notes`` under :data:`NOTE_NC_WITHOUT_NAMES`);
+    ``nc`` disagreeing with the number of ``names`` is a problem naming both."""
+    nc = _nc(data, file, found)
+    if nc == -1:
+        return None
+    if data.get("names") is None and nc is not None:
+        if notes is not None:
+            notes[NOTE_NC_WITHOUT_NAMES] = notes.get(NOTE_NC_WITHOUT_NAMES, 0) + nc
+        return [f"class_{i}" for i in range(nc)]
+    out = _names(data, file, found)
+    if out is not None and nc is not None and nc != len(out):
+        found.append(Problem("nc disagrees with names", file=file, field="nc", value=nc,
+                             expected=f"{len(out)}, the number of names ({', '.join(out[:10])}"
+                                      f"{', ...' if len(out) > 10 else ''})",
+                             hint="correct nc, or the names list"))
+        return None
+    return out
+
+
+def _names(data: dict, file: str, found: list[Problem]) -> list[str] | None:
+    """The ``names`` of a parsed data.yaml (see :func:`data_yaml_names`)."""
     names = data.get("names")
     if isinstance(names, list):
         raw = list(enumerate(names))
@@ -159,7 +253,7 @@ def data_yaml_names(data: dict, file: str, found: list[Problem]) -> list[str] | 
         raw = [(i, by_id[i]) for i in ids]
     else:
         found.append(Problem("names missing", file=file, field="names", value=names,
-                             expected="a list of class names or an {id: name} map"))
+                             expected="a list of class names or an {id: name} map (or nc: the class count)"))
         return None
     out = []
     for i, v in raw:

@@ -64,7 +64,7 @@ def convert_coco_to_yolo(
     from ...data.boxes import xywh_to_xyxy
     from ...data.categories import order_categories
     from ...data.checks import MAX_IMAGE_SIDE, box_masks, text_problem
-    from ...formats.yolo_text import data_yaml_text, label_name, output_split
+    from ...formats.yolo_text import data_yaml_text, label_name, output_split, val_note
     from ...fsutil import atomic_dir
 
     if images != "none" or images_dir is not None or not 1 <= decimals <= 15:
@@ -183,5 +183,9 @@ def convert_coco_to_yolo(
             finally:
                 os.close(fd)
         (tmp / "data.yaml").write_text(data_yaml_text(dst, [out_split], target), encoding="utf-8")
-    return {"images": len(imgs), "boxes": int(keep.sum()),
-            "skipped": {"difficult": int(skip_d.sum()), "crowd": int(skip_c.sum())}, "files": len(imgs) + 1}
+    report = {"images": len(imgs), "boxes": int(keep.sum()),
+              "skipped": {"difficult": int(skip_d.sum()), "crowd": int(skip_c.sum())}, "files": len(imgs) + 1}
+    notes = val_note([out_split], len(imgs))  # data.yaml's val repeats the one split (write_yolo's note)
+    if notes:
+        report["notes"] = notes
+    return report

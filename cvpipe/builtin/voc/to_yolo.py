@@ -31,7 +31,7 @@ from typing import Literal, Sequence
 from cvpipe.data.categories import VOC_CLASSES, unlisted_classes_error, voc_categories
 from cvpipe.errors import ConfigError, Problem
 from cvpipe.formats import conversion_report, problem_reason
-from cvpipe.formats.yolo_text import data_yaml_text, label_name, output_split
+from cvpipe.formats.yolo_text import data_yaml_text, label_name, output_split, val_note, val_source
 
 from .layout import voc_layout
 from .reader import parse_file
@@ -375,6 +375,8 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
                         os.rmdir(f"{tmp}/images/{s}")
             with open(tmp / "data.yaml", "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(data_yaml_text(out, out_splits, categories))
+            src_split = val_source(out_splits)  # data.yaml's val repeats it (write_yolo's note)
+            notes = val_note(out_splits, len(os.listdir(f"{tmp}/labels/{src_split}")) if src_split else 0)
     except _Fallback:
         return None
     finally:
@@ -382,6 +384,8 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
             bar.close()
     written = {"images": t.images, "boxes": t.boxes, "skipped": {"difficult": t.difficult, "crowd": t.crowd},
                "files": t.files + 1}  # + data.yaml
+    if notes:
+        written["notes"] = notes
     return conversion_report(written, skipped, len(found))
 
 

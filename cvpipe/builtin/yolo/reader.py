@@ -4,39 +4,101 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from cvpipe.data.checks import box_problem
+from cvpipe.data.checks import OUTSIDE_TOLERANCE, box_problem
 from cvpipe.data.origin import Origin
 from cvpipe.errors import InputError, Problem
 from cvpipe.formats.numbers import DECIMAL_TEXT, INDEX_TEXT, parse_decimal, parse_index
 from cvpipe.formats.io import label_lines
 
-from .layout import darknet_items, find_in, rel_in_split, ultralytics_items
+from .layout import (
+    NOTE_NAMES_FROM_IDS,
+    darknet_items,
+    find_in,
+    rel_in_split,
+    split_folder_items,
+    split_folder_splits,
+    ultralytics_items,
+)
 
 if TYPE_CHECKING:
     from cvpipe.data import Dataset
 
-__all__ = ["read_yolo", "parse_labels", "make_sample"]
+__all__ = ["read_yolo", "parse_labels", "make_sample", "LabelStats", "CLIP_TOLERANCE"]
+
+
+#: how far outside [0, 1] a normalised value may be and still be read (clipped, counted), as
+#: Ultralytics tolerates it: 1% of the image side
+CLIP_TOLERANCE = 0.01
+#: the note counting label lines with a value clipped into [0, 1]
+NOTE_CLIPPED = "label lines with values up to 1% outside [0, 1]: clipped to the image"
+#: the note counting label lines read as oriented boxes
+NOTE_OBB = "label lines with 8 corner values read as oriented boxes (box: their enclosing box)"
+
+
+@dataclass
+class LabelStats:
+    """What :func:`parse_labels` counts while reading (summed over the files of a dataset):
+    ``clipped`` lines with a value clipped into [0, 1] (beyond the rounding tolerance of
+    :mod:`cvpipe.data.checks`), ``decimals`` the most decimal places of a box value (the
+    source's precision), ``point_counts`` the number of points of each polygon line read."""
+
+    clipped: int = 0
+    decimals: int = 0
+    point_counts: Counter = field(default_factory=Counter)
+
+
+def _decimals(tokens) -> int:
+    """The most decimal places among ``tokens`` (17 for exponent notation: precision unknown)."""
+    d = 0
+    for t in tokens:
+        i = t.find(".")
+        if "e" in t or "E" in t:
+            return 17
+        if i >= 0 and len(t) - i - 1 > d:
+            d = len(t) - i - 1
+    return d
+
+
+def _expected_count(kpt_shape: tuple[int, int] | None) -> str:
+    if kpt_shape is not None:
+        k, d = kpt_shape
+        return (f"{5 + k * d} (class cx cy w h, then {k} keypoints of {d} values: kpt_shape [{k}, {d}] "
+                "in data.yaml)")
+    return ("5 (class cx cy w h), 6 (plus confidence), 9 (class and 4 corners of an oriented box) or a "
+            "polygon (class x1 y1 x2 y2 x3 y3 ...)")
 
 
 def parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Problem],
-                  confidence_second: bool = False, predictions: bool = False) -> list[tuple]:
-    """Valid lines of one label file as ``(class, [x1, y1, x2, y2], score | None, polygon | None,
+                  confidence_second: bool = False, predictions: bool = False, *,
+                  kpt_shape: tuple[int, int] | None = None, stats: LabelStats | None = None) -> list[tuple]:
+    """Valid lines of one label file as ``(class, [x1, y1, x2, y2], score | None, box_extra | None,
     line)`` in absolute pixels; problems (with file and line) appended to ``found``.
-    ``predictions``: a detector's boxes may reach outside the image (values outside [0, 1] are
-    kept as they are; they must still be finite, with positive width and height)."""
+
+    ``box_extra`` of a polygon line is ``{"segmentation": [[x1, y1, ...]]}`` (its box: the
+    enclosing one; an 8-value polygon may be an oriented box, which :func:`read_yolo` decides for
+    the whole dataset), of a pose line (``kpt_shape`` = ``(keypoints, values per keypoint)``
+    given) ``{"keypoints": [x1, y1, (v1,) ...]}``, keypoint coordinates in absolute pixels,
+    visibilities as read. Values up to :data:`CLIP_TOLERANCE` outside [0, 1] are clipped (counted
+    in ``stats``); farther outside is a problem. ``predictions``: a detector's boxes may reach
+    outside the image (values outside [0, 1] are kept as they are; they must still be finite,
+    with positive width and height)."""
     file = str(path)
     out = []
+    pose_n = 5 + kpt_shape[0] * kpt_shape[1] if kpt_shape is not None else None
+    lo, hi = -CLIP_TOLERANCE, 1.0 + CLIP_TOLERANCE
     for lineno, line, tok in label_lines(path, found, missing_ok=True):
         n = len(tok)
         if confidence_second and n == 6:  # class confidence cx cy w h
             tok = [tok[0], *tok[2:], tok[1]]
-        if not (n in (5, 6) or (n >= 7 and (n - 1) % 2 == 0)):
+        ok = n == pose_n if pose_n is not None else (n in (5, 6) or (n >= 7 and (n - 1) % 2 == 0))
+        if not ok:
             found.append(Problem("wrong number of values", file=file, line=lineno, value=line.strip(),
-                                 expected="5 (class cx cy w h), 6 (plus confidence) or a polygon "
-                                          "(class x1 y1 x2 y2 x3 y3 ...)"))
+                                 expected=_expected_count(kpt_shape)))
             continue
         cls = parse_index(tok[0])  # "+1", "0_0", "-0", Arabic-Indic digits: not class ids
         if cls is None:
@@ -52,23 +114,35 @@ def parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Pro
             bad = tok[1 + vals.index(None)]
             found.append(Problem("not a number", file=file, line=lineno, value=bad, expected=DECIMAL_TEXT))
             continue
+        clipped = False
         if predictions:
             if not all(math.isfinite(v) for v in vals):
                 found.append(Problem("not a finite number", file=file, line=lineno, value=line.strip(),
                                      expected="finite numbers"))
                 continue
-        elif any(not (0.0 <= v <= 1.0) for v in vals):  # also catches nan
-            bad_i = next(i for i, v in enumerate(vals) if not (0.0 <= v <= 1.0))
-            fields = ("x_center", "y_center", "width", "height", "confidence") if n <= 6 else None
-            found.append(Problem("value outside [0, 1]", file=file, line=lineno,
-                                 field=fields[bad_i] if fields else f"value[{bad_i + 1}]", value=tok[bad_i + 1],
-                                 expected="normalised values in [0, 1]"))
-            continue
-        poly = None
+        else:
+            checked = range(len(vals))
+            if pose_n is not None and kpt_shape[1] == 3:  # visibilities are flags, not coordinates
+                checked = [i for i in checked if i < 4 or (i - 4) % 3 != 2]
+            bad_i = next((i for i in checked if not (lo <= vals[i] <= hi)), None)  # also catches nan
+            if bad_i is not None:
+                fields = ("x_center", "y_center", "width", "height", "confidence") if n <= 6 else None
+                found.append(Problem("value outside [0, 1]", file=file, line=lineno,
+                                     field=fields[bad_i] if fields else f"value[{bad_i + 1}]", value=tok[bad_i + 1],
+                                     expected="normalised values in [0, 1]",
+                                     hint=f"values up to {CLIP_TOLERANCE:g} outside are clipped"))
+                continue
+            is_box = n <= 6 or pose_n is not None  # a box's own values are clipped at its edges below
+            for i in checked:
+                v = vals[i]
+                if (v < 0.0 or v > 1.0) and not (is_box and i < 4):
+                    vals[i] = 0.0 if v < 0.0 else 1.0
+                    clipped = clipped or v < -OUTSIDE_TOLERANCE or v > 1.0 + OUTSIDE_TOLERANCE
+        extra = None
         score = None
-        if n <= 6:
+        if n <= 6 or pose_n is not None:
             cx, cy, w, h = vals[:4]
-            score = vals[4] if n == 6 else None
+            score = vals[4] if n == 6 and pose_n is None else None
             if w <= 0 or h <= 0:
                 found.append(Problem("box has zero area", file=file, line=lineno, field="width" if w <= 0 else "height",
                                      value=line.strip(), expected="width > 0 and height > 0"))
@@ -77,13 +151,24 @@ def parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Pro
             if predictions:
                 out.append((cls, [nx1 * width, ny1 * height, nx2 * width, ny2 * height], score, None, lineno))
                 continue
-            # the one tolerance (cvpipe.data.checks), in normalised units: the file's rounding
-            if box_problem(nx1, ny1, nx2, ny2, 1.0, 1.0) == "outside":
+            if min(nx1, ny1) < lo or max(nx2, ny2) > hi:
                 found.append(Problem("box is outside the image", file=file, line=lineno, value=line.strip(),
-                                     expected="cx - w/2 >= 0, cx + w/2 <= 1 (and likewise for y)"))
+                                     expected="cx - w/2 >= 0, cx + w/2 <= 1 (and likewise for y)",
+                                     hint=f"up to {CLIP_TOLERANCE:g} outside is clipped"))
                 continue
-            # within the tolerance the file's rounding put a border a hair outside: clamp it
+            # a border a hair outside (the file's rounding) or up to 1% outside: clipped to the image
+            if box_problem(nx1, ny1, nx2, ny2, 1.0, 1.0) == "outside":
+                clipped = True
             box = [max(nx1, 0.0) * width, max(ny1, 0.0) * height, min(nx2, 1.0) * width, min(ny2, 1.0) * height]
+            if box[2] <= box[0] or box[3] <= box[1]:
+                found.append(Problem("box is outside the image", file=file, line=lineno, value=line.strip(),
+                                     expected="a box overlapping the image"))
+                continue
+            if pose_n is not None:
+                k, d = kpt_shape
+                kp = vals[4:]
+                extra = {"keypoints": [v * (width if j % d == 0 else height) if j % d < 2 else v
+                                       for j, v in enumerate(kp)]}
         else:
             xs, ys = vals[0::2], vals[1::2]
             if max(xs) == min(xs) or max(ys) == min(ys):
@@ -91,22 +176,26 @@ def parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Pro
                                      expected="points spanning a non-empty box"))
                 continue
             box = [min(xs) * width, min(ys) * height, max(xs) * width, max(ys) * height]
-            poly = [[v * (width if i % 2 == 0 else height) for i, v in enumerate(vals)]]
-        out.append((cls, box, score, poly, lineno))
+            extra = {"segmentation": [[v * (width if i % 2 == 0 else height) for i, v in enumerate(vals)]]}
+            if stats is not None:
+                stats.point_counts[len(vals) // 2] += 1
+        if stats is not None:
+            stats.clipped += clipped
+            d = _decimals(tok[1:5])
+            if d > stats.decimals:
+                stats.decimals = d
+        out.append((cls, box, score, extra, lineno))
     return out
-
-
 
 
 def make_sample(image: str, width: int, height: int, rows: list[tuple], label_file: str, *,
                  split: str | None, ident: str, with_scores: bool):
+    """A Sample of :func:`parse_labels` rows (``box_extra``: each row's extra, or ``{}``)."""
     import numpy as np
 
     from cvpipe.data import Sample
 
-    box_extra = []
-    for _, _, _, poly, _ in rows:
-        box_extra.append({"segmentation": poly} if poly is not None else {})
+    box_extra = [dict(r[3]) if r[3] is not None else {} for r in rows]
     return Sample(
         image=image, width=width, height=height,
         boxes=np.array([r[1] for r in rows], dtype=np.float64).reshape(-1, 4),
@@ -117,17 +206,44 @@ def make_sample(image: str, width: int, height: int, rows: list[tuple], label_fi
     )
 
 
+def _kpt_shape(value, file: str, found: list[Problem]) -> tuple[int, int] | None:
+    """``kpt_shape`` of a data.yaml: ``[keypoints, 2 or 3]``; a problem otherwise."""
+    if (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                            for v in value) and value[0] > 0 and value[1] in (2, 3)):
+        return value[0], value[1]
+    found.append(Problem("bad kpt_shape", file=file, field="kpt_shape", value=value,
+                         expected="[number of keypoints, 2 or 3] (x y, or x y visibility)"))
+    return None
+
+
+def _as_obb(samples: list) -> int:
+    """Turn the 4-point polygons of ``samples`` into oriented boxes (``box_extra["obb"]``, the 8
+    corner coordinates in absolute pixels); returns how many."""
+    n = 0
+    for s in samples:
+        for ex in s.box_extra:
+            seg = ex.pop("segmentation", None)
+            if seg is not None:
+                ex["obb"] = list(seg[0])
+                n += 1
+    return n
+
+
 def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] | None = None,
               problems: list[Problem] | None = None) -> "Dataset":
     """Read a YOLO dataset (layouts and rules: see the module docstring).
 
     Args:
-        path: the dataset folder (holding ``data.yaml``/``data.yml`` or ``obj.names``) or the
-            YAML file itself.
+        path: the dataset folder (holding ``data.yaml``/``data.yml`` or ``obj.names``, or a
+            Roboflow-style export's ``train/``, ``valid/``, ``test/`` folders) or the YAML file
+            itself.
         images_dir: where the images are, overriding the layout.
         splits: the splits to read; None reads all.
         problems: collect problems here and skip what is bad; None raises one InputError
             listing every problem.
+
+    What the reader assumed or changed is counted in ``Dataset.meta["notes"]`` (clipped values,
+    oriented boxes, class names made up, paths resolved another way).
     """
     from cvpipe.data import Dataset
     from cvpipe.formats import raise_or_collect
@@ -135,23 +251,39 @@ def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] |
 
     path = Path(path)
     found: list[Problem] = []
+    notes: dict[str, int] = {}
+    info: dict[str, Any] = {}
     got = None
+    yaml_file = None
     if path.is_file():
-        got = ultralytics_items(path, splits, images_dir, found)
+        yaml_file = path
     elif (path / "data.yaml").is_file() or (path / "data.yml").is_file():
-        y = path / "data.yaml" if (path / "data.yaml").is_file() else path / "data.yml"
-        got = ultralytics_items(y, splits, images_dir, found)
+        yaml_file = path / "data.yaml" if (path / "data.yaml").is_file() else path / "data.yml"
+    if yaml_file is not None:
+        got = ultralytics_items(yaml_file, splits, images_dir, found, notes, info)
     elif (path / "obj.names").is_file():
         got = darknet_items(path, splits, found)
+    elif split_folder_splits(path):
+        got = split_folder_items(path, splits, found)
     else:
         found.append(Problem("not a YOLO dataset", file=str(path),
-                             expected="a folder with data.yaml (Ultralytics) or obj.names (darknet)"))
+                             expected="a folder with data.yaml (Ultralytics), obj.names (darknet) or "
+                                      "train/images + train/labels (a split-folder export)"))
+    kpt = None
+    if "kpt_shape" in info:
+        kpt = _kpt_shape(info["kpt_shape"], str(yaml_file), found)
+        if kpt is None:
+            got = None
     samples = []
     names: list[str] = []
     root = Path(images_dir) if images_dir else path
+    meta: dict[str, Any] = {"format": "yolo"}
     if got is not None:
         names, ds_root, items = got
+        unnamed = names is None  # no names anywhere: ids name the classes (class_<id>)
+        ncls = 1 << 62 if unnamed else len(names)
         root = Path(images_dir) if images_dir else ds_root
+        stats = LabelStats()
         parsed = []
         for split, img, lab in items:
             if images_dir:
@@ -164,8 +296,12 @@ def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] |
                                      value=str(img), expected="an image whose header gives the size (YOLO labels are "
                                                              "normalised by it)", hint="point to the images with --images-dir"))
                 continue
-            rows = parse_labels(lab, w, h, len(names), found)
+            rows = parse_labels(lab, w, h, ncls, found, kpt_shape=kpt, stats=stats)
             parsed.append((split, img, lab, w, h, rows))
+        if unnamed:
+            top = max((r[0] for p in parsed for r in p[5]), default=-1)
+            names = [f"class_{i}" for i in range(top + 1)]
+            notes[NOTE_NAMES_FROM_IDS] = len(names)
         with_scores = any(r[2] is not None for p in parsed for r in p[5])
         for split, img, lab, w, h, rows in parsed:
             if with_scores and any(r[2] is None for r in rows):
@@ -179,5 +315,21 @@ def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] |
                 image = str(img)
             samples.append(make_sample(image, w, h, rows, str(lab), split=split, ident=img.stem,
                                         with_scores=with_scores))
+        task = info.get("task")
+        if task == "obb" or (task is None and kpt is None and stats.point_counts
+                             and set(stats.point_counts) == {4}):
+            n_obb = _as_obb(samples)
+            if n_obb:
+                notes[NOTE_OBB] = n_obb
+        if stats.clipped:
+            notes[NOTE_CLIPPED] = stats.clipped
+        if stats.decimals:
+            meta["coordinate_precision"] = {"normalized": 0.5 * 10.0 ** -stats.decimals}
+        if kpt is not None:
+            meta["yolo"] = {"kpt_shape": list(kpt)}
+            if isinstance(info.get("flip_idx"), list):
+                meta["yolo"]["flip_idx"] = list(info["flip_idx"])
+    if notes:
+        meta["notes"] = notes
     raise_or_collect(found, problems)
-    return Dataset(names, samples, root=root, meta={"format": "yolo"}, origin=Origin(str(path)))
+    return Dataset(names, samples, root=root, meta=meta, origin=Origin(str(path)))

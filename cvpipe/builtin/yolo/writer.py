@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cvpipe.errors import InputError
-from cvpipe.formats.yolo_text import data_yaml_text, label_name, output_split, yolo_box_text
+from cvpipe.formats.yolo_text import (
+    data_yaml_text,
+    label_name,
+    output_split,
+    val_note,
+    val_source,
+    yolo_box_text,
+    yolo_values_text,
+)
 
 if TYPE_CHECKING:
     from cvpipe.data import Dataset
@@ -22,8 +30,15 @@ def write_yolo(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link",
                keep_difficult: bool = False, keep_crowd: bool = False, decimals: int = 6) -> dict:
     """Write ``dataset`` in the Ultralytics layout (see the module docstring).
 
-    Returns ``{"images", "boxes", "skipped": {"difficult": k, "crowd": m}, "files"}``. ``dst``
-    appears whole or not at all; names from the dataset are confined to ``dst``.
+    Pose datasets (``Dataset.meta["yolo"]["kpt_shape"]``, or boxes with ``box_extra["keypoints"]``)
+    get their keypoints after the box on each line and ``kpt_shape`` (``flip_idx``) in data.yaml;
+    oriented boxes (``box_extra["obb"]``) are written as their 8 corner values (then every line of
+    the dataset is). data.yaml always has ``val`` (:func:`cvpipe.formats.yolo_text.val_source`).
+
+    Returns ``{"images", "boxes", "skipped": {"difficult": k, "crowd": m}, "files"}`` and
+    ``notes`` (``{what: n}``: ``val`` repeating another split, keypoints filled in, ...) when
+    there are any. ``dst`` appears whole or not at all; names from the dataset are confined to
+    ``dst``.
     """
     from cvpipe.errors import ConfigError
     from cvpipe.formats import image_names
@@ -52,6 +67,9 @@ def write_yolo(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link",
             seen[lab] = s.image
             plan.append((split, s, name))
     report: dict[str, Any] = {"images": 0, "boxes": 0, "skipped": {"difficult": 0, "crowd": 0}, "files": 0}
+    notes: dict[str, int] = {}
+    kpt_shape, flip_idx = _pose_shape(dataset)
+    obb = kpt_shape is None and any("obb" in ex for s in dataset.samples for ex in s.box_extra)
     dst = Path(dst).absolute()
     with atomic_dir(dst) as tmp:
         for split in groups:
@@ -71,7 +89,13 @@ def write_yolo(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link",
                 if crowd[i] and not keep_crowd:
                     report["skipped"]["crowd"] += 1
                     continue
-                line = f"{labels[i]} {yolo_box_text(x1, y1, x2, y2, s.width, s.height, decimals)}"
+                if kpt_shape is not None:
+                    line = f"{labels[i]} {yolo_box_text(x1, y1, x2, y2, s.width, s.height, decimals)}"
+                    line += " " + _keypoints_text(s.box_extra[i], kpt_shape, s.width, s.height, decimals, notes)
+                elif obb:
+                    line = f"{labels[i]} {_corners_text(s.box_extra[i], (x1, y1, x2, y2), s.width, s.height, decimals, notes)}"
+                else:
+                    line = f"{labels[i]} {yolo_box_text(x1, y1, x2, y2, s.width, s.height, decimals)}"
                 if scores is not None:
                     line += f" {scores[i]:.{decimals}f}"
                 lines.append(line + "\n")
@@ -86,6 +110,61 @@ def write_yolo(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link",
                 report["files"] += 1
             report["images"] += 1
             report["boxes"] += len(lines)
-        (tmp / "data.yaml").write_text(data_yaml_text(dst, list(groups), dataset.categories), encoding="utf-8")
+        (tmp / "data.yaml").write_text(data_yaml_text(dst, list(groups), dataset.categories, kpt_shape=kpt_shape,
+                                                      flip_idx=flip_idx), encoding="utf-8")
         report["files"] += 1
+    src = val_source(list(groups))
+    notes.update(val_note(list(groups), len(groups[src]) if src is not None else 0))
+    if notes:
+        report["notes"] = notes
     return report
+
+
+#: the writer's notes
+NOTE_OBB_AS_BOX = "oriented boxes whose box changed since reading: written as their axis-aligned corners"
+NOTE_NO_KEYPOINTS = "boxes without keypoints in a pose dataset: keypoints written as 0 (not labelled)"
+
+
+def _pose_shape(dataset: "Dataset") -> tuple[list[int] | None, list[int] | None]:
+    """``(kpt_shape, flip_idx)`` of a pose dataset (read from a data.yaml with ``kpt_shape``, or
+    boxes carrying ``keypoints`` in threes), else ``(None, None)``."""
+    yolo = dataset.meta.get("yolo") if isinstance(dataset.meta.get("yolo"), dict) else {}
+    shape = yolo.get("kpt_shape")
+    if isinstance(shape, list) and len(shape) == 2:
+        flip = yolo.get("flip_idx")
+        return [int(shape[0]), int(shape[1])], (list(flip) if isinstance(flip, list) else None)
+    lengths = {len(ex["keypoints"]) for s in dataset.samples for ex in s.box_extra
+               if isinstance(ex.get("keypoints"), list)}
+    if len(lengths) == 1 and next(iter(lengths)) % 3 == 0 and next(iter(lengths)):
+        return [next(iter(lengths)) // 3, 3], None
+    return None, None
+
+
+def _keypoints_text(extra: dict, kpt_shape: list[int], width: int, height: int, decimals: int,
+                    notes: dict[str, int]) -> str:
+    """A box's keypoints (``box_extra["keypoints"]``: x, y in absolute pixels, visibilities as
+    read) as normalised label values; zeros (not labelled) for a box without them (noted)."""
+    k, d = kpt_shape
+    kp = extra.get("keypoints")
+    if not isinstance(kp, list) or len(kp) != k * d:
+        notes[NOTE_NO_KEYPOINTS] = notes.get(NOTE_NO_KEYPOINTS, 0) + 1
+        kp = [0.0] * (k * d)
+    vals = [v / width if j % d == 0 else v / height if j % d == 1 else v for j, v in enumerate(kp)]
+    return yolo_values_text(vals, decimals)
+
+
+def _corners_text(extra: dict, box: tuple[float, float, float, float], width: int, height: int, decimals: int,
+                  notes: dict[str, int]) -> str:
+    """An oriented box's 4 corners (``box_extra["obb"]``, absolute pixels) as normalised label
+    values, when they still enclose the box (else, noted, the box's own corners)."""
+    x1, y1, x2, y2 = box
+    c = extra.get("obb")
+    if isinstance(c, list) and len(c) == 8:
+        xs, ys = c[0::2], c[1::2]
+        tx, ty = 1e-6 * max(width, 1), 1e-6 * max(height, 1)
+        if (abs(min(xs) - x1) <= tx and abs(max(xs) - x2) <= tx and abs(min(ys) - y1) <= ty
+                and abs(max(ys) - y2) <= ty):
+            return yolo_values_text([v / width if j % 2 == 0 else v / height for j, v in enumerate(c)], decimals)
+        notes[NOTE_OBB_AS_BOX] = notes.get(NOTE_OBB_AS_BOX, 0) + 1
+    corners = [x1, y1, x2, y1, x2, y2, x1, y2]
+    return yolo_values_text([v / width if j % 2 == 0 else v / height for j, v in enumerate(corners)], decimals)
