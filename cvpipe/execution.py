@@ -181,7 +181,7 @@ def _merge(results: Iterator[PartResult], read_problems: list[Problem]) -> tuple
     check_problems: list[Problem] = []
     skipped: Counter = Counter()
     images = boxes = 0
-    seen: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
     seen_ids: dict[tuple, str] = {}
     dups: list[Problem] = []
     for r in results:
@@ -194,14 +194,14 @@ def _merge(results: Iterator[PartResult], read_problems: list[Problem]) -> tuple
             o = s.origin
             file = str((o.file if o is not None else None) or s.image)
             where = {"file": file, "line": o.line if o is not None else None}
-            if s.image in seen:
+            if (s.split, s.image) in seen:  # one image in two splits is two samples (check_dataset's rule)
                 dups.append(Problem("duplicate image", field="image", value=s.image, expected="each image listed once",
-                                    hint=f"also in {seen[s.image]}", **where))
+                                    hint=f"also in {seen[(s.split, s.image)]}", **where))
             elif s.id is not None and (s.split, s.id) in seen_ids:
                 dups.append(Problem("duplicate image id", field="id", value=s.id, expected="unique image ids",
                                     hint=f"also used by {seen_ids[(s.split, s.id)]}", **where))
             else:
-                seen[s.image] = file
+                seen[(s.split, s.image)] = file
                 if s.id is not None:
                     seen_ids[(s.split, s.id)] = file
                 samples.append(s)

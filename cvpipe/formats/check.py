@@ -165,7 +165,7 @@ def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, requ
     import numpy as np
 
     ncat = len(dataset.categories)
-    seen_paths: dict[str, str] = {}
+    seen_paths: dict[tuple[Any, str], str] = {}
     seen_ids: dict[tuple[Any, Any], str] = {}
     kept = []
     samples: Iterable = dataset.samples
@@ -194,7 +194,7 @@ def _check(dataset: "Dataset", problems: list[Problem], check_images: bool, requ
         name_problem = names.get(id(s))
         if name_problem is not None:
             img_problems.append(name_problem)
-        key = s.image
+        key = (s.split, s.image)  # an image may be in two splits (two samples), once in each
         if key in seen_paths:
             img_problems.append(Problem("duplicate image", **_sample_where(dataset, s, "image"), value=s.image,
                                         expected="each image listed once", hint=f"also in {seen_paths[key]}"))

@@ -8,9 +8,10 @@ given alone finds its images beside it or, when none of its name is there, in ``
 
 Split lists: the first token of each line is an image id; blank lines and lines starting with
 ``#`` are skipped. With ``splits`` given, exactly the images those lists name, in list order.
-Without, every annotation file (sorted by name), each tagged with the first split list naming it
-(``train``, ``val``, ``test``, then the others by name); ``trainval`` is ignored when ``train`` and
-``val`` are both present, and per-class lists (``aeroplane_train.txt``) are never split lists. An
+Without, every annotation file (sorted by name), tagged with each split list naming it (``train``,
+``val``, ``test``, then the others by name: an image two lists name is in both splits, one entry
+per split); ``trainval`` is ignored when ``train`` and ``val`` are both present, and per-class lists
+(``aeroplane_train.txt``) are never split lists. An
 id a list names without an annotation file is an image without objects when the caller asks for
 such ids (``bare``): :func:`voc_layout` then gives it as an entry with no XML path.
 """
@@ -155,9 +156,9 @@ def voc_layout(path: Path, splits: Sequence[str] | None, images_dir: Path | None
                                      value=split, expected="one of: " + (", ".join(split_order(lists)) or "(none)")))
                 continue
             for ident, lineno in _read_list(lst):
-                if ident in seen:
+                if (split, ident) in seen:  # an id in two lists is in both splits
                     continue
-                seen.add(ident)
+                seen.add((split, ident))
                 xml = ann / f"{ident}.xml"
                 if not xml.is_file():
                     if bare is not None and find_image(image_root, ident) is not None:
@@ -173,22 +174,24 @@ def voc_layout(path: Path, splits: Sequence[str] | None, images_dir: Path | None
     names = split_order(lists)
     if "train" in names and "val" in names and "trainval" in names:
         names.remove("trainval")
-    split_of: dict[str, str] = {}
+    splits_of: dict[str, list[str]] = {}
     listed_at: dict[str, tuple[str, int]] = {}
     for split in names:
         for ident, lineno in _read_list(lists[split]):
-            if ident not in split_of:
-                split_of[ident] = split
-                listed_at[ident] = (str(lists[split]), lineno)
-    entries = [(p, split_of.get(i), i) for i, p in _scan_xml(ann)]
+            got = splits_of.setdefault(ident, [])
+            if split not in got:
+                got.append(split)
+            listed_at.setdefault(ident, (str(lists[split]), lineno))
+    # an id in two lists (other than trainval) is an image in both splits: one entry per split
+    entries = [(p, split, i) for i, p in _scan_xml(ann) for split in (splits_of.get(i) or [None])]
     if bare is not None:
         have = {i for _, _, i in entries}
-        extra = [(None, split_of[i], i) for i in split_of
-                 if i not in have and find_image(image_root, i) is not None]
+        extra = [(None, split, i) for i in splits_of if i not in have and find_image(image_root, i) is not None
+                 for split in splits_of[i]]
         if extra:
             for _, _, i in extra:
                 bare[i] = listed_at[i]
-            entries = sorted(entries + extra, key=lambda e: e[2])
+            entries = sorted(entries + extra, key=lambda e: e[2])  # stable: an id's splits stay in list order
     return entries, image_root
 
 
