@@ -28,18 +28,25 @@ def _num_text(v: float, tolerance: float = 0.0) -> str:
     return clean_number_text(v, tolerance)
 
 
+#: the most a coordinate is moved to an integer, in pixels, whatever the source's precision
+#: (a YOLO file with 2 decimals is precise to 2 px on a 400 px image; its 50.25 stays 50.25)
+MAX_SNAP = 0.01
+
+
 def coordinate_tolerance(dataset: "Dataset", sample) -> tuple[float, float]:
-    """The source format's precision in pixels along x and y for ``sample``: from
-    ``Dataset.meta["coordinate_precision"]`` (``{"normalized": p}``, YOLO's last decimal place,
-    times the image side; or ``{"pixels": p}``), else 0 (unknown: float noise only)."""
+    """The source format's precision in pixels along x and y for ``sample``, at most
+    :data:`MAX_SNAP`: from ``Dataset.meta["coordinate_precision"]`` (``{"normalized": p}``, one
+    unit of YOLO's last decimal place, times the image side; or ``{"pixels": p}``), else 0
+    (unknown: float noise only)."""
     prec = dataset.meta.get("coordinate_precision")
     if not isinstance(prec, dict):
         return 0.0, 0.0
     if isinstance(prec.get("normalized"), (int, float)):
         p = float(prec["normalized"])
-        return p * sample.width, p * sample.height
+        return min(p * sample.width, MAX_SNAP), min(p * sample.height, MAX_SNAP)
     if isinstance(prec.get("pixels"), (int, float)):
-        return float(prec["pixels"]), float(prec["pixels"])
+        p = min(float(prec["pixels"]), MAX_SNAP)
+        return p, p
     return 0.0, 0.0
 
 

@@ -324,7 +324,8 @@ def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] |
         if stats.clipped:
             notes[NOTE_CLIPPED] = stats.clipped
         if stats.decimals:
-            meta["coordinate_precision"] = {"normalized": 0.5 * 10.0 ** -stats.decimals}
+            # one unit of the last decimal: a box edge (cx - w/2) carries 0.75 of it
+            meta["coordinate_precision"] = {"normalized": 10.0 ** -stats.decimals}
         if kpt is not None:
             meta["yolo"] = {"kpt_shape": list(kpt)}
             if isinstance(info.get("flip_idx"), list):
