@@ -128,7 +128,9 @@ def test_writer_skips_and_counts_difficult_and_crowd(tmp_path):
                                          labels=[0, 1, 1], difficult=[False, True, False], iscrowd=[False, False, True],
                                          split="val")], root=tmp_path / "img")
     report = write_yolo(ds, tmp_path / "out", images="link")
-    assert report == {"images": 1, "boxes": 1, "skipped": {"difficult": 1, "crowd": 1}, "files": 3}
+    assert report == {"images": 1, "boxes": 1, "skipped": {"difficult": 1, "crowd": 1}, "files": 3,
+                      # issue 11: Ultralytics needs train in data.yaml; the val images stand in, said so
+                      "notes": {"no train split: data.yaml's train is the val images (images/val)": 1}}
     assert (tmp_path / "out" / "labels" / "val" / "a.txt").read_text() == "0 0.250000 0.500000 0.500000 1.000000\n"
     assert (tmp_path / "out" / "images" / "val" / "a.png").is_file()
     report = write_yolo(ds, tmp_path / "all", images="none", keep_difficult=True, keep_crowd=True, decimals=3)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..errors import Problem
 
@@ -23,9 +23,9 @@ __all__ = [
     "data_yaml_text",
     "load_data_yaml",
     "data_yaml_names",
-    "val_source",
-    "VAL_FROM_KEY",
-    "val_note",
+    "stand_ins",
+    "stand_in_notes",
+    "STAND_IN_KEY",
     "yolo_values_text",
     "NOTE_NC_WITHOUT_NAMES",
 ]
@@ -92,51 +92,58 @@ def split_order(names) -> list[str]:
     return first + [s for s in names if s not in first]
 
 
-#: the data.yaml key saying which split's images ``val`` repeats (cvpipe then reads them once)
-VAL_FROM_KEY = "val_from_split"
+#: the data.yaml key mapping a stand-in split key to the split whose images it repeats
+#: (``{val: train}``): cvpipe then reads those images once, as that split
+STAND_IN_KEY = "split_stand_ins"
 #: split names taken for Ultralytics' ``val`` when no split is named ``val`` (before ``train``)
 VAL_ALIASES = ("valid", "validation")
+_EVAL_SPLITS = ("val", "test", *VAL_ALIASES)
 
 
-def val_source(splits: Sequence[str]) -> str | None:
-    """The split whose images ``data.yaml``'s ``val`` names when no split is called ``val``
-    (Ultralytics refuses a data.yaml without ``val``): ``valid``/``validation`` (Roboflow's
-    folder names), else ``train``, else the first split; None when ``val`` is there (or no split)."""
-    splits = list(splits)
-    if "val" in splits or not splits:
-        return None
-    for s in (*VAL_ALIASES, "train"):
-        if s in splits:
-            return s
-    return split_order(splits)[0]
+def stand_ins(splits: Sequence[str]) -> dict[str, str]:
+    """The keys Ultralytics requires that no split fills (``train`` and ``val``: it refuses a
+    data.yaml without either), each mapped to the split whose images it repeats.
 
-
-def val_note(splits: Sequence[str], images: int) -> dict[str, int]:
-    """The note a YOLO writer adds to its report (``{text: images}``) when ``data.yaml``'s
-    ``val`` reuses another split's images (:func:`val_source`), else ``{}``."""
-    src = val_source(splits)
-    if src is None:
+    ``val``: ``valid``/``validation`` (Roboflow's folder names), else ``train``, else the split
+    standing in for ``train``; ``train``: the first split (in :func:`split_order`) that is not an
+    evaluation split, else the first split. Empty when both are present (or there is no split)."""
+    splits = split_order(splits)
+    if not splits:
         return {}
-    what = "the training images" if src == "train" else f"the {src} images"
-    return {f"no val split: data.yaml's val is {what} (images/{src})": images}
+    out: dict[str, str] = {}
+    if "train" not in splits:
+        out["train"] = next((s for s in splits if s not in _EVAL_SPLITS), splits[0])
+    if "val" not in splits:
+        out["val"] = next((s for s in VAL_ALIASES if s in splits), None) or out.get("train", "train")
+    return out
+
+
+def stand_in_notes(splits: Sequence[str], images: Callable[[str], int]) -> dict[str, int]:
+    """The notes a YOLO writer adds to its report (``{text: images}``, ``images(split)`` counting
+    a split's images) for the keys :func:`stand_ins` fills, else ``{}``."""
+    out = {}
+    for key, src in stand_ins(splits).items():
+        what = "the training images" if src == "train" else f"the {src} images"
+        out[f"no {key} split: data.yaml's {key} is {what} (images/{src})"] = images(src)
+    return out
 
 
 def data_yaml_text(root: Path, splits: Sequence[str], names: Sequence[str], *,
                    kpt_shape: Sequence[int] | None = None, flip_idx: Sequence[int] | None = None) -> str:
-    """The ``data.yaml`` cvpipe writes: absolute ``path``, ``<split>: images/<split>``, always a
-    ``val`` (:func:`val_source`'s images when no split is called ``val``, with
-    :data:`VAL_FROM_KEY` naming that split so that cvpipe reads those images once), ``nc``,
+    """The ``data.yaml`` cvpipe writes: absolute ``path``, ``<split>: images/<split>``, always
+    ``train`` and ``val`` (:func:`stand_ins`: another split's images when no split has the name,
+    with :data:`STAND_IN_KEY` saying so, so that cvpipe reads those images once), ``nc``,
     ``names`` as an ``{id: name}`` map, and for a pose dataset ``kpt_shape`` (and ``flip_idx``
     when known)."""
     lines = ["# YOLO dataset written by cvpipe (Ultralytics layout)", f"path: {yaml_str(str(root))}"]
-    src = val_source(splits)
-    for s in split_order([*splits, "val"] if src is not None else splits):
-        if s == "val" and src is not None:
-            lines.append(f"val: {yaml_str('images/' + src)}  # no val split: Ultralytics needs one")
+    alias = stand_ins(splits)
+    for s in split_order([*splits, *alias]):
+        if s in alias:
+            lines.append(f"{s}: {yaml_str('images/' + alias[s])}  # no {s} split: Ultralytics needs one")
         else:
             lines.append(f"{yaml_str(s)}: {yaml_str('images/' + s)}")
-    if src is not None:  # read back by cvpipe as the one split it is
-        lines.append(f"{VAL_FROM_KEY}: {yaml_str(src)}")
+    if alias:  # read back by cvpipe as the splits they are
+        lines.append(f"{STAND_IN_KEY}: {{{', '.join(f'{k}: {yaml_str(v)}' for k, v in alias.items())}}}")
     if kpt_shape is not None:
         lines.append(f"kpt_shape: [{', '.join(str(int(v)) for v in kpt_shape)}]")
         if flip_idx is not None:

@@ -64,7 +64,7 @@ def convert_coco_to_yolo(
     from ...data.boxes import xywh_to_xyxy
     from ...data.categories import order_categories
     from ...data.checks import MAX_IMAGE_SIDE, box_masks, text_problem
-    from ...formats.yolo_text import data_yaml_text, label_name, output_split, val_note
+    from ...formats.yolo_text import data_yaml_text, label_name, output_split, stand_in_notes
     from ...fsutil import atomic_dir
 
     if images != "none" or images_dir is not None or not 1 <= decimals <= 15:
@@ -185,7 +185,7 @@ def convert_coco_to_yolo(
         (tmp / "data.yaml").write_text(data_yaml_text(dst, [out_split], target), encoding="utf-8")
     report = {"images": len(imgs), "boxes": int(keep.sum()),
               "skipped": {"difficult": int(skip_d.sum()), "crowd": int(skip_c.sum())}, "files": len(imgs) + 1}
-    notes = val_note([out_split], len(imgs))  # data.yaml's val repeats the one split (write_yolo's note)
+    notes = stand_in_notes([out_split], lambda split: len(imgs))  # data.yaml's train/val repeat it (as write_yolo)
     if notes:
         report["notes"] = notes
     return report

@@ -31,7 +31,7 @@ from typing import Literal, Sequence
 from cvpipe.data.categories import VOC_CLASSES, unlisted_classes_error, voc_categories
 from cvpipe.errors import ConfigError, Problem
 from cvpipe.formats import conversion_report, problem_reason
-from cvpipe.formats.yolo_text import data_yaml_text, label_name, output_split, val_note, val_source
+from cvpipe.formats.yolo_text import data_yaml_text, label_name, output_split, stand_in_notes
 
 from .layout import voc_layout
 from .reader import parse_file
@@ -375,8 +375,8 @@ def stream_voc_to_yolo(src: Path, dst: Path, options: dict, *, workers: int | No
                         os.rmdir(f"{tmp}/images/{s}")
             with open(tmp / "data.yaml", "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(data_yaml_text(out, out_splits, categories))
-            src_split = val_source(out_splits)  # data.yaml's val repeats it (write_yolo's note)
-            notes = val_note(out_splits, len(os.listdir(f"{tmp}/labels/{src_split}")) if src_split else 0)
+            # data.yaml's train/val standing in for absent splits: write_yolo's notes
+            notes = stand_in_notes(out_splits, lambda split: len(os.listdir(f"{tmp}/labels/{split}")))
     except _Fallback:
         return None
     finally:

@@ -13,13 +13,13 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from cvpipe.errors import Problem
-from cvpipe.formats.yolo_text import VAL_FROM_KEY, data_yaml_names, load_data_yaml
+from cvpipe.formats.yolo_text import STAND_IN_KEY, data_yaml_names, load_data_yaml
 
 __all__ = ["detect_yolo", "ultralytics_items", "darknet_items", "split_folder_items", "split_folder_splits",
            "find_in", "rel_in_split", "list_images", "names_file", "read_names_file"]
 
 _RESERVED_KEYS = {"path", "names", "nc", "download", "yaml_file", "kpt_shape", "flip_idx", "channels", "roboflow",
-                  "task", VAL_FROM_KEY}
+                  "task", STAND_IN_KEY}
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -171,9 +171,10 @@ def ultralytics_items(yaml_path: Path, splits: Sequence[str] | None, images_dir:
             found.append(Problem("split not in data.yaml", file=str(yaml_path), field=s, value=s,
                                  expected="one of: " + (", ".join(keys) or "(none)")))
         keys = [k for k in keys if k in splits]
-    src = data.get(VAL_FROM_KEY)
-    if "val" in keys and isinstance(src, str) and src in keys and data.get(src) == data["val"]:
-        keys.remove("val")  # cvpipe wrote val as another split's images: read them once, as that split
+    alias = data.get(STAND_IN_KEY)
+    for key, src in (alias.items() if isinstance(alias, dict) else ()):
+        if key in keys and isinstance(src, str) and src != key and src in keys and data.get(src) == data[key]:
+            keys.remove(key)  # cvpipe wrote this key as another split's images: read them once, as that split
     items = []
     for split in keys:
         values = data[split] if isinstance(data[split], list) else [data[split]]

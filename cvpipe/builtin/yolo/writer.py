@@ -11,8 +11,7 @@ from cvpipe.formats.yolo_text import (
     data_yaml_text,
     label_name,
     output_split,
-    val_note,
-    val_source,
+    stand_in_notes,
     yolo_box_text,
     yolo_values_text,
 )
@@ -33,10 +32,11 @@ def write_yolo(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link",
     Pose datasets (``Dataset.meta["yolo"]["kpt_shape"]``, or boxes with ``box_extra["keypoints"]``)
     get their keypoints after the box on each line and ``kpt_shape`` (``flip_idx``) in data.yaml;
     oriented boxes (``box_extra["obb"]``) are written as their 8 corner values (then every line of
-    the dataset is). data.yaml always has ``val`` (:func:`cvpipe.formats.yolo_text.val_source`).
+    the dataset is). data.yaml always has ``train`` and ``val``
+    (:func:`cvpipe.formats.yolo_text.stand_ins`).
 
     Returns ``{"images", "boxes", "skipped": {"difficult": k, "crowd": m}, "files"}`` and
-    ``notes`` (``{what: n}``: ``val`` repeating another split, keypoints filled in, ...) when
+    ``notes`` (``{what: n}``: ``train``/``val`` repeating another split, keypoints filled in, ...) when
     there are any. ``dst`` appears whole or not at all; names from the dataset are confined to
     ``dst``.
     """
@@ -113,8 +113,7 @@ def write_yolo(dataset: "Dataset", dst: Path, *, images: Literal["copy", "link",
         (tmp / "data.yaml").write_text(data_yaml_text(dst, list(groups), dataset.categories, kpt_shape=kpt_shape,
                                                       flip_idx=flip_idx), encoding="utf-8")
         report["files"] += 1
-    src = val_source(list(groups))
-    notes.update(val_note(list(groups), len(groups[src]) if src is not None else 0))
+    notes.update(stand_in_notes(list(groups), lambda split: len(groups[split])))
     if notes:
         report["notes"] = notes
     return report
