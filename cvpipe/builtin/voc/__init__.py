@@ -5,9 +5,12 @@
 Layout (``path`` given to :func:`read_voc`):
 
 * a VOCdevkit year folder: ``Annotations/*.xml`` (sub-folders allowed), images in
-  ``JPEGImages/``, optional split lists ``ImageSets/Main/<split>.txt``;
+  ``JPEGImages/``, optional split lists ``ImageSets/Main/<split>.txt`` (``#`` comment lines and
+  blank lines skipped; an image a list names without an XML file is an image without objects,
+  sized from its header and counted in the notes; an id two lists name is in both splits); the
+  lower-case ``annotations/`` + ``images/`` of Kaggle datasets likewise;
 * a plain folder of XML files, images beside them (or in ``images_dir``);
-* a single XML file.
+* a single XML file, its image beside it or in the devkit's ``../JPEGImages/``.
 
 Schema: every field is kept for a lossless round trip. Per image ``Sample.extra`` holds
 ``folder``, ``source``, ``owner`` (dicts), ``segmented``, ``depth`` (ints) and ``voc_fields``
@@ -28,6 +31,12 @@ Categories: when every object name is one of Pascal VOC's twenty classes, the na
 order (a name it lacks is a problem).
 
 Crowd boxes (from COCO) are written only on request, as ``<iscrowd>1</iscrowd>``, and read back.
+
+Numbers written carry no float noise: a coordinate within the source's precision of an integer
+(``Dataset.meta["coordinate_precision"]``, e.g. YOLO's last decimal; at most 0.01 px) is written
+as that integer (``174``, not ``174.00015000000002``), any other as the shortest decimal that
+reads back to it (:func:`cvpipe.formats.numbers.clean_number_text`). One image in two splits
+with one annotation is written once and listed in both split lists.
 
 Safety: XML is parsed by :func:`cvpipe.formats.xml.parse_xml_file` (no entities, no DTD, no
 network; any ``<!DOCTYPE``/``<!ENTITY`` refused before parsing). File names from annotations go

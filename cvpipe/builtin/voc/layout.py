@@ -10,10 +10,10 @@ Split lists: the first token of each line is an image id; blank lines and lines 
 ``#`` are skipped. With ``splits`` given, exactly the images those lists name, in list order.
 Without, every annotation file (sorted by name), tagged with each split list naming it (``train``,
 ``val``, ``test``, then the others by name: an image two lists name is in both splits, one entry
-per split); ``trainval`` is ignored when ``train`` and ``val`` are both present, and per-class lists
-(``aeroplane_train.txt``) are never split lists. An
-id a list names without an annotation file is an image without objects when the caller asks for
-such ids (``bare``): :func:`voc_layout` then gives it as an entry with no XML path.
+per split); ``trainval`` is ignored when ``train`` and ``val`` are both present and otherwise tags
+only the ids no other list names; per-class lists (``aeroplane_train.txt``) are never split
+lists. An id a list names without an annotation file is an image without objects when the caller
+asks for such ids (``bare``): :func:`voc_layout` then gives it as an entry with no XML path.
 """
 
 from __future__ import annotations
@@ -176,13 +176,15 @@ def voc_layout(path: Path, splits: Sequence[str] | None, images_dir: Path | None
         names.remove("trainval")
     splits_of: dict[str, list[str]] = {}
     listed_at: dict[str, tuple[str, int]] = {}
-    for split in names:
+    # trainval (the union of train and val) tags only ids neither train nor val names
+    for split in [n for n in names if n != "trainval"] + (["trainval"] if "trainval" in names else []):
         for ident, lineno in _read_list(lists[split]):
             got = splits_of.setdefault(ident, [])
-            if split not in got:
-                got.append(split)
+            if split in got or (split == "trainval" and got):
+                continue
+            got.append(split)
             listed_at.setdefault(ident, (str(lists[split]), lineno))
-    # an id in two lists (other than trainval) is an image in both splits: one entry per split
+    # an id two lists name (other than trainval) is an image in both splits: one entry per split
     entries = [(p, split, i) for i, p in _scan_xml(ann) for split in (splits_of.get(i) or [None])]
     if bare is not None:
         have = {i for _, _, i in entries}
