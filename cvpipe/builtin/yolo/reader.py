@@ -44,8 +44,9 @@ NOTE_OBB = "label lines with 8 corner values read as oriented boxes (box: their 
 class LabelStats:
     """What :func:`parse_labels` counts while reading (summed over the files of a dataset):
     ``clipped`` lines with a value clipped into [0, 1] (beyond the rounding tolerance of
-    :mod:`cvpipe.data.checks`), ``decimals`` the most decimal places of a box value (the
-    source's precision), ``point_counts`` the number of points of each polygon line read."""
+    :mod:`cvpipe.data.checks`), ``decimals`` the most decimal places of a box value on the first
+    line of each file (the source's precision), ``point_counts`` the number of points of each
+    polygon line read."""
 
     clipped: int = 0
     decimals: int = 0
@@ -120,6 +121,8 @@ def parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Pro
                 found.append(Problem("not a finite number", file=file, line=lineno, value=line.strip(),
                                      expected="finite numbers"))
                 continue
+        elif n == 5 and 0.0 <= min(vals) and max(vals) <= 1.0:
+            pass  # the plain box line it nearly always is: nothing to check or clip value by value
         else:
             checked = range(len(vals))
             if pose_n is not None and kpt_shape[1] == 3:  # visibilities are flags, not coordinates
@@ -181,9 +184,10 @@ def parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Pro
                 stats.point_counts[len(vals) // 2] += 1
         if stats is not None:
             stats.clipped += clipped
-            d = _decimals(tok[1:5])
-            if d > stats.decimals:
-                stats.decimals = d
+            if not out:  # a file's precision, from its first line (one tool wrote the file)
+                d = _decimals(tok[1:5])
+                if d > stats.decimals:
+                    stats.decimals = d
         out.append((cls, box, score, extra, lineno))
     return out
 
@@ -285,10 +289,14 @@ def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] |
         root = Path(images_dir) if images_dir else ds_root
         stats = LabelStats()
         parsed = []
+        done: dict[tuple[Path, Path], tuple] = {}  # an image in two splits is read once
         for split, img, lab in items:
             if images_dir:
                 rel = rel_in_split(img, ds_root, split)
                 img = find_in(Path(images_dir), rel)
+            if (img, lab) in done:
+                parsed.append((split, img, lab, *done[(img, lab)]))
+                continue
             try:
                 w, h = image_size(img)
             except InputError:
@@ -297,6 +305,7 @@ def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] |
                                                              "normalised by it)", hint="point to the images with --images-dir"))
                 continue
             rows = parse_labels(lab, w, h, ncls, found, kpt_shape=kpt, stats=stats)
+            done[(img, lab)] = (w, h, rows)
             parsed.append((split, img, lab, w, h, rows))
         if unnamed:
             top = max((r[0] for p in parsed for r in p[5]), default=-1)
