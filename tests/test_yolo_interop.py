@@ -401,3 +401,46 @@ def test_oriented_box_whose_box_changed_is_written_as_its_box(tmp_path):
     text = (tmp_path / "out" / "labels" / "train" / "a.txt").read_text()
     assert text == "0 0.100000 0.100000 0.500000 0.100000 0.500000 0.500000 0.100000 0.500000\n"
     assert os.path.isfile(tmp_path / "out" / "data.yaml")
+
+
+# ---------------------------------------------------------------------------------------------
+# Property: what cvpipe reads from a pose, OBB or box dataset it writes back line for line
+# ---------------------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_six = st.integers(0, 10**6).map(lambda i: i / 10**6)
+
+
+@st.composite
+def _label_line(draw, kind: str) -> str:
+    cls = draw(st.integers(0, 2))
+    if kind == "obb":
+        cx, cy = draw(st.integers(300000, 700000)), draw(st.integers(300000, 700000))
+        dx, dy = draw(st.integers(1000, 200000)), draw(st.integers(1000, 200000))
+        skew = draw(st.integers(0, 1000))
+        pts = [cx - dx, cy - dy + skew, cx + dx - skew, cy - dy, cx + dx, cy + dy - skew, cx - dx + skew, cy + dy]
+        return f"{cls} " + " ".join(f"{p / 10**6:.6f}" for p in pts)
+    cx, cy = draw(st.integers(200000, 800000)), draw(st.integers(200000, 800000))
+    w, h = draw(st.integers(1000, 390000)), draw(st.integers(1000, 390000))
+    line = f"{cls} {cx / 10**6:.6f} {cy / 10**6:.6f} {w / 10**6:.6f} {h / 10**6:.6f}"
+    if kind == "pose":
+        for _ in range(2):
+            line += f" {draw(_six):.6f} {draw(_six):.6f} {draw(st.sampled_from([0, 1, 2])):.6f}"
+    return line
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["box", "pose", "obb"]), data=st.data(),
+       size=st.sampled_from([(640, 480), (333, 517), (1000, 1000)]))
+def test_yolo_round_trip_writes_back_every_line(tmp_path_factory, kind, data, size):
+    root = tmp_path_factory.mktemp("rt")
+    lines = {f"im{i}": "".join(data.draw(_label_line(kind)) + "\n" for _ in range(data.draw(st.integers(0, 3))))
+             for i in range(3)}
+    extra = "kpt_shape: [2, 3]\n" if kind == "pose" else ""
+    src = ultra(root / "src", lines, yaml_text=f"{extra}names: [a, b, c]\n", size=size)
+    ds = read_yolo(src)
+    write_yolo(ds, root / "out", images="none", keep_difficult=True)
+    for stem, text in lines.items():
+        assert (root / "out" / "labels" / "train" / f"{stem}.txt").read_text() == text, stem
