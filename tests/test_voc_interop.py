@@ -122,6 +122,9 @@ def test_lone_xml_finds_its_image_in_the_devkits_jpegimages(tmp_path):
     assert validate_dataset(one)["problems"] == []
     rep = convert_dataset(one, tmp_path / "out", "yolo")
     assert rep["images"] == 1 and (tmp_path / "out" / "images" / "train" / "2008_000008.png").is_file()
+    # the Annotations folder given alone likewise
+    assert read_voc(root / "Annotations").root == root / "JPEGImages"
+    assert validate_dataset(root / "Annotations")["problems"] == []
 
 
 def test_lone_xml_beside_its_image_stays_there(tmp_path):

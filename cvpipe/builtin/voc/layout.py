@@ -4,7 +4,8 @@ the split lists ``ImageSets/Main/<split>.txt``, or a plain folder of XML files; 
 Folder names: ``Annotations/`` or lower-case ``annotations/``, images in ``JPEGImages/`` or
 ``images/`` (the layout Kaggle datasets use: ``annotations/*.xml`` + ``images/*.png``). One XML file
 given alone finds its images beside it or, when none of its name is there, in ``../JPEGImages/``
-(or ``../images/``): the file is then the devkit's ``Annotations/<id>.xml``.
+(or ``../images/``): the file is then the devkit's ``Annotations/<id>.xml``; the ``Annotations/``
+folder given alone finds them there too.
 
 Split lists: the first token of each line is an image id; blank lines and lines starting with
 ``#`` are skipped. With ``splits`` given, exactly the images those lists name, in list order.
@@ -144,7 +145,11 @@ def voc_layout(path: Path, splits: Sequence[str] | None, images_dir: Path | None
             found.append(Problem("split lists need a VOCdevkit layout", file=str(path), value=list(splits),
                                  expected="Annotations/ and ImageSets/Main/<split>.txt"))
         entries = [(p, None, i) for i, p in _scan_xml(path)]
-        return entries, Path(images_dir) if images_dir else path
+        if images_dir:
+            return entries, Path(images_dir)
+        # the devkit's Annotations/ folder itself: its images are in ../JPEGImages (or ../images)
+        sibling = _first_dir(path.parent, IMAGE_DIRS) if path.name in ANNOTATION_DIRS else None
+        return entries, sibling or path
     image_root = Path(images_dir) if images_dir else (_first_dir(path, IMAGE_DIRS) or path / IMAGE_DIRS[0])
     lists = _split_lists(path / "ImageSets" / "Main")
     if splits:
