@@ -10,7 +10,7 @@ from typing import Any, Sequence
 from ..data.categories import order_categories, read_classes_file
 from ..errors import ConfigError, InputError, Problem
 from .check import check_dataset, dataset_folders, problem_reason
-from .io import accepts, read_dataset, write_dataset
+from .io import accepts, read_dataset, split_folder_layout, write_dataset
 from .lookup import detect_format, get_format
 
 __all__ = ["convert_dataset", "refuse_conversion", "conversion_report", "MAX_LISTED_PROBLEMS"]
@@ -115,7 +115,7 @@ def convert_dataset(
     classes = list(classes) if classes is not None else None
     where = {"source": str(src), "dst": str(dst), "from": fmt, "to": to}
 
-    if direct:
+    if direct and not split_folder_layout(src, fmt):  # direct converters read one layout, not split folders
         options = {"classes": classes, "classes_file": str(classes_file) if classes_file else None,
                    "keep_difficult": keep_difficult, "images": images,
                    "splits": list(splits) if splits else None, "images_dir": images_dir,
