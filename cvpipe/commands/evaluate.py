@@ -85,11 +85,10 @@ def _txt_detections(path: Path, gt, fmt: str | None, txt_layout: dict | None):
     declared or detected layout, or None when ``path`` is something else; the ``--dt-*``
     layout options on anything else are a ConfigError."""
     from ..errors import ConfigError
-    from ..formats.txt_detections import read_txt_detections, txt_files
+    from ..formats.txt_detections import is_txt_folder, read_txt_detections
 
     declared = {k: v for k, v in (txt_layout or {}).items() if v is not None}
-    bare = (path.is_dir() and fmt in (None, "yolo") and bool(txt_files(path))
-            and not any((path / n).is_file() for n in ("data.yaml", "data.yml", "obj.names")))
+    bare = fmt in (None, "yolo") and is_txt_folder(path)
     if not bare:
         if declared:
             raise ConfigError("a detection layout is for a folder of txt files", field="--dt-" + next(iter(declared)),

@@ -38,11 +38,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ConfigError, InputError, Problem
+from .detection_files import CLASSES_FILE
 
 if TYPE_CHECKING:
     from ..data import Dataset
 
-__all__ = ["LAYOUTS", "COORDS", "CONFS", "TxtLayout", "read_txt_detections", "txt_files", "fitting_layouts"]
+__all__ = ["LAYOUTS", "COORDS", "CONFS", "TxtLayout", "read_txt_detections", "txt_files", "is_txt_folder",
+           "fitting_layouts"]
 
 #: the box layouts (``--dt-layout``)
 LAYOUTS = ("yolo", "xywh", "xyxy")
@@ -80,16 +82,32 @@ def _check_choice(value: str | None, allowed: Sequence[str], field: str) -> None
         raise ConfigError(f"unknown {field[5:]}", field=field, value=value, expected="one of: " + ", ".join(allowed))
 
 
+def _listed(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.txt")
+                  if p.is_file() and not p.name.startswith(".") and p.name != CLASSES_FILE)
+
+
 def txt_files(path: Path) -> list[Path]:
     """The ``*.txt`` detection files of folder ``path`` (or of its ``labels/``, where
-    Ultralytics' ``predict`` puts them), sorted; ``[]`` when there are none."""
+    Ultralytics' ``predict`` and ``cvpipe predict --format yolo`` put them), sorted, a
+    ``classes.txt`` left out; ``[]`` when there are none."""
     path = Path(path)
     if not path.is_dir():
         return []
-    files = sorted(p for p in path.glob("*.txt") if p.is_file() and not p.name.startswith("."))
+    files = _listed(path)
     if not files and (path / "labels").is_dir():
-        files = sorted(p for p in (path / "labels").glob("*.txt") if p.is_file() and not p.name.startswith("."))
+        files = _listed(path / "labels")
     return files
+
+
+def is_txt_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder of detection txt files (:func:`txt_files`, or an empty
+    ``labels/`` or a ``classes.txt``: a predict run that detected nothing), not a YOLO dataset
+    (no ``data.yaml``, ``data.yml`` or darknet ``obj.names``)."""
+    path = Path(path)
+    if not path.is_dir() or any((path / n).is_file() for n in ("data.yaml", "data.yml", "obj.names")):
+        return False
+    return bool(txt_files(path)) or (path / "labels").is_dir() or (path / CLASSES_FILE).is_file()
 
 
 @dataclass
@@ -193,9 +211,11 @@ def read_txt_detections(path: Path, reference: "Dataset", *, layout: str | None 
     by ``reference`` (the ground truth), with ``scores`` set.
 
     ``layout``/``coords``/``conf`` (see the module docstring) declare the line layout; what is
-    None is detected. ``names`` are the class names integer class ids index (default: the
-    reference's categories); a class given by name is matched by name, names the reference lacks
-    are appended to the categories.
+    None is detected, except in a ``labels/`` sub-folder (Ultralytics' and ``cvpipe predict``'s
+    layout), read as ``class cx cy w h conf``, relative, unless declared otherwise (and checked to
+    fit). ``names`` are the class names integer class ids index (default: ``classes.txt`` in
+    ``path`` when there is one, else the reference's categories); a class given by name is
+    matched by name, names the reference lacks are appended to the categories.
 
     Raises:
         ConfigError: an unknown layout, coords or conf value.
@@ -214,6 +234,12 @@ def read_txt_detections(path: Path, reference: "Dataset", *, layout: str | None 
     files = txt_files(path)
     if not path.is_dir():
         raise InputError("no such folder", file=str(path), expected="a folder of detection .txt files")
+    if files and files[0].parent != path:  # labels/: Ultralytics' predict layout, unless declared otherwise
+        layout, coords, conf = layout or "yolo", coords or "rel", conf or "last"
+    if names is None and (path / CLASSES_FILE).is_file():
+        from ..data.categories import read_classes_file
+
+        names = read_classes_file(path / CLASSES_FILE)
     found: list[Problem] = []
     rows_of = _parse(files, reference, found)
     if found:
