@@ -123,8 +123,10 @@ def validate(src: Path, from_format: str | None, images_dir: Path | None,
     if to_stdout:
         print_json(machine)
     else:
-        for p in problems:
-            click.echo(str(p))
+        from ..console import problem_lines
+
+        for line in problem_lines(problems, more="(all in --json)" if json_out is not None else "(all with --json FILE)"):
+            click.echo(line)
         state = "ok" if not problems else f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         click.echo(f"{state}: {result['source']} ({result['format']}): {result['images']} images, "
                    f"{result['boxes']} boxes, {result['categories']} categories")
