@@ -77,13 +77,17 @@ def problem_lines(problems: Sequence[Any], *, per_kind: int = MAX_PER_KIND, more
 
 
 def error_lines(error: Any) -> list[str]:
-    """The lines a :class:`cvpipe.errors.CvpipeError` is printed as: its one problem, or ``N
-    problems:`` and each problem indented, a flood summarised by :func:`problem_lines` (with the
-    error's ``more_hint``, when it has one, after each ``... more like this``)."""
+    """The lines a :class:`cvpipe.errors.CvpipeError` is printed as: ``str(error)`` (its one
+    problem, or ``N problems:`` and each indented), a flood summarised by :func:`problem_lines`
+    (with the error's ``more_hint``, when it has one, after each ``... more like this``, and its
+    ``head``, when it has one, before ``N problems:``)."""
     problems = list(error.problems)
-    if len(problems) == 1:
-        return str(problems[0]).splitlines() or [""]
-    if not problems:
+    counts: dict[str, int] = {}
+    for p in problems:
+        counts[p.message] = counts.get(p.message, 0) + 1
+    if not counts or max(counts.values()) <= MAX_PER_KIND:  # no flood: as the error words itself
         return str(error).splitlines() or [""]
     lines = problem_lines(problems, more=getattr(error, "more_hint", None))
-    return f"{len(problems)} problems:\n{chr(10).join(f'  {line}' for line in lines)}".splitlines()
+    head = getattr(error, "head", None)  # e.g. "step 'load' (read) failed"
+    first = f"{head}: {len(problems)} problems:" if head else f"{len(problems)} problems:"
+    return f"{first}\n{chr(10).join(f'  {line}' for line in lines)}".splitlines()
