@@ -5,9 +5,11 @@ in another format than the ground truth:
 
 * COCO results JSON (``[{image_id, category_id, bbox, score}]``, ids as in the ground truth when
   it is COCO), or a COCO instances JSON whose annotations carry a ``score``;
-* a folder of YOLO prediction files named by image stem, lines ``cls cx cy w h conf`` (as
-  Ultralytics writes them, also its ``labels/`` sub-folder), or a YOLO dataset (``data.yaml``)
-  whose label lines carry the confidence;
+* a folder of txt files named by image stem, one box per line in a layout declared with
+  ``--dt-layout``/``--dt-coords``/``--dt-conf`` or detected
+  (:mod:`cvpipe.formats.txt_detections`: Ultralytics' ``cls cx cy w h conf``, also its
+  ``labels/`` sub-folder; review_object_detection_metrics' ``cls conf x y w h``; globox's
+  layouts), or a YOLO dataset (``data.yaml``) whose label lines carry the confidence;
 * Pascal VOC XML with a ``<score>`` per object (the VOC reader);
 * any other registered format whose reader sets scores (``--dt-format NAME``).
 
@@ -163,7 +165,7 @@ class _Status:
 @click.command()
 @click.option("--gt", "gt_path", required=True, type=_PATH, metavar="GT", help="Ground-truth dataset (any readable format).")
 @click.option("--dt", "dt_path", type=_PATH, metavar="DT",
-              help="Detections: COCO results JSON, a folder of YOLO prediction txt files, or VOC XML with scores.")
+              help="Detections: COCO results JSON, a folder of txt files (see --dt-layout), or VOC XML with scores.")
 @click.option("--model", "model_path", type=_PATH, metavar="MODEL",
               help="Instead of --dt: run this model (checkpoint, run folder or exported .onnx) on GT's images.")
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
