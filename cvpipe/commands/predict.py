@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigError, InputError
+from ..errors import InputError
 
 _PATH = click.Path(path_type=Path)
 
@@ -57,6 +57,7 @@ def check_out(out: Path, *, overwrite: bool) -> None:
     """Refuse (ConfigError on ``--out``) an output folder that exists and is not empty unless
     ``overwrite``, as ``cvpipe convert`` refuses its DST; first put back a ``detections/`` an
     earlier run was killed while replacing, so the folder is judged as it really is."""
+    from ..errors import ConfigError
     from ..fsutil import recover
 
     recover(out / "detections")
@@ -100,6 +101,7 @@ def predict(model: Path, images: tuple[Path, ...], out: Path, fmt: str, draw: bo
     from ..console import print_json, print_table
     from ..engine.distributed import cpu_threads, resolve_device, using_threads
     from ..engine.predict import filter_scores, load_bundle, predict_dataset
+    from ..errors import ConfigError
     from ..formats import get_format
     from ..formats.detection_files import write_detections
 
@@ -138,9 +140,7 @@ def predict(model: Path, images: tuple[Path, ...], out: Path, fmt: str, draw: bo
     drawn = 0
     if draw:
         from ..draw import draw_boxes, read_image, save_png
-        from ..fsutil import safe_join
-
-        from ..fsutil import atomic_dir
+        from ..fsutil import atomic_dir, safe_join
 
         with atomic_dir(out / "drawn") as tmp:
             for s in dets.samples:
