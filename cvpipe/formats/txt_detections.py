@@ -32,10 +32,11 @@ nothing: a folder of empty files is no detections in any layout.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ConfigError, InputError, Problem
 from .detection_files import CLASSES_FILE
@@ -111,73 +112,108 @@ def is_txt_folder(path: Path) -> bool:
 
 
 @dataclass
-class _Row:
-    file: str
-    line: int
-    cls: str
-    values: list[float]  # the five numbers in file order
-    width: int
-    height: int
+class _Rows:
+    """Every detection line read, ``N`` rows: the five numbers ``(N, 5)`` float64 in file order,
+    the class tokens, each row's image size, file, line and reference sample index."""
+
+    values: Any
+    cls: list[str]
+    width: Any
+    height: Any
+    files: list[str]
+    file_of: Any  # (N,) index into files
+    line: Any
+    sample: Any
+
+    def where(self, i: int) -> str:
+        return f"{self.files[int(self.file_of[i])]}:{int(self.line[i])}"
 
 
-def _abs_xyxy(t: TxtLayout, v: list[float], width: int, height: int) -> tuple[float, list[float]]:
-    """``(confidence, [x1, y1, x2, y2] in pixels)`` of the five numbers ``v`` read as ``t``."""
-    conf, (a, b, c, d) = (v[0], v[1:]) if t.conf == "second" else (v[4], v[:4])
+def _coords_of(t: TxtLayout, v: Any) -> tuple[Any, Any]:
+    """The confidences ``(N,)`` and the four box numbers ``(N, 4)`` of the rows ``v`` read as ``t``."""
+    return (v[:, 0], v[:, 1:]) if t.conf == "second" else (v[:, 4], v[:, :4])
+
+
+def _abs_xyxy(t: TxtLayout, v: Any, width: Any, height: Any) -> tuple[Any, Any]:
+    """``(confidences (N,), boxes (N, 4) absolute pixel xyxy)`` of the rows ``v`` read as ``t``."""
+    import numpy as np
+
+    conf, q = _coords_of(t, v)
+    a, b, c, d = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
     if t.coords == "rel":
         a, b, c, d = a * width, b * height, c * width, d * height
     if t.layout == "yolo":
-        return conf, [a - c / 2.0, b - d / 2.0, a + c / 2.0, b + d / 2.0]
-    if t.layout == "xywh":
-        return conf, [a, b, a + c, b + d]
-    return conf, [a, b, c, d]
+        box = (a - c / 2.0, b - d / 2.0, a + c / 2.0, b + d / 2.0)
+    elif t.layout == "xywh":
+        box = (a, b, a + c, b + d)
+    else:
+        box = (a, b, c, d)
+    return conf, np.stack(box, axis=1)
 
 
-def _misfit(t: TxtLayout, r: _Row) -> str | None:
-    """Why row ``r`` cannot be read as ``t`` (None: it can)."""
-    conf, (x1, y1, x2, y2) = _abs_xyxy(t, r.values, r.width, r.height)
-    if not 0.0 <= conf <= 1.0:
-        return f"confidence {conf:g} outside [0, 1]"
-    if t.coords == "rel":
-        coords = r.values[1:] if t.conf == "second" else r.values[:4]
-        if any(not -_REL_SLACK <= c <= 1.0 + _REL_SLACK for c in coords):
-            return "relative coordinate outside [0, 1]"
-    if x2 < x1 or y2 < y1:
-        return "box of negative size"
+def _first_misfit(t: TxtLayout, r: _Rows) -> str | None:
+    """Why the first row that cannot be read as ``t`` cannot (``file:line: reason``), or None
+    when every row can."""
+    import numpy as np
+
+    conf, box = _abs_xyxy(t, r.values, r.width, r.height)
+    _, q = _coords_of(t, r.values)
+    x1, y1, x2, y2 = box[:, 0], box[:, 1], box[:, 2], box[:, 3]
     sx, sy = _PX_SLACK + _REL_SLACK * r.width, _PX_SLACK + _REL_SLACK * r.height
-    if x1 < -sx or y1 < -sy or x2 > r.width + sx or y2 > r.height + sy:
-        return f"box {x1:g},{y1:g},{x2:g},{y2:g} outside the {r.width}x{r.height} image"
-    return None
+    checks = [
+        (~((conf >= 0.0) & (conf <= 1.0)), lambda i: f"confidence {conf[i]:g} outside [0, 1]"),
+        (((q < -_REL_SLACK) | (q > 1.0 + _REL_SLACK)).any(axis=1) if t.coords == "rel" else np.zeros(len(q), bool),
+         lambda i: "relative coordinate outside [0, 1]"),
+        ((x2 < x1) | (y2 < y1), lambda i: "box of negative size"),
+        ((x1 < -sx) | (y1 < -sy) | (x2 > r.width + sx) | (y2 > r.height + sy),
+         lambda i: f"box {x1[i]:g},{y1[i]:g},{x2[i]:g},{y2[i]:g} outside the {int(r.width[i])}x{int(r.height[i])} image"),
+    ]
+    bad = np.zeros(len(q), bool)
+    for mask, _ in checks:
+        bad |= mask
+    if not bad.any():
+        return None
+    i = int(np.argmax(bad))
+    reason = next(text(i) for mask, text in checks if mask[i])
+    return f"{r.where(i)}: {reason}"
 
 
-def fitting_layouts(rows: list[_Row], candidates: list[TxtLayout]) -> tuple[list[TxtLayout], dict[TxtLayout, str]]:
+def fitting_layouts(rows: _Rows, candidates: list[TxtLayout]) -> tuple[list[TxtLayout], dict[TxtLayout, str]]:
     """The candidates every row fits, and for the others the first row that does not (as
     ``file:line: reason``). Absolute candidates do not fit when every coordinate is in [0, 1]."""
+    import numpy as np
+
     fits, why = [], {}
     for t in candidates:
-        if t.coords == "abs" and rows and all(
-                abs(c) <= 1.0 + _REL_SLACK for r in rows for c in (r.values[1:] if t.conf == "second" else r.values[:4])):
+        if t.coords == "abs" and len(rows.values) and bool(np.all(np.abs(_coords_of(t, rows.values)[1]) <= 1.0 + _REL_SLACK)):
             why[t] = "every coordinate is within [0, 1]: relative, not pixels"
             continue
-        for r in rows:
-            reason = _misfit(t, r)
-            if reason is not None:
-                why[t] = f"{r.file}:{r.line}: {reason}"
-                break
-        else:
+        reason = _first_misfit(t, rows)
+        if reason is None:
             fits.append(t)
+        else:
+            why[t] = reason
     return fits, why
 
 
-def _parse(files: list[Path], reference: "Dataset", found: list[Problem]) -> dict[int, list[_Row]]:
-    """The rows of each file, by the index of its reference sample; problems (unknown image,
-    wrong number of values, not a number) appended to ``found``."""
+#: five decimals, one per line: the whole of a file's numbers checked by one match
+_NUMBERS_RE = re.compile(r"(?:[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\n)*\Z")
+
+
+def _parse(files: list[Path], reference: "Dataset", found: list[Problem]) -> _Rows:
+    """Every row of the files, with the index of its file's reference sample; problems (unknown
+    image, wrong number of values, not a number) appended to ``found``. A file whose lines are
+    all well formed is converted at once; another is checked line by line to name each problem."""
+    import numpy as np
+
     from .io import label_lines
     from .numbers import DECIMAL_TEXT, parse_decimal
 
     by_stem: dict[str, list[int]] = {}
     for i, s in enumerate(reference.samples):
         by_stem.setdefault(Path(s.image).stem, []).append(i)
-    out: dict[int, list[_Row]] = {}
+    values, cls, width, height, file_of, line, sample = [], [], [], [], [], [], []
+    names: list[str] = []
     for f in files:
         refs = by_stem.get(f.stem)
         if not refs:
@@ -189,19 +225,50 @@ def _parse(files: list[Path], reference: "Dataset", found: list[Problem]) -> dic
                                  expected="image stems unique in the ground truth"))
             continue
         s = reference.samples[refs[0]]
-        rows = out.setdefault(refs[0], [])
-        for lineno, line, tok in label_lines(f, found):
-            if len(tok) != 6:
-                found.append(Problem("wrong number of values", file=str(f), line=lineno, value=line.strip(),
-                                     expected="6: class, confidence and four box numbers"))
-                continue
-            vals = [parse_decimal(t) for t in tok[1:]]
-            if None in vals or not all(math.isfinite(v) for v in vals):  # type: ignore[arg-type]
-                bad = next(t for t, v in zip(tok[1:], vals) if v is None or not math.isfinite(v))
-                found.append(Problem("not a finite number", file=str(f), line=lineno, value=bad, expected=DECIMAL_TEXT))
-                continue
-            rows.append(_Row(str(f), lineno, tok[0], vals, s.width, s.height))  # type: ignore[arg-type]
-    return out
+        lines = label_lines(f, found)
+        if not lines:
+            continue
+        k = len(names)
+        names.append(str(f))
+        nums = None
+        if all(len(tok) == 6 for _, _, tok in lines):
+            text = "".join(x + "\n" for _, _, tok in lines for x in tok[1:])
+            if _NUMBERS_RE.match(text):
+                nums = np.array(text.split(), dtype=np.float64).reshape(-1, 5)
+                if not np.isfinite(nums).all():  # 1e999
+                    nums = None
+        if nums is not None:
+            keep = [(n, tok[0]) for n, _, tok in lines]
+        else:  # name each bad line
+            rows, keep = [], []
+            for lineno, text_line, tok in lines:
+                if len(tok) != 6:
+                    found.append(Problem("wrong number of values", file=str(f), line=lineno, value=text_line.strip(),
+                                         expected="6: class, confidence and four box numbers"))
+                    continue
+                vals = [parse_decimal(t) for t in tok[1:]]
+                if None in vals or not all(math.isfinite(v) for v in vals):  # type: ignore[arg-type]
+                    bad = next(t for t, v in zip(tok[1:], vals) if v is None or not math.isfinite(v))
+                    found.append(Problem("not a finite number", file=str(f), line=lineno, value=bad,
+                                         expected=DECIMAL_TEXT))
+                    continue
+                rows.append(vals)
+                keep.append((lineno, tok[0]))
+            nums = np.array(rows, dtype=np.float64).reshape(-1, 5)
+        n = len(keep)
+        values.append(nums)
+        cls += [c for _, c in keep]
+        line.append(np.array([ln for ln, _ in keep], dtype=np.int64))
+        width.append(np.full(n, float(s.width)))
+        height.append(np.full(n, float(s.height)))
+        file_of.append(np.full(n, k, dtype=np.int64))
+        sample.append(np.full(n, refs[0], dtype=np.int64))
+
+    def cat(parts: list, shape: tuple, dtype) -> Any:
+        return np.concatenate(parts) if parts else np.zeros(shape, dtype=dtype)
+
+    return _Rows(cat(values, (0, 5), np.float64), cls, cat(width, (0,), np.float64), cat(height, (0,), np.float64),
+                 names, cat(file_of, (0,), np.int64), cat(line, (0,), np.int64), cat(sample, (0,), np.int64))
 
 
 def read_txt_detections(path: Path, reference: "Dataset", *, layout: str | None = None, coords: str | None = None,
@@ -241,14 +308,13 @@ def read_txt_detections(path: Path, reference: "Dataset", *, layout: str | None 
 
         names = read_classes_file(path / CLASSES_FILE)
     found: list[Problem] = []
-    rows_of = _parse(files, reference, found)
+    rows = _parse(files, reference, found)
     if found:
         raise InputError.from_problems(found)
-    rows = [r for rs in rows_of.values() for r in rs]
     candidates = [TxtLayout(a, b, c) for a, b, c in product(
         [layout] if layout else LAYOUTS, [coords] if coords else COORDS, [conf] if conf else CONFS)]
     chosen = candidates[0]
-    if rows:
+    if len(rows.values):
         fits, why = fitting_layouts(rows, candidates)
         if not fits:
             others = fitting_layouts(rows, [t for t in (TxtLayout(*c) for c in product(LAYOUTS, COORDS, CONFS))
@@ -268,31 +334,38 @@ def read_txt_detections(path: Path, reference: "Dataset", *, layout: str | None 
         chosen = fits[0]
     id_names = list(names) if names is not None else list(reference.categories)
     categories = list(reference.categories)
-    for r in rows:
-        if not _is_int(r.cls) and r.cls not in categories:
-            categories.append(r.cls)
+    tokens = list(dict.fromkeys(rows.cls))
+    for c in tokens:
+        if not _is_int(c) and c not in categories:
+            categories.append(c)
     for n in id_names:
         if n not in categories:
             categories.append(n)
     index = {c: i for i, c in enumerate(categories)}
-    for r in rows:
-        if _is_int(r.cls) and not 0 <= int(r.cls) < len(id_names):
-            found.append(Problem("unknown class id", file=r.file, line=r.line, field="class", value=r.cls,
-                                 expected=f"0..{len(id_names) - 1} ({len(id_names)} names)"))
+    label_of: dict[str, int] = {}
+    for c in tokens:
+        if not _is_int(c):
+            label_of[c] = index[c]
+        elif int(c) < len(id_names):
+            label_of[c] = index[id_names[int(c)]]
+    for i, c in enumerate(rows.cls):
+        if c not in label_of:
+            found.append(Problem("unknown class id", file=rows.files[int(rows.file_of[i])], line=int(rows.line[i]),
+                                 field="class", value=c, expected=f"0..{len(id_names) - 1} ({len(id_names)} names)"))
     if found:
         raise InputError.from_problems(found)
+    scores, boxes = _abs_xyxy(chosen, rows.values, rows.width, rows.height)
+    labels = np.array([label_of[c] for c in rows.cls], dtype=np.int64)
+    order = np.argsort(rows.sample, kind="stable")
+    starts = np.searchsorted(rows.sample[order], np.arange(len(reference.samples) + 1))
     samples = []
     for i, s in enumerate(reference.samples):
-        mine = rows_of.get(i, [])
-        conv = [_abs_xyxy(chosen, r.values, r.width, r.height) for r in mine]
-        file = mine[0].file if mine else str(path / (Path(s.image).stem + ".txt"))
+        idx = order[starts[i]:starts[i + 1]]
+        file = rows.files[int(rows.file_of[idx[0]])] if len(idx) else str(path / (Path(s.image).stem + ".txt"))
         samples.append(Sample(
-            image=s.image, width=s.width, height=s.height,
-            boxes=np.array([b for _, b in conv], dtype=np.float64).reshape(-1, 4),
-            labels=np.array([index[id_names[int(r.cls)]] if _is_int(r.cls) else index[r.cls] for r in mine],
-                            dtype=np.int64),
-            scores=np.array([c for c, _ in conv], dtype=np.float64), id=s.id, split=s.split,
-            origin=Origin(file), box_origins=[Origin(r.file, r.line, "box") for r in mine]))
+            image=s.image, width=s.width, height=s.height, boxes=boxes[idx].reshape(-1, 4), labels=labels[idx],
+            scores=scores[idx], id=s.id, split=s.split, origin=Origin(file),
+            box_origins=[Origin(file, int(ln), "box") for ln in rows.line[idx]]))
     return Dataset(categories, samples, root=reference.root,
                    meta={"format": "txt-detections", "layout": chosen.layout, "coords": chosen.coords,
                          "conf": chosen.conf}, origin=Origin(str(path)))
