@@ -171,3 +171,56 @@ def test_layout_options_on_other_detections_are_a_usage_error(tmp_path, capsys):
     rc = main(["evaluate", "--gt", str(gt_json), "--dt", str(gt_json), "--dt-layout", "xyxy", "--quiet"])
     assert rc == 2
     assert "--dt-layout" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# never silently wrong: a folder written in any layout is read in that layout, or refused
+# ---------------------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from cvpipe.formats.txt_detections import COORDS, CONFS, LAYOUTS  # noqa: E402
+
+
+def _line(cls: int, conf: float, box, w: int, h: int, layout: str, coords: str, where: str) -> str:
+    x1, y1, x2, y2 = box
+    nums = {"yolo": ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1), "xywh": (x1, y1, x2 - x1, y2 - y1),
+            "xyxy": (x1, y1, x2, y2)}[layout]
+    if coords == "rel":
+        nums = (nums[0] / w, nums[1] / h, nums[2] / w, nums[3] / h)
+    text = " ".join(f"{v:.6f}" for v in nums)
+    return f"{cls} {conf:.6f} {text}" if where == "second" else f"{cls} {text} {conf:.6f}"
+
+
+@st.composite
+def _folders(draw):
+    w, h = draw(st.integers(20, 800)), draw(st.integers(20, 800))
+    boxes = []
+    for _ in range(draw(st.integers(1, 12))):
+        x1, x2 = sorted(draw(st.floats(0, w, allow_nan=False)) for _ in range(2))
+        y1, y2 = sorted(draw(st.floats(0, h, allow_nan=False)) for _ in range(2))
+        boxes.append((draw(st.integers(0, 1)), draw(st.floats(0, 1)), (x1, y1, x2, y2)))
+    return w, h, boxes, draw(st.sampled_from(LAYOUTS)), draw(st.sampled_from(COORDS)), draw(st.sampled_from(CONFS))
+
+
+@settings(max_examples=150)
+@given(case=_folders())
+def test_detection_reads_the_written_layout_or_refuses(tmp_path_factory, case):
+    w, h, boxes, layout, coords, conf = case
+    d = tmp_path_factory.mktemp("dets")
+    (d / "a.txt").write_text("".join(_line(c, s, b, w, h, layout, coords, conf) + "\n" for c, s, b in boxes))
+    gt = Dataset(["cat", "dog"], [Sample("a.jpg", w, h)])
+    tiny = coords == "abs" and all(abs(v) <= 1.05 for _, _, b in boxes for v in b)  # read as relative, by the rule
+    try:
+        dt = read_txt_detections(d, gt)
+    except InputError as exc:
+        assert "ambiguous" in str(exc) or tiny, str(exc)
+        return
+    got = (dt.meta["layout"], dt.meta["coords"], dt.meta["conf"])
+    if tiny:
+        return
+    assert got == (layout, coords, conf)
+    tol = 1e-6 * max(w, h) + 1e-5
+    np.testing.assert_allclose(dt.samples[0].boxes, [b for _, _, b in boxes], atol=tol)
+    np.testing.assert_allclose(dt.samples[0].scores, [s for _, s, _ in boxes], atol=1e-6)
