@@ -183,3 +183,13 @@ def test_a_format_reading_its_own_split_folders_is_left_alone(tmp_path):
     write_dataset(ds, tmp_path / "coco", "coco", images="none")
     (tmp_path / "coco" / "train").mkdir()
     assert [s.split for s in read_dataset(tmp_path / "coco")] == ["train", "train", "val"]
+
+
+def test_meta_of_the_split_folders_merges_and_adds_up_notes():
+    from cvpipe.formats.split_folders import merge_meta
+
+    a = {"format": "voc", "notes": {"image without XML": 2}, "coco": {"categories": [1, 2], "top": {"info": "a"}}}
+    b = {"format": "voc", "notes": {"image without XML": 1, "clipped": 4}, "coco": {"categories": [2, 3],
+                                                                                     "top": {"info": "b"}}}
+    assert merge_meta([a, b]) == {"format": "voc", "coco": {"categories": [1, 2, 3], "top": {"info": "a"}},
+                                  "notes": {"image without XML": 3, "clipped": 4}}

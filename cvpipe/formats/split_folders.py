@@ -189,12 +189,18 @@ def _chain(locators: list) -> Callable[[str | None, str | None], int | None]:
 
 
 def merge_meta(metas: list[dict[str, Any]]) -> dict[str, Any]:
-    """The parts' ``Dataset.meta`` as one: mappings merged key by key, lists joined without
+    """The parts' ``Dataset.meta`` as one: the readers' ``notes`` (``{what was assumed or
+    changed: how many}``) added up, other mappings merged key by key, lists joined without
     repeating equal items (COCO's categories, once per split file, appear once), any other value
     the first part's."""
     out: dict[str, Any] = {}
+    notes: dict[str, int] = {}
     for m in metas:
-        out = _merge_value(out, m)
+        for k, v in (m.get("notes") or {}).items() if isinstance(m.get("notes"), dict) else ():
+            notes[k] = notes.get(k, 0) + (v if isinstance(v, int) and not isinstance(v, bool) else 0)
+        out = _merge_value(out, {k: v for k, v in m.items() if k != "notes"})
+    if notes:
+        out["notes"] = notes
     return out
 
 
