@@ -126,7 +126,9 @@ def _main(args: list[str]) -> int:
     except CvpipeError as exc:
         if _debug:
             traceback.print_exc()
-        for line in str(exc).splitlines():
+        from .console import error_lines
+
+        for line in error_lines(exc):
             click.echo(f"error: {line}" if not line.startswith("  ") else line, err=True)
         return exc.exit_code
     except BrokenPipeError:

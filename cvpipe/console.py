@@ -1,4 +1,5 @@
-"""Output for people (aligned tables) and machines (JSON), shared by every command."""
+"""Output for people (aligned tables, problem lists summarised per kind) and machines (JSON),
+shared by every command."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import json
 import sys
 from typing import Any, Iterable, Sequence, TextIO
 
-__all__ = ["format_table", "print_table", "print_json"]
+__all__ = ["format_table", "print_table", "print_json", "problem_lines", "error_lines", "MAX_PER_KIND"]
+
+#: at most this many problems of one kind (one message) are listed; the rest are counted
+MAX_PER_KIND = 20
 
 
 def _cell(value: Any) -> str:
@@ -45,3 +49,45 @@ def print_table(rows: Iterable[Sequence[Any]], headers: Sequence[str], file: Tex
 
 def print_json(data: Any, file: TextIO | None = None) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False), file=file or sys.stdout)
+
+
+def problem_lines(problems: Sequence[Any], *, per_kind: int = MAX_PER_KIND, more: str | None = None) -> list[str]:
+    """``problems`` (:class:`cvpipe.errors.Problem`) as lines for people, in their order, a flood
+    summarised: at most ``per_kind`` lines per kind of problem (its message), the first one
+    beyond them replaced by ``... and 1,149 more like this`` (then ``more``, e.g. ``(all in
+    --json)``), and when any kind was cut, a final count per kind (``1,169 box is inverted``,
+    most frequent first). Without a flood the lines are ``str(problem)`` each, nothing added."""
+    counts: dict[str, int] = {}
+    for p in problems:
+        counts[p.message] = counts.get(p.message, 0) + 1
+    shown: dict[str, int] = {}
+    out: list[str] = []
+    for p in problems:
+        k = shown.get(p.message, 0)
+        shown[p.message] = k + 1
+        if k < per_kind:
+            out.append(str(p))
+        elif k == per_kind:
+            out.append(f"... and {counts[p.message] - per_kind:,} more like this" + (f" {more}" if more else ""))
+    if any(n > per_kind for n in counts.values()):
+        width = len(f"{max(counts.values()):,}")
+        out.append(f"{len(problems):,} problems by kind:")
+        out += [f"  {n:>{width},}  {m}" for m, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return out
+
+
+def error_lines(error: Any) -> list[str]:
+    """The lines a :class:`cvpipe.errors.CvpipeError` is printed as: ``str(error)`` (its one
+    problem, or ``N problems:`` and each indented), a flood summarised by :func:`problem_lines`
+    (with the error's ``more_hint``, when it has one, after each ``... more like this``, and its
+    ``head``, when it has one, before ``N problems:``)."""
+    problems = list(error.problems)
+    counts: dict[str, int] = {}
+    for p in problems:
+        counts[p.message] = counts.get(p.message, 0) + 1
+    if not counts or max(counts.values()) <= MAX_PER_KIND:  # no flood: as the error words itself
+        return str(error).splitlines() or [""]
+    lines = problem_lines(problems, more=getattr(error, "more_hint", None))
+    head = getattr(error, "head", None)  # e.g. "step 'load' (read) failed"
+    first = f"{head}: {len(problems)} problems:" if head else f"{len(problems)} problems:"
+    return f"{first}\n{chr(10).join(f'  {line}' for line in lines)}".splitlines()

@@ -170,8 +170,8 @@ def test_onnx_model_gives_the_checkpoints_map(ckpt, pseudo_gt, tmp_path, capsys)
         assert main(["predict", str(model), str(images), "--out", str(tmp_path / name), "--format", "yolo",
                      "--quiet"]) == 0
     capsys.readouterr()
-    a = sorted((tmp_path / "pt" / "detections").rglob("*.txt"))
-    b = sorted((tmp_path / "onnx" / "detections").rglob("*.txt"))
+    a = sorted((tmp_path / "pt" / "detections" / "labels").glob("*.txt"))
+    b = sorted((tmp_path / "onnx" / "detections" / "labels").glob("*.txt"))
     assert [p.name for p in a] == [p.name for p in b] and a
     for x, y in zip(a, b):
         rows_x = np.loadtxt(x, ndmin=2)

@@ -182,8 +182,9 @@ def predict_step_settings() -> type:
         batch_size: int = Field(16, ge=1, description="images per batch")
         workers: int = Field(0, ge=0, description="data-loading worker processes")
         score_threshold: float = Field(0.0, ge=0, lt=1, description="drop detections scoring at or below this")
-        format: str | None = Field(None, description="also write the detections in this format (``coco``, "
-                                   "``yolo``, ``voc``) into the step folder's ``detections/``")
+        format: str | None = Field(None, description="also write the detections in this format (``coco``: a "
+                                   "results list, ``yolo``: ``labels/`` + ``classes.txt``, ``voc``) into the step "
+                                   "folder's ``detections/``, as ``cvpipe predict --format`` writes them")
         draw: int = Field(0, ge=0, description="write this many images with their detections drawn "
                           "(``predictions.png``)")
         device: str = TrainSettings.model_fields["device"]
@@ -236,10 +237,10 @@ class PredictStep:
             "images": len(dets), "detections": dets.num_boxes,
         }
         if self.format is not None:
-            from ..formats import write_dataset
+            from ..formats.detection_files import write_detections  # the layout cvpipe predict writes
 
             out = ctx.step_dir / "detections"
-            write_dataset(dets, out, self.format, images="none")
+            write_detections(dets, out, self.format)
             result["written"] = str(out)
         if self.draw:
             from ..draw import draw_detections

@@ -125,8 +125,10 @@ def validate(src: Path, from_format: str | None, images_dir: Path | None,
     if to_stdout:
         print_json(machine)
     else:
-        for p in problems:
-            click.echo(str(p))
+        from ..console import problem_lines
+
+        for line in problem_lines(problems, more="(all in --json)" if json_out is not None else "(all with --json FILE)"):
+            click.echo(line)
         for what, n in (result.get("notes") or {}).items():
             click.echo(f"note: {what}: {n}")
         state = "ok" if not problems else f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"

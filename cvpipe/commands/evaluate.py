@@ -5,9 +5,11 @@ in another format than the ground truth:
 
 * COCO results JSON (``[{image_id, category_id, bbox, score}]``, ids as in the ground truth when
   it is COCO), or a COCO instances JSON whose annotations carry a ``score``;
-* a folder of YOLO prediction files named by image stem, lines ``cls cx cy w h conf`` (as
-  Ultralytics writes them, also its ``labels/`` sub-folder), or a YOLO dataset (``data.yaml``)
-  whose label lines carry the confidence;
+* a folder of txt files named by image stem, one box per line in a layout declared with
+  ``--dt-layout``/``--dt-coords``/``--dt-conf`` or detected
+  (:mod:`cvpipe.formats.txt_detections`: Ultralytics' ``cls cx cy w h conf``, also its
+  ``labels/`` sub-folder; review_object_detection_metrics' ``cls conf x y w h``; globox's
+  layouts), or a YOLO dataset (``data.yaml``) whose label lines carry the confidence;
 * Pascal VOC XML with a ``<score>`` per object (the VOC reader);
 * any other registered format whose reader sets scores (``--dt-format NAME``).
 
@@ -44,23 +46,29 @@ def _guess_dt_format(path: Path) -> str:
     return detect_format(path)
 
 
-def read_detections(path: Path, gt, fmt: str | None = None, *, images_dir: Path | None = None):
+def read_detections(path: Path, gt, fmt: str | None = None, *, images_dir: Path | None = None,
+                    txt_layout: dict | None = None):
     """Detections at ``path`` as a Dataset with scores, read against ground truth ``gt``
     (``fmt``: a registered format name; guessed when None): by the format's
     ``read_predictions`` when it registered one, else by its reader (a whole dataset whose boxes
-    carry scores)."""
+    carry scores). A bare folder of ``<stem>.txt`` files is read by
+    :func:`~cvpipe.formats.txt_detections.read_txt_detections` in the layout ``txt_layout``
+    declares (``layout``/``coords``/``conf``, None: detected; ``fmt="yolo"`` alone declares
+    Ultralytics' ``class cx cy w h conf``, relative)."""
     from ..formats import get_format, read_dataset
     from ..registry import call_plugin
 
     path = Path(path)
     if not path.exists():
         raise InputError("no such file or directory", file=str(path), expected="detections file or folder")
-    fmt = fmt or _guess_dt_format(path)
-    entry = get_format(fmt, field="--from")
-    if entry.obj.read_predictions is not None:
-        dt = call_plugin(entry, entry.obj.read_predictions, path, gt)
-    else:
-        dt = read_dataset(path, fmt, images_dir=images_dir)
+    dt = _txt_detections(path, gt, fmt, txt_layout)
+    if dt is None:
+        fmt = fmt or _guess_dt_format(path)
+        entry = get_format(fmt, field="--from")
+        if entry.obj.read_predictions is not None:
+            dt = call_plugin(entry, entry.obj.read_predictions, path, gt)
+        else:
+            dt = read_dataset(path, fmt, images_dir=images_dir)
     if dt.num_boxes and any(s.scores is None for s in dt.samples if len(s)):
         raise InputError("detections have no scores", file=str(path),
                          expected=f"a {fmt} file with a confidence score on every box")
@@ -70,6 +78,38 @@ def read_detections(path: Path, gt, fmt: str | None = None, *, images_dir: Path 
     if problems:
         raise InputError.from_problems(problems)
     return dt
+
+
+# --- detections as txt files: --dt-layout / --dt-coords / --dt-conf ---------------------------
+
+def _txt_detections(path: Path, gt, fmt: str | None, txt_layout: dict | None):
+    """The detections of a bare folder of txt files (no ``data.yaml``/``obj.names``) in the
+    declared or detected layout, or None when ``path`` is something else; the ``--dt-*``
+    layout options on anything else are a ConfigError."""
+    from ..errors import ConfigError
+    from ..formats.txt_detections import is_txt_folder, read_txt_detections
+
+    declared = {k: v for k, v in (txt_layout or {}).items() if v is not None}
+    bare = fmt in (None, "yolo") and is_txt_folder(path)
+    if not bare:
+        if declared:
+            raise ConfigError("a detection layout is for a folder of txt files", field="--dt-" + next(iter(declared)),
+                              value=str(path), expected="--dt DIR holding <image stem>.txt files")
+        return None
+    if fmt == "yolo":  # --dt-format yolo: the lines as Ultralytics writes them, unless declared otherwise
+        declared = {"layout": "yolo", "coords": "rel", "conf": "last", **declared}
+    return read_txt_detections(path, gt, **declared)
+
+
+def _txt_layout_options(layout: str | None, coords: str | None, conf: str | None,
+                        names_file: Path | None = None) -> dict | None:
+    """The ``--dt-layout``/``--dt-coords``/``--dt-conf``/``--dt-names`` values as
+    ``read_detections``' ``txt_layout``."""
+    from ..formats import read_classes_file
+
+    given = {"layout": layout, "coords": coords, "conf": conf,
+             "names": read_classes_file(names_file) if names_file is not None else None}
+    return given if any(v is not None for v in given.values()) else None
 
 
 def model_detections(model: Path, gt):
@@ -125,7 +165,7 @@ class _Status:
 @click.command()
 @click.option("--gt", "gt_path", required=True, type=_PATH, metavar="GT", help="Ground-truth dataset (any readable format).")
 @click.option("--dt", "dt_path", type=_PATH, metavar="DT",
-              help="Detections: COCO results JSON, a folder of YOLO prediction txt files, or VOC XML with scores.")
+              help="Detections: COCO results JSON, a folder of txt files (see --dt-layout), or VOC XML with scores.")
 @click.option("--model", "model_path", type=_PATH, metavar="MODEL",
               help="Instead of --dt: run this model (checkpoint, run folder or exported .onnx) on GT's images.")
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
@@ -147,13 +187,22 @@ class _Status:
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 @click.option("--max-dets", "max_dets", metavar="N,N,N",
               help="coco metric: three detection caps per image instead of 1,10,100 (e.g. 100,300,1000).")
+@click.option("--dt-layout", type=click.Choice(["yolo", "xywh", "xyxy"]), default=None,
+              help="txt detections: box numbers centre x y w h (yolo), left top w h (xywh) or corners (xyxy); detected when omitted.")
+@click.option("--dt-coords", type=click.Choice(["abs", "rel"]), default=None,
+              help="txt detections: pixels (abs) or fractions of the image size (rel); detected when omitted.")
+@click.option("--dt-conf", type=click.Choice(["second", "last"]), default=None,
+              help="txt detections: the confidence after the class (second) or at the end of the line (last); detected when omitted.")
+@click.option("--dt-names", "dt_names", type=_PATH, metavar="FILE",
+              help="txt detections: the class names their integer class ids index, one per line (default: GT's categories).")
 @click.option("--analyse", "--analyze", "analyse", is_flag=True,
               help="Also TIDE's error breakdown and the F1-optimal confidence per class (tables, JSON "
                    "'analysis', and with --plots f1_curves.png, error_breakdown.png, false_positives.png, missed.png).")
 def evaluate(gt_path: Path, dt_path: Path | None, model_path: Path | None, metrics: tuple[str, ...], json_out: Path | None, gt_format: str | None,
              dt_format: str | None, images_dir: Path | None, plots: Path | None, engine: str,
              iou_threshold: float, conf_threshold: float, difficult: str, quiet: bool,
-             max_dets: str | None = None, analyse: bool = False) -> None:
+             max_dets: str | None = None, analyse: bool = False, dt_layout: str | None = None,
+             dt_coords: str | None = None, dt_conf: str | None = None, dt_names: Path | None = None) -> None:
     """Evaluate detections DT against ground truth GT.
 
     Prints COCO's twelve numbers (as pycocotools computes them) and a per-class AP table; --json
@@ -190,7 +239,7 @@ def evaluate(gt_path: Path, dt_path: Path | None, model_path: Path | None, metri
             dt, dt_path = model_detections(model_path, gt), model_path
         else:
             status(f"reading detections {dt_path}")
-            dt = read_detections(dt_path, gt, dt_format)
+            dt = read_detections(dt_path, gt, dt_format, txt_layout=_txt_layout_options(dt_layout, dt_coords, dt_conf, dt_names))
         dt = align_detections(gt, dt)
         status(f"evaluating {', '.join(names)}: {len(gt)} images, {gt.num_boxes} objects, {dt.num_boxes} detections")
         result = run_evaluation(gt, dt, params)

@@ -3,10 +3,13 @@
     cvpipe predict runs/demo images/ --out preds --format yolo --draw
 
 The checkpoint describes itself (model name and settings, categories, input size,
-postprocessing), so nothing else is needed. Detections are written through the format writers
-into ``OUT/detections`` (COCO: an instances JSON whose annotations carry ``score``; YOLO: label
-files with a confidence column; VOC: XML with ``<score>``), all readable by ``cvpipe evaluate``;
-``--draw`` adds ``OUT/drawn/<image>.png`` with the boxes drawn.
+postprocessing), so nothing else is needed. Detections are written into ``OUT/detections`` in a
+detections layout (:func:`cvpipe.formats.detection_files.write_detections`; COCO: a results list
+``results.json``; YOLO: ``labels/<stem>.txt`` lines ``class cx cy w h conf`` and ``classes.txt``,
+no ``data.yaml``; VOC or a plugin's format: its writer, e.g. XML with ``<score>``), all readable
+by ``cvpipe evaluate``; ``--draw`` adds ``OUT/drawn/<image>.png`` with the boxes drawn. An
+existing non-empty ``OUT`` is refused unless ``--overwrite`` (as ``cvpipe convert`` refuses its
+DST); ``detections/`` and ``drawn/`` are each replaced whole.
 """
 
 from __future__ import annotations
@@ -50,6 +53,20 @@ def collect_images(inputs: list[Path]):
     return Dataset([], samples, root=root)
 
 
+def check_out(out: Path, *, overwrite: bool) -> None:
+    """Refuse (ConfigError on ``--out``) an output folder that exists and is not empty unless
+    ``overwrite``, as ``cvpipe convert`` refuses its DST; first put back a ``detections/`` an
+    earlier run was killed while replacing, so the folder is judged as it really is."""
+    from ..errors import ConfigError
+    from ..fsutil import recover
+
+    recover(out / "detections")
+    recover(out / "drawn")
+    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError("the output exists and is not empty", field="--out", value=str(out),
+                          expected="a new or empty folder", hint="replace its detections and pictures with --overwrite")
+
+
 @click.command()
 @click.argument("model", type=_PATH, metavar="RUN_DIR_OR_CHECKPOINT")
 @click.argument("images", type=_PATH, nargs=-1, required=True, metavar="IMAGES_OR_DIR...")
@@ -71,10 +88,12 @@ def collect_images(inputs: list[Path]):
               help="With --slice: how the tiles' detections are merged.")
 @click.option("--merge-iou", type=float, default=0.5, show_default=True, help="With --slice: IoU of the merge.")
 @click.option("--no-full", is_flag=True, help="With --slice: tiles only, not the whole image too.")
+@click.option("--overwrite", is_flag=True,
+              help="Write into --out even if it is not empty (detections/ and drawn/ replaced as wholes).")
 def predict(model: Path, images: tuple[Path, ...], out: Path, fmt: str, draw: bool, score_threshold: float,
             draw_threshold: float, batch_size: int, device: str, quiet: bool, as_json: bool,
             slice_size: int | None = None, overlap: float = 0.2, merge: str = "nms", merge_iou: float = 0.5,
-            no_full: bool = False) -> None:
+            no_full: bool = False, overwrite: bool = False) -> None:
     """Detect objects in IMAGES (files or folders) with a trained model (a checkpoint, a run folder
     or an exported .onnx file); write them to --out."""
     import dataclasses
@@ -83,7 +102,8 @@ def predict(model: Path, images: tuple[Path, ...], out: Path, fmt: str, draw: bo
     from ..engine.distributed import cpu_threads, resolve_device, using_threads
     from ..engine.predict import filter_scores, load_bundle, predict_dataset
     from ..errors import ConfigError
-    from ..formats import get_format, write_dataset
+    from ..formats import get_format
+    from ..formats.detection_files import write_detections
 
     get_format(fmt, need="writer", field="--format")
     if not 0 <= score_threshold < 1:
@@ -96,6 +116,7 @@ def predict(model: Path, images: tuple[Path, ...], out: Path, fmt: str, draw: bo
         check_tile_settings(slice_size, overlap, 0.0, prefix="--")
         if not 0 <= merge_iou <= 1:
             raise ConfigError("out of range", field="--merge-iou", value=merge_iou, expected="a number in [0, 1]")
+    check_out(out, overwrite=overwrite)
     inputs = collect_images(list(images))
     if model.suffix.lower() == ".onnx":
         from ..export.runtime import load_onnx_bundle
@@ -115,18 +136,19 @@ def predict(model: Path, images: tuple[Path, ...], out: Path, fmt: str, draw: bo
             dets = predict_dataset(bundle, inputs, batch_size=batch_size, device=dev, progress=not quiet)
     dets = filter_scores(dets, score_threshold)
     out.mkdir(parents=True, exist_ok=True)
-    report = write_dataset(dets, out / "detections", fmt, images="none")
+    report = write_detections(dets, out / "detections", fmt)
     drawn = 0
     if draw:
         from ..draw import draw_boxes, read_image, save_png
-        from ..fsutil import safe_join
+        from ..fsutil import atomic_dir, safe_join
 
-        for s in dets.samples:
-            keep = s.scores > draw_threshold
-            pic = draw_boxes(read_image(dets.image_path(s)), s.boxes[keep], s.labels[keep], dets.categories,
-                             s.scores[keep])
-            save_png(safe_join(out / "drawn", str(Path(s.image).with_suffix(".png"))), pic)
-            drawn += 1
+        with atomic_dir(out / "drawn") as tmp:
+            for s in dets.samples:
+                keep = s.scores > draw_threshold
+                pic = draw_boxes(read_image(dets.image_path(s)), s.boxes[keep], s.labels[keep], dets.categories,
+                                 s.scores[keep])
+                save_png(safe_join(tmp, str(Path(s.image).with_suffix(".png"))), pic)
+                drawn += 1
     per_class = {c: 0 for c in dets.categories}
     for s in dets.samples:
         for lab in s.labels:

@@ -7,16 +7,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..console import MAX_PER_KIND
 from ..data.categories import order_categories, read_classes_file
 from ..errors import ConfigError, InputError, Problem
 from .check import check_dataset, dataset_folders, problem_reason
-from .io import accepts, read_dataset, write_dataset
+from .io import accepts, read_dataset, split_folder_layout, write_dataset
 from .lookup import detect_format, get_format
 
 __all__ = ["convert_dataset", "refuse_conversion", "conversion_report", "merge_notes", "MAX_LISTED_PROBLEMS"]
 
-#: at most this many problems are listed when convert refuses its input (validate lists all)
-MAX_LISTED_PROBLEMS = 50
+#: at most this many problems of one kind are printed when convert refuses its input (the rest
+#: counted, :func:`cvpipe.console.problem_lines`; ``cvpipe validate --json`` lists all)
+MAX_LISTED_PROBLEMS = MAX_PER_KIND
 
 
 def _same_or_inside(a: Path, b: Path) -> bool:
@@ -40,16 +42,16 @@ def check_destination(src: Path, dst: Path, *, overwrite: bool) -> None:
 
 
 def refuse_conversion(problems: Sequence[Problem], src: Path, dst: Path) -> InputError:
-    """The error a conversion raises for bad input: the first :data:`MAX_LISTED_PROBLEMS`
-    problems, a count of the rest, and a last line saying nothing was written. The general
-    path and every direct converter (hook ``cvpipe_convert``) raise this same error."""
-    listed = list(problems[:MAX_LISTED_PROBLEMS])
-    if len(problems) > len(listed):
-        listed.append(Problem(f"... and {len(problems) - len(listed)} more problems",
-                              hint=f"list them all with: cvpipe validate {src}"))
+    """The error a conversion raises for bad input: every problem (printed summarised per kind,
+    :data:`MAX_LISTED_PROBLEMS` lines each, with a hint naming ``cvpipe validate``) and a last
+    line saying nothing was written. The general path and every direct converter (hook
+    ``cvpipe_convert``) raise this same error."""
+    listed = list(problems)
     listed.append(Problem("nothing was written", file=str(dst),
                           hint="fix the input, or leave the bad items out with --skip-invalid"))
-    return InputError.from_problems(listed)
+    err = InputError.from_problems(listed)
+    err.more_hint = f"(all with: cvpipe validate {src} --json FILE)"
+    return err
 
 
 def merge_notes(*notes: dict[str, int] | None) -> dict[str, int]:
@@ -127,7 +129,7 @@ def convert_dataset(
     classes = list(classes) if classes is not None else None
     where = {"source": str(src), "dst": str(dst), "from": fmt, "to": to}
 
-    if direct:
+    if direct and not split_folder_layout(src, fmt):  # direct converters read one layout, not split folders
         options = {"classes": classes, "classes_file": str(classes_file) if classes_file else None,
                    "keep_difficult": keep_difficult, "images": images,
                    "splits": list(splits) if splits else None, "images_dir": images_dir,

@@ -15,7 +15,8 @@ from .lookup import detect_format, get_format
 if TYPE_CHECKING:
     from ..data import Dataset
 
-__all__ = ["read_dataset", "write_dataset", "bind_options", "raise_or_collect", "accepts", "label_lines"]
+__all__ = ["read_dataset", "write_dataset", "bind_options", "raise_or_collect", "accepts", "label_lines",
+           "split_folder_layout"]
 
 
 def read_dataset(
@@ -32,13 +33,49 @@ def read_dataset(
     ``options`` are the format's own reader options, checked against the reader's signature
     (an unknown option is a :class:`~cvpipe.errors.ConfigError` with a suggestion). With
     ``problems`` given, bad items are reported there and skipped; without, the reader raises one
-    :class:`~cvpipe.errors.InputError` listing every problem.
+    :class:`~cvpipe.errors.InputError` listing every problem. A folder holding one dataset per
+    split folder (Roboflow's ``train/``, ``valid/``, ``test/``; :mod:`.split_folders`) is read
+    folder by folder and merged, each sample's split its folder's (``valid`` is ``val``).
     """
     path = Path(path)
     fmt = fmt or detect_format(path)
     entry = get_format(fmt, need="reader", field="--from")
     reader = entry.obj.reader
     bound = bind_options(reader, options, where=f"{fmt} reader", skip=1)
+    parts = split_folder_layout(path, fmt)
+    if parts:  # one folder per split (Roboflow's train/ valid/ test/)
+        from .split_folders import read_split_folders
+
+        def detect_one(p: Path) -> bool:
+            return bool(call_plugin(entry, entry.obj.detect, p))
+
+        def read_one(folder: Path, *, images_dir: Path | None = None,
+                     problems: list[Problem] | None = None) -> "Dataset":
+            return _read_one(entry, folder, bound, images_dir, None, problems)
+
+        return read_split_folders(path, parts, read_one, detect_one, images_dir=images_dir, splits=splits,
+                                  problems=problems)
+    return _read_one(entry, path, bound, images_dir, splits, problems)
+
+
+def split_folder_layout(path: Path, fmt: str) -> list[tuple[str, Path]]:
+    """``(split, folder)`` when ``path`` is a dataset of format ``fmt`` kept as one folder per
+    split (:mod:`cvpipe.formats.split_folders`), else ``[]``. Direct converters are not asked
+    for such a dataset: they read one layout."""
+    path = Path(path)
+    entry = get_format(fmt, need="reader", field="--from")
+    detect = entry.obj.detect
+    if detect is None or not path.is_dir():
+        return []
+    from .split_folders import split_folder_parts
+
+    return split_folder_parts(path, lambda p: bool(call_plugin(entry, detect, p)))
+
+
+def _read_one(entry, path: Path, bound: dict[str, Any], images_dir: Path | None, splits: Sequence[str] | None,
+              problems: list[Problem] | None) -> "Dataset":
+    """The format's reader on ``path`` with its bound options (see :func:`read_dataset`)."""
+    reader = entry.obj.reader
     kwargs: dict[str, Any] = dict(bound)
     if images_dir is not None:
         kwargs["images_dir"] = Path(images_dir)

@@ -57,6 +57,8 @@ def detect_format(path: Path) -> str:
             ok = False
         if ok:
             matches.append(entry.name)
+    if not matches and path.is_dir():  # one folder per split (Roboflow's train/ valid/ test/)
+        return _detect_split_folders(path, fam)
     if len(matches) == 1:
         return matches[0]
     names = ", ".join(fam.names()) or "(none registered)"
@@ -66,6 +68,34 @@ def detect_format(path: Path) -> str:
                          hint="name it with --from FORMAT")
     raise InputError("the dataset format is ambiguous", file=str(path), value=", ".join(sorted(matches)),
                      expected="exactly one matching format", hint="name it with --from FORMAT")
+
+
+def _detect_split_folders(path: Path, fam: Family) -> str:
+    """The one format the split folders of ``path`` (:mod:`.split_folders`) hold; InputError
+    when there are none, they match no format, or they match different formats."""
+    from .split_folders import split_folders
+
+    names = ", ".join(fam.names()) or "(none registered)"
+    found: dict[str, list[str]] = {}
+    for _, folder in split_folders(path):
+        for entry in fam:
+            if entry.obj.detect is None or entry.obj.reader is None:
+                continue
+            try:
+                ok = bool(call_plugin(entry, entry.obj.detect, folder))
+            except Exception:
+                ok = False
+            if ok:
+                found.setdefault(entry.name, []).append(folder.name)
+    if len(found) == 1:
+        return next(iter(found))
+    if not found:
+        raise InputError("cannot tell the dataset format", file=str(path),
+                         expected="a dataset in one of the registered formats: " + names,
+                         hint="name it with --from FORMAT")
+    raise InputError("the split folders hold different formats", file=str(path),
+                     value="; ".join(f"{', '.join(v)}: {k}" for k, v in sorted(found.items())),
+                     expected="one format in every split folder", hint="name it with --from FORMAT")
 
 
 def file_head(path: Path, size: int, *, line: bool = False) -> bytes:

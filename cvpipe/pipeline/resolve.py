@@ -10,7 +10,7 @@ import yaml
 
 from ..errors import MISSING, Problem, closest
 from ..yamlsafe import YAMLLimitError, load_yaml
-from .source import Source, dotted
+from .source import Source, _parent_fields, dotted
 
 __all__ = ["Interpolator", "InterpError", "BadVar", "apply_override", "default_names", "step_kind"]
 
@@ -71,6 +71,7 @@ class Interpolator:
         self.active: list[str] = []
         self.external: set[tuple] = set()  # paths whose value came from outside the file
         self.failed_paths: set[str] = set()  # dotted paths whose interpolation failed (reported)
+        self.seen_origins: list[str] = []  # the --set origins of the vars the current string used
 
     # -- references ------------------------------------------------------------------------
     def var(self, name: str) -> tuple[Any, bool]:
@@ -120,6 +121,7 @@ class Interpolator:
         elif name.startswith("vars."):
             parts = name[5:].split(".")
             value, ext = self.var(parts[0])
+            self._note_origin("vars." + ".".join(parts))
             if value is _UNSET and not sep:
                 match = closest(parts[0], self.raw_vars)
                 raise InterpError(f"unknown var {parts[0]!r}", value="${" + expr + "}",
@@ -143,6 +145,14 @@ class Interpolator:
             value, ext = self.string(default)
             text = None
         return value, ext, text
+
+    def _note_origin(self, field_: str) -> None:
+        """Remember the ``--set`` that gave the var ``field_`` (or an enclosing one), so a value
+        interpolated from it is blamed on that ``--set``, not on the line that refers to it."""
+        for f in _parent_fields(field_):
+            if f in self.source.origins:
+                self.seen_origins.append(self.source.origins[f])
+                return
 
     # -- strings ---------------------------------------------------------------------------
     def string(self, s: str) -> tuple[Any, bool]:
@@ -200,8 +210,11 @@ class Interpolator:
         if isinstance(value, list):
             return [self.walk(v, path + (i,)) for i, v in enumerate(value)]
         if isinstance(value, str):
+            outer, self.seen_origins = self.seen_origins, []
             try:
                 out, ext = self.string(value)
+                if self.seen_origins and ext:  # from a var a --set gave: blame that --set
+                    self.source.origins.setdefault(dotted(path), self.seen_origins[0])
             except BadVar:
                 self.failed_paths.add(dotted(path))
                 return value
@@ -211,6 +224,8 @@ class Interpolator:
                 self.problems.append(Problem(exc.message, file=file, line=line, field=dotted(path),
                                              value=exc.value, expected=exc.expected, hint=exc.hint))
                 return value
+            finally:
+                self.seen_origins = outer + self.seen_origins
             if ext or dotted(path) in self.source.origins:
                 self.external.add(path)
             return out

@@ -63,8 +63,13 @@ class StepFailed(CvpipeError):
                                      hint=f"raised by plugin {_step_plugin(step.kind)!r} (hook cvpipe_register_steps)")]
         Exception.__init__(self, str(self))
 
+    @property
+    def head(self) -> str:
+        """What failed: ``step 'NAME' (KIND) failed``."""
+        return f"step {self.step_name!r} ({self.kind}) failed"
+
     def __str__(self) -> str:
-        head = f"step {self.step_name!r} ({self.kind}) failed"
+        head = self.head
         if len(self.problems) == 1:
             return f"{head}: {self.problems[0]}"
         return f"{head}: {len(self.problems)} problems:\n" + "\n".join(f"  {p}" for p in self.problems)
@@ -268,15 +273,30 @@ def _fire(hook_caller: Any, **kwargs: Any) -> None:
 
 
 def _step_failure(step: PlannedStep, exc: BaseException, pipeline: Pipeline) -> StepFailed:
-    """A StepFailed for ``exc``; a ConfigError raised while running gets the step's YAML path."""
+    """A StepFailed for ``exc``; a ConfigError raised while running gets the step's YAML path;
+    hints name step settings, not CLI flags (:mod:`.hints`)."""
+    problems = None
     if isinstance(exc, ConfigError) and not isinstance(exc, StepFailed):
         src = getattr(pipeline, "_source", None)
         if src is not None:
             where = f"steps[{step.index}].{step.kind}"
-            placed = [p if (p.field or "").startswith(("steps[", "vars.")) or p.file not in (None, src.file)
-                      else src.place(p, where) for p in exc.problems]
-            return StepFailed(step, exc, placed)
-    return StepFailed(step, exc)
+            problems = [p if (p.field or "").startswith(("steps[", "vars.")) or p.file not in (None, src.file)
+                        else src.place(p, where) for p in exc.problems]
+    if isinstance(exc, CvpipeError) and not isinstance(exc, StepFailed):
+        problems = _setting_hints(step, problems if problems is not None else exc.problems, pipeline)
+    return StepFailed(step, exc, problems)
+
+
+def _setting_hints(step: PlannedStep, problems: list[Problem], pipeline: Pipeline) -> list[Problem]:
+    """``problems`` with CLI flags in their hints named as settings of ``step`` (or of the
+    nearest earlier step that has the setting, then later ones)."""
+    from .hints import hints_for_step, step_setting_names
+
+    steps = list(getattr(pipeline, "steps", []) or [])
+    before = [s for s in steps if s.index < step.index][::-1]
+    after = [s for s in steps if s.index > step.index]
+    others = [(s.name, step_setting_names(s.step, s.bound)) for s in before + after if s.step is not None]
+    return hints_for_step(problems, step_setting_names(step.step, step.bound), others)
 
 
 def _fmt_seconds(seconds: float | None) -> str:

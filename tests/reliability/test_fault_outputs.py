@@ -16,7 +16,7 @@ def predict_case(trained, tmp_path_factory) -> CommandCase:
     out = tmp_path_factory.mktemp("predict") / "out"
     model = trained.ref / "train" / "best.pt"
     images = trained.ref / "data" / "JPEGImages"
-    base = ["predict", model, images, "--out", out, "--draw", "--quiet", "--draw-threshold", "0.0"]
+    base = ["predict", model, images, "--out", out, "--draw", "--quiet", "--draw-threshold", "0.0", "--overwrite"]
     return CommandCase([*base, "--score-threshold", "0.01"], [*base, "--score-threshold", "0.2"], out,
                        cwd=out.parent, whole=["detections"]).setup()
 
@@ -38,7 +38,7 @@ def _detections(trained, threshold: str):
     if not out.exists():
         rerun(["predict", trained.ref / "train" / "best.pt", trained.ref / "data" / "JPEGImages", "--out", out,
                "--quiet", "--score-threshold", threshold], cwd=trained.work)
-    return out / "detections" / "annotations" / "instances_default.json"
+    return out / "detections" / "results.json"
 
 
 def test_predict_killed_while_replacing_its_outputs(predict_case):

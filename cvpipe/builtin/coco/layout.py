@@ -12,9 +12,14 @@ __all__ = ["detect", "json_files", "dataset_base", "image_candidates", "DEFAULT_
 _INSTANCES = re.compile(r"^instances_(.+)\.json$")
 #: the split name used for a dataset without splits
 DEFAULT_SPLIT = "default"
+#: the annotation file of each split folder of a Roboflow COCO export (``train/_annotations.coco.json``)
+ROBOFLOW_FILE = "_annotations.coco.json"
 
 def json_files(path: Path) -> list[tuple[Path, str | None]]:
-    """``(json file, split)`` pairs for a COCO path (a file or a folder)."""
+    """``(json file, split)`` pairs for a COCO path (a file or a folder): ``instances_<split>.json``
+    in ``annotations/`` or the folder itself, else a Roboflow split folder's
+    ``_annotations.coco.json`` (no split of its own: :mod:`cvpipe.formats.split_folders` gives
+    it its folder's)."""
     path = Path(path)
     if path.is_file():
         m = _INSTANCES.match(path.name)
@@ -23,12 +28,14 @@ def json_files(path: Path) -> list[tuple[Path, str | None]]:
         found = sorted(f for f in folder.glob("instances_*.json") if f.is_file()) if folder.is_dir() else []
         if found:
             return [(f, _INSTANCES.match(f.name).group(1)) for f in found]
+    if (path / ROBOFLOW_FILE).is_file():  # a Roboflow export's split folder: images beside it
+        return [(path / ROBOFLOW_FILE, None)]
     return []
 
 
 def detect(path: Path) -> bool:
     """A ``.json`` file whose first bytes look like a COCO instances object, or a folder with
-    ``annotations/instances_*.json`` (or ``instances_*.json``)."""
+    ``annotations/instances_*.json`` (or ``instances_*.json``, or Roboflow's ``_annotations.coco.json``)."""
     path = Path(path)
     if path.is_dir():
         return bool(json_files(path))

@@ -79,6 +79,11 @@ def read_coco_results(path: Path, reference, *, problems: list[Problem] | None =
         if s.id is not None:
             index.setdefault(s.id, i)
             index.setdefault(str(s.id), i)
+    for i, s in enumerate(reference.samples):  # results named by file stem (cvpipe predict, Ultralytics):
+        stem = Path(str(s.image)).stem          # "000001" or 1 for 000001.jpg; ids above take priority
+        index.setdefault(stem, i)
+        if stem.isascii() and stem.isdigit():
+            index.setdefault(int(stem), i)
     label_of = {cid: k for k, cid in enumerate(_category_ids(reference))}
     label_of.update({str(cid): k for cid, k in list(label_of.items())})
     if isinstance(data, dict) and isinstance(data.get("annotations"), list):
