@@ -253,3 +253,20 @@ def test_hostile_and_unusual_files_are_declined(tmp_path, name):
 def test_large_files_are_declined():
     big = PLAIN.replace(b"<segmented>0</segmented>", b"<segmented>" + b" " * SCAN_MAX_BYTES + b"0</segmented>")
     assert scan_voc(big) is None
+
+
+def test_converter_workers_end_without_the_cli_sigterm_handler():
+    """The pool ends its workers with SIGTERM; a worker that kept the CLI's handler (which
+    raises) printed a traceback each, after a successful ``cvpipe convert``."""
+    import signal
+
+    from cvpipe.builtin.voc import to_yolo
+
+    previous = signal.signal(signal.SIGTERM, lambda *a: None)
+    try:
+        to_yolo._init_worker({"x": 1})
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert to_yolo._JOB == {"x": 1}
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        to_yolo._JOB.clear()

@@ -51,6 +51,15 @@ def _init(job: dict) -> None:
     _JOB.update(job)
 
 
+def _init_worker(job: dict) -> None:
+    """A pool worker's start: the job, and the default SIGTERM (the pool ends its workers with
+    it; a handler inherited from the CLI would print a traceback from each worker)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _init(job)
+
+
 def _write_new(path: str, text: str) -> None:
     fd = os.open(path, _CREATE, 0o644)
     try:
@@ -237,7 +246,7 @@ def _pool_map(func, chunks: list, job: dict, workers: int, bar):
     # lxml is not imported here: the workers' scanner reads plain files without it, and a
     # worker imports it at its first other file
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(workers, initializer=_init, initargs=(job,)) as pool:
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(job,)) as pool:
         for c, res in zip(chunks, pool.imap(func, chunks)):
             yield res
             if bar is not None:
