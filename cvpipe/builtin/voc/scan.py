@@ -51,35 +51,25 @@ _DECL = re.compile(rb"<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(['\"])1\.0\1"
 _S = rb"[ \t\n]*+"  # XML white space ("\r" is normalised away first)
 _V = rb"[^<]*+"  # a text value
 _NAME = rb"[A-Za-z_][A-Za-z0-9_.\-]{0,199}+"
-#: root children the reading looks at, never accepted as other elements (at any depth), so the
-#: first occurrence in the bytes is the first root child of that name
+#: root children the reading looks at, never accepted below the root's children, so the first
+#: occurrence in the bytes is the first root child of that name and none holds another
 _ROOT_TAGS = rb"(?!(?:object|filename|size)[ \t\n/>])"
 
 
-def _element(depth: int, key: bytes = b"g") -> bytes:
-    """Any element (but the root tags) at ``depth`` (1 = the root) with its whole subtree:
-    empty, text, or children separated by white space, at most :data:`MAX_DEPTH` deep
-    (``key`` keeps the group names of each use apart)."""
-    t = key + b"%d" % depth
+def _element(depth: int) -> bytes:
+    """An element at ``depth`` (1 = the root; below 2 not named like a root tag) with its whole
+    subtree: empty, text, or children separated by white space, at most :data:`MAX_DEPTH` deep."""
+    t = b"g%d" % depth
     end = rb"</(?P=" + t + rb")" + _S + rb">"
     alt = rb"/>|>" + _V + end
     if depth < MAX_DEPTH:
-        alt += rb"|>(?:" + _S + _element(depth + 1, key) + rb")++" + _S + end
-    return rb"<" + _ROOT_TAGS + rb"(?P<" + t + rb">" + _NAME + rb")" + _S + rb"(?:" + alt + rb")"
-
-
-def _root_child(tag: bytes, children: bool) -> bytes:
-    end = rb"</" + tag + _S + rb">"
-    alt = rb"/>|>" + _V + end
-    if children:
-        alt += rb"|>(?:" + _S + _element(3, tag) + rb")++" + _S + end
-    return rb"<" + tag + _S + rb"(?:" + alt + rb")"
+        alt += rb"|>(?:" + _S + _element(depth + 1) + rb")++" + _S + end
+    return rb"<" + (_ROOT_TAGS if depth > 2 else b"") + rb"(?P<" + t + rb">" + _NAME + rb")" + _S + rb"(?:" + alt + rb")"
 
 
 #: the whole document after the declaration: the subset described above
-_DOCUMENT = re.compile(_S + rb"<annotation" + _S + rb">(?:" + _S + rb"(?:" + _root_child(b"filename", False) + rb"|"
-                       + _root_child(b"size", True) + rb"|" + _root_child(b"object", True) + rb"|" + _element(2)
-                       + rb"))*+" + _S + rb"</annotation" + _S + rb">" + _S)
+_DOCUMENT = re.compile(_S + rb"<annotation" + _S + rb">(?:" + _S + _element(2) + rb")*+" + _S + rb"</annotation" + _S
+                       + rb">" + _S)
 _FILENAME = re.compile(rb"<filename" + _S + rb"(?:/>|>(" + _V + rb")<)")
 _SIZE = re.compile(rb"<size" + _S + rb"(/?)>")
 _OBJECT = re.compile(rb"<object" + _S + rb"(/?)>")
