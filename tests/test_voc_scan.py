@@ -270,3 +270,38 @@ def test_converter_workers_end_without_the_cli_sigterm_handler():
     finally:
         signal.signal(signal.SIGTERM, previous)
         to_yolo._JOB.clear()
+
+
+@pytest.mark.parametrize("skip_invalid", [True, False])
+def test_direct_converter_equals_general_path_on_scanned_and_declined_files(tmp_path, skip_invalid):
+    """Through the whole converter: files the scanner reads (parts, CRLF, a declaration, CVAT
+    attributes) and files it leaves to lxml (comments, entities, DOCTYPE, UTF-16, attributes,
+    malformed) give the general path's files, report and refusal."""
+    from cvpipe.errors import InputError
+    from cvpipe.formats import convert_dataset
+
+    variants = {
+        "a": PLAIN, "b": PLAIN.replace(b"\n", b"\r\n"), "c": b'<?xml version="1.0" encoding="utf-8"?>\n' + PLAIN,
+        "d": PLAIN.replace(b"<pose>Left</pose>", b"<attributes><attribute><name>color</name><value>x</value>"
+                                                 b"</attribute></attributes>"),
+        "e": HOSTILE["comment"], "f": HOSTILE["entity"], "g": HOSTILE["doctype"], "h": HOSTILE["utf16"],
+        "i": HOSTILE["attribute"], "j": HOSTILE["unclosed"], "k": PLAIN.replace(b"<xmax>471</xmax>", b"<xmax>600</xmax>"),
+    }
+    ann = tmp_path / "VOC" / "Annotations"
+    ann.mkdir(parents=True)
+    for stem, data in variants.items():
+        (ann / f"{stem}.xml").write_bytes(data.replace(b"2008_000008.jpg", stem.encode() + b".jpg"))
+
+    def outcome(dst: Path, direct: bool):
+        try:
+            report = convert_dataset(tmp_path / "VOC", dst, "yolo", from_format="voc", images="none",
+                                     skip_invalid=skip_invalid, direct=direct, progress=False)
+        except InputError as exc:
+            return "refused", [str(p).replace(str(dst), "DST") for p in exc.problems], dst.exists()
+        files = {str(p.relative_to(dst)): p.read_bytes().replace(str(dst.absolute()).encode(), b"DST")
+                 for p in sorted(dst.rglob("*")) if p.is_file()}
+        return "ok", {k: v for k, v in report.items() if k != "dst"}, files
+
+    direct, general = outcome(tmp_path / "direct", True), outcome(tmp_path / "general", False)
+    assert direct == general
+    assert direct[0] == ("ok" if skip_invalid else "refused")
