@@ -51,6 +51,15 @@ def _init(job: dict) -> None:
     _JOB.update(job)
 
 
+def _init_worker(job: dict) -> None:
+    """A pool worker's start: the job, and the default SIGTERM (the pool ends its workers with
+    it; a handler inherited from the CLI would print a traceback from each worker)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _init(job)
+
+
 def _write_new(path: str, text: str) -> None:
     fd = os.open(path, _CREATE, 0o644)
     try:
@@ -94,8 +103,12 @@ def _run_chunk(chunk: list[tuple[int, str, str, bool]]) -> _Tally | None:
     """Convert a chunk of ``(index, xml_path, out_split, has_split)``; None when the general path
     is needed. Images are checked (when copied) by :func:`cvpipe.formats.check.image_file_problems`,
     as :func:`cvpipe.formats.check_dataset` checks them."""
-    from cvpipe.data.checks import size_is_valid
+    from cvpipe.data.checks import MAX_IMAGE_SIDE, size_is_valid
+    from cvpipe.errors import InputError
     from cvpipe.formats.check import image_file_problems
+    from cvpipe.formats.xml import read_bytes
+
+    from .scan import scan_voc
 
     j = _JOB
     tmp, image_root, shift = j["tmp"], j["image_root"], j["shift"]
@@ -107,12 +120,19 @@ def _run_chunk(chunk: list[tuple[int, str, str, bool]]) -> _Tally | None:
     line_fmt = f"%s %.{decimals}f %.{decimals}f %.{decimals}f %.{decimals}f\n"
     parse = parse_file
     for idx, xml, split, has_split in chunk:
-        found: list[Problem] = []
-        rec = parse(xml, image_root, shift, False, None, found)
-        if found:
-            t.read_problems.append((idx, found))
+        # the plain file it nearly always is: the scanner's record (the one the lxml path
+        # gives); anything else, or a file that cannot be read, goes the reader's way
+        try:
+            rec = scan_voc(read_bytes(xml), shift)
+        except InputError:
+            rec = None
         if rec is None:
-            continue
+            found: list[Problem] = []
+            rec = parse(xml, image_root, shift, False, None, found)
+            if found:
+                t.read_problems.append((idx, found))
+            if rec is None:
+                continue
         name = rec["filename"]
         if "/" in name:
             return None
@@ -123,7 +143,8 @@ def _run_chunk(chunk: list[tuple[int, str, str, bool]]) -> _Tally | None:
             t.names_read.add(o[0])
         t.parsed.append((idx, name))
         w, h = rec["width"], rec["height"]
-        if not size_is_valid(w, h):
+        if not (type(w) is int and type(h) is int and 0 < w <= MAX_IMAGE_SIDE and 0 < h <= MAX_IMAGE_SIDE) \
+                and not size_is_valid(w, h):  # (the common case without the call)
             return None  # the general path names it (image size too large)
         src = None
         if images != "none":
@@ -222,12 +243,10 @@ def _pool_map(func, chunks: list, job: dict, workers: int, bar):
         return
     import multiprocessing as mp
 
-    from cvpipe.formats.xml import xml_parser
-
-    xml_parser()  # import lxml and build the parser once, before the workers fork
-
+    # lxml is not imported here: the workers' scanner reads plain files without it, and a
+    # worker imports it at its first other file
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(workers, initializer=_init, initargs=(job,)) as pool:
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(job,)) as pool:
         for c, res in zip(chunks, pool.imap(func, chunks)):
             yield res
             if bar is not None:
