@@ -1,6 +1,6 @@
 """Training throughput: cvpipe's ``train`` step against a hand-written plain torch loop.
 
-Same model (the compact detector, same settings and seed), same data (a synthetic VOC dataset,
+Same model (the compact detector, or ``--model cvdet-n`` etc.; same settings and seed), same data (a synthetic VOC dataset,
 decoded with OpenCV and resized to the model's input), same batch size, loader workers and torch
 threads, in the same process run. Both are timed wall-clock from the start of training (model
 built, loader started) to the end of the last epoch, the train step including what it does on
@@ -11,6 +11,7 @@ medians are compared. Target: cvpipe >= 0.9x the plain loop's images/s.
 
     python bench/bench_train.py                  # 320 images, 3 epochs, 6 rounds
     python bench/bench_train.py --images 160 --epochs 2 --rounds 4
+    python bench/bench_train.py --model cvdet-n --images 96 --epochs 2 --rounds 4
 """
 
 from __future__ import annotations
@@ -22,16 +23,22 @@ import tempfile
 import time
 from pathlib import Path
 
-MODEL = dict(image_size=160, anchor_scale=2.0)
+MODEL = dict(image_size=160, anchor_scale=2.0)  # the compact detector's settings
+MODELS = {"compact": MODEL}  # other models: image_size only (their defaults otherwise)
 
 
-def plain_loop(train, *, epochs: int, batch_size: int, workers: int, lr: float, seed: int) -> float:
+def model_settings(name: str) -> dict:
+    return dict(MODELS.get(name, {"image_size": MODEL["image_size"]}))
+
+
+def plain_loop(train, *, epochs: int, batch_size: int, workers: int, lr: float, seed: int,
+               model_name: str = "compact") -> float:
     """The reference: a minimal torch training loop. Returns images/s."""
     import cv2
     import numpy as np
     import torch
 
-    from cvpipe.models.compact import CompactDetector
+    from cvpipe.models.build import build_model
 
     size = MODEL["image_size"]
 
@@ -50,7 +57,7 @@ def plain_loop(train, *, epochs: int, batch_size: int, workers: int, lr: float, 
 
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    model = CompactDetector(len(train.categories), **MODEL)
+    model = build_model(model_name, len(train.categories), model_settings(model_name))
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     loader = torch.utils.data.DataLoader(Data(), batch_size=batch_size, shuffle=True, num_workers=workers,
                                          collate_fn=lambda b: tuple(zip(*b)), drop_last=True,
@@ -69,7 +76,8 @@ def plain_loop(train, *, epochs: int, batch_size: int, workers: int, lr: float, 
     return n / (time.perf_counter() - t0)
 
 
-def cvpipe_step(train, tmp: Path, *, epochs: int, batch_size: int, workers: int, lr: float, seed: int) -> float:
+def cvpipe_step(train, tmp: Path, *, epochs: int, batch_size: int, workers: int, lr: float, seed: int,
+                model_name: str = "compact") -> float:
     """The train step as a pipeline runs it (no validation set). Returns images/s."""
     import shutil
 
@@ -77,7 +85,7 @@ def cvpipe_step(train, tmp: Path, *, epochs: int, batch_size: int, workers: int,
     from cvpipe.testing import make_context
 
     shutil.rmtree(tmp / "run", ignore_errors=True)
-    step = TrainStep(dataset="train", model_params=dict(MODEL), epochs=epochs, batch_size=batch_size,
+    step = TrainStep(dataset="train", model=model_name, model_params=model_settings(model_name), epochs=epochs, batch_size=batch_size,
                      workers=workers, lr=lr, seed=seed, warmup_epochs=0, grad_clip=None, schedule="constant")
     ctx = make_context(tmp, step_name="train", train=train)
     t0 = time.perf_counter()
@@ -94,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--model", default="compact", help="a registered model (compact, cvdet-n, ...)")
     args = ap.parse_args(argv)
 
     import torch
@@ -108,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(d)
         synthesize_voc(tmp / "voc", images=args.images, seed=0, splits={"train": 1.0})
         train = read_dataset(tmp / "voc", "voc")
-        kw = dict(epochs=args.epochs, batch_size=args.batch_size, workers=args.workers, lr=0.002, seed=0)
+        kw = dict(epochs=args.epochs, batch_size=args.batch_size, workers=args.workers, lr=0.002, seed=0,
+                  model_name=args.model)
         plain, ours = [], []
         for r in range(args.rounds):
             if r % 2 == 0:
@@ -119,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                 plain.append(plain_loop(train, **kw))
             print(f"round {r + 1}: plain {plain[-1]:.1f} img/s, cvpipe {ours[-1]:.1f} img/s", file=sys.stderr)
     p, c = statistics.median(plain), statistics.median(ours)
-    print(f"train throughput, compact detector {MODEL['image_size']}px, {args.images} images x {args.epochs} epochs, "
+    what = "compact detector" if args.model == "compact" else args.model
+    print(f"train throughput, {what} {MODEL['image_size']}px, {args.images} images x {args.epochs} epochs, "
           f"batch {args.batch_size}, {args.workers} loader worker(s), {threads} torch thread(s), "
           f"median of {args.rounds} alternating rounds")
     print(f"  plain torch loop : {p:8.1f} images/s")

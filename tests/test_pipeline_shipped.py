@@ -184,3 +184,22 @@ def test_shipped_pipelines_validate_and_dry_run(tmp_path, capsys):
         assert not (tmp_path / "runs").exists()
         header = (PIPELINES / f"{name}.yaml").read_text().splitlines()[0]
         assert header.startswith(f"# {name}.yaml:")
+
+
+def test_voc_detect_hard_validates_and_runs_tiny(tmp_path, capsys):
+    shipped = PIPELINES / "voc_detect_hard.yaml"
+    assert shipped.read_text().splitlines()[0].startswith("# voc_detect_hard.yaml:")
+    assert main(["run", str(shipped), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "difficulty: hard" in out and "${" not in out
+    assert main(["run", str(shipped), "--dry-run", "--set", "vars.backgrounds=/nonexistent/photos"]) == 2
+    assert "backgrounds" in capsys.readouterr().err
+    photos = FIXTURES / "review-odm" / "data" / "database" / "images"
+    extra = ["--set", f"vars.backgrounds={photos}"] if photos.is_dir() else []
+    run = tmp_path / "run"
+    assert main(["run", str(shipped), "--out", str(run), "--set", "vars.images=20", "--set", "vars.epochs=1",
+                 "--set", "vars.image_size=64", "--set", "vars.batch_size=4", "--set", "vars.workers=0", *extra]) == 0
+    marker = json.loads((run / "synthetic-voc" / "cvpipe-synthetic.json").read_text())
+    assert marker["difficulty"] == "hard" and marker["backgrounds"] == (str(photos) if extra else None)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= metrics["coco"]["AP"] <= 1.0

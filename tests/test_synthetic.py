@@ -199,3 +199,180 @@ def test_step_keeps_category_order_when_reused(tmp_path):
                       output="data")
     assert step.run(ctx)["skipped"] is False and ctx["data"].categories == ["triangle", "circle"]
     assert step.run(ctx)["skipped"] is True and ctx["data"].categories == ["triangle", "circle"]
+
+
+# ---- the hard preset -------------------------------------------------------------------------
+
+PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "review-odm" / "data" / "database" / "images"
+needs_photos = pytest.mark.skipif(not PHOTOS.is_dir(), reason=f"the VOC photos of the fixtures are absent ({PHOTOS})")
+
+
+def hard(**values):
+    from cvpipe.settings import build_settings
+    from cvpipe.synthetic import SynthesizeSettings
+
+    return build_settings(SynthesizeSettings, {"difficulty": "hard", **values})
+
+
+def scenes(n, settings, start=0):
+    from cvpipe.synthetic import hard_scenes
+
+    return list(hard_scenes(n, settings.classes, settings, start=start))
+
+
+def full_mask(obj, size):
+    """The whole shape, drawn again from its recorded geometry."""
+    from cvpipe.synthetic import _draw_shape_wh
+
+    w, h = size
+    mask = np.zeros((h, w), np.uint8)
+    _draw_shape_wh(mask, obj["shape"], *obj["rect"])
+    return mask > 0
+
+
+def test_hard_preset_fills_its_defaults_and_keeps_given_values():
+    s = hard()
+    assert s.classes == list(SHAPES) and tuple(s.objects_per_image) == (3, 12) and tuple(s.object_size) == (8, 160)
+    assert tuple(s.aspect) == (0.6, 1.6) and tuple(s.distractors) == (1, 5)
+    mine = hard(classes=["ring", "cross"], object_size=(10, 40), objects_per_image=(1, 2))
+    assert mine.classes == ["ring", "cross"] and tuple(mine.object_size) == (10, 40)
+    assert tuple(mine.aspect) == (0.6, 1.6)  # what was not given comes from the preset
+    rec = s.record()
+    assert rec["difficulty"] == "hard" and rec["occluded"] == "drop" and rec["backgrounds"] is None
+    from cvpipe.synthetic import SynthesizeSettings
+
+    easy = SynthesizeSettings().record()  # the easy marker has the keys it always had
+    assert set(easy) == {"images", "classes", "size", "objects_per_image", "object_size", "noise", "seed",
+                         "splits", "jpeg_quality"}
+
+
+@pytest.mark.parametrize("values, field, words", [
+    ({"aspect": (1.5, 0.5)}, "aspect", "invalid range"),
+    ({"distractors": (3, 1)}, "distractors", "invalid range"),
+    ({"min_visibility": 1.5}, "min_visibility", ""),
+    ({"backgrounds": "/nonexistent/photos"}, "backgrounds", "not a folder"),
+])
+def test_hard_bad_settings(values, field, words):
+    with pytest.raises(ConfigError) as err:
+        hard(**values)
+    assert err.value.problem.field == field and words in str(err.value)
+
+
+def test_easy_refuses_hard_only_settings(tmp_path):
+    from cvpipe.synthetic import SynthesizeSettings
+
+    from cvpipe.settings import build_settings
+
+    with pytest.raises(ConfigError) as err:
+        build_settings(SynthesizeSettings, {"distractors": (1, 2)})
+    assert err.value.problem.field == "distractors" and "hard" in str(err.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no image file"):
+        hard(backgrounds=tmp_path / "empty")
+
+
+def test_hard_boxes_are_the_tight_visible_extent():
+    s = hard(min_visibility=0.4, noise=0.0)
+    n_occluded = 0
+    for sc in scenes(25, s):
+        h, w = sc.owner.shape
+        assert (w, h) == tuple(s.size) and sc.image.shape == (h, w, 3) and sc.image.dtype == np.uint8
+        assert len(sc.boxes) == len(sc.labels) == len(sc.kept) == len(sc.visibility)
+        for box, label, i, vis in zip(sc.boxes, sc.labels, sc.kept, sc.visibility):
+            obj = sc.objects[i]
+            assert obj["label"] == label and s.classes[label] == obj["shape"]
+            whole = full_mask(obj, s.size)
+            seen = sc.owner == i
+            assert whole.sum() == obj["area"] and not (seen & ~whole).any()  # visible part of its own shape
+            ys, xs = np.nonzero(seen)
+            assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]  # tight, visible pixels only
+            assert abs(vis - seen.sum() / whole.sum()) < 1e-12
+            n_occluded += vis < 1
+    assert n_occluded > 20  # occlusion does happen
+
+
+def test_hard_visibility_threshold_drop_and_difficult():
+    drop = scenes(25, hard(min_visibility=0.5))
+    assert all((sc.visibility >= 0.5).all() and not sc.difficult.any() for sc in drop)
+    dropped = [o for sc in drop for i, o in enumerate(sc.objects) if i not in set(sc.kept.tolist())]
+    assert dropped and all(o["visible"] / o["area"] < 0.5 for o in dropped)  # dropped only when below
+    flag = scenes(25, hard(min_visibility=0.5, occluded="difficult"))
+    for sc_drop, sc_flag in zip(drop, flag):
+        # the same images; the flagged ones are the dropped ones plus visible-below-threshold
+        assert np.array_equal(sc_drop.image, sc_flag.image)
+        assert np.array_equal(sc_flag.difficult, sc_flag.visibility < 0.5)
+        assert np.array_equal(sc_flag.boxes[~sc_flag.difficult], sc_drop.boxes)
+        assert all(sc_flag.objects[i]["visible"] == 0 for i in range(len(sc_flag.objects))
+                   if i not in set(sc_flag.kept.tolist()))  # only wholly hidden objects are left out
+    assert sum(sc.difficult.sum() for sc in flag) > 0
+
+
+def test_hard_sizes_aspects_counts_and_distractors_in_range():
+    s = hard()
+    sides, aspects = [], []
+    for sc in scenes(40, s):
+        assert 3 <= len(sc.objects) <= 12
+        assert (sc.owner == -2).any() or len(sc.objects) == 12  # distractors drawn (unannotated)
+        for o in sc.objects:
+            x, y, w, h = o["rect"]
+            assert x >= 0 and y >= 0 and x + w <= 320 and y + h <= 240
+            sides.append(np.sqrt(w * h))
+            aspects.append(w / h)
+    sides, aspects = np.array(sides), np.array(aspects)
+    assert sides.min() >= 7 and sides.max() <= 162 and aspects.min() >= 0.5 and aspects.max() <= 1.75
+    # log-uniform: about as many objects below the geometric mean side (~36 px) as above
+    assert 0.35 < np.mean(sides < np.sqrt(8 * 160)) < 0.65
+    assert sides.min() < 12 and sides.max() > 120 and aspects.min() < 0.7 and aspects.max() > 1.4
+
+
+def test_hard_deterministic_and_independent_of_count(tmp_path):
+    a = scenes(4, hard(seed=5))
+    b = scenes(6, hard(seed=5))
+    c = scenes(2, hard(seed=5), start=2)
+    for x, y in zip(a, b):
+        assert np.array_equal(x.image, y.image) and np.array_equal(x.boxes, y.boxes)
+    assert np.array_equal(a[2].image, c[0].image) and np.array_equal(a[3].boxes, c[1].boxes)
+    assert not np.array_equal(a[0].image, scenes(1, hard(seed=6))[0].image)
+    synthesize_voc(tmp_path / "x", images=4, difficulty="hard", seed=5)
+    synthesize_voc(tmp_path / "y", images=4, difficulty="hard", seed=5)
+    for f in sorted((tmp_path / "x").rglob("*")):
+        if f.is_file():
+            assert f.read_bytes() == (tmp_path / "y" / f.relative_to(tmp_path / "x")).read_bytes(), f
+
+
+@needs_photos
+def test_hard_on_photo_backgrounds_written_as_voc(tmp_path):
+    s = hard(backgrounds=PHOTOS, seed=1, occluded="difficult")
+    first = scenes(3, s)
+    again = scenes(3, hard(backgrounds=PHOTOS, seed=1, occluded="difficult"))
+    assert all(np.array_equal(x.image, y.image) for x, y in zip(first, again))
+    gradient = scenes(3, hard(seed=1, occluded="difficult"))
+    # a photo is busier than the gradient: more distinct colours in the background pixels
+    for p, g in zip(first, gradient):
+        bg_p = p.image[p.owner == -1].astype(np.int64)
+        bg_g = g.image[g.owner == -1].astype(np.int64)
+        assert len(np.unique(bg_p // 8, axis=0)) > len(np.unique(bg_g // 8, axis=0))
+    report = synthesize_voc(tmp_path / "voc", images=6, difficulty="hard", backgrounds=PHOTOS, seed=1,
+                            occluded="difficult")
+    ds = read_voc(tmp_path / "voc", classes=list(SHAPES))
+    assert report["boxes"] == ds.num_boxes == sum(len(sc.boxes) for sc in scenes(6, s))
+    by_id = {smp.id: smp for smp in ds.samples}
+    for i, sc in enumerate(scenes(6, s)):
+        got = by_id[f"{i:06d}"]
+        assert np.array_equal(got.boxes, sc.boxes) and np.array_equal(got.difficult, sc.difficult)
+    assert json.loads((tmp_path / "voc" / MARKER).read_text())["backgrounds"] == str(PHOTOS)
+
+
+def test_step_regenerates_when_the_difficulty_changes(tmp_path):
+    from cvpipe.builtin.synthetic import Synthesize
+
+    ctx = make_ctx(tmp_path)
+    ctx.step_name = "synthesize"
+    assert Synthesize(path=tmp_path / "voc", images=3, skip_if_exists=True).run(ctx)["skipped"] is False
+    hard_step = Synthesize(path=tmp_path / "voc", images=3, skip_if_exists=True, difficulty="hard")
+    assert hard_step.run(ctx)["skipped"] is False
+    assert hard_step.run(ctx)["skipped"] is True
+    # back to easy with the hard run's explicit values: still regenerated (the marker says hard)
+    easy_again = Synthesize(path=tmp_path / "voc", images=3, skip_if_exists=True, classes=list(SHAPES),
+                            objects_per_image=(3, 12), object_size=(8, 160), noise=8.0)
+    assert easy_again.run(ctx)["skipped"] is False

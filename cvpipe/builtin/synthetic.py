@@ -1,5 +1,6 @@
 """The ``synthesize`` step: write a small, learnable synthetic detection dataset in real VOC layout
-(see :mod:`cvpipe.synthetic`) and optionally hand it to later steps.
+(see :mod:`cvpipe.synthetic`) and optionally hand it to later steps. ``difficulty: hard`` writes
+the harder set (occlusion, clutter, 8-160 px objects, artefacts, optional photo ``backgrounds``).
 
 Using it only when the user gave no dataset (how the shipped pipelines run offline)::
 
@@ -82,7 +83,8 @@ class Synthesize:
         if marker is None:
             return "existing dataset"
         wanted = self.options.record()
-        if {k: marker.get(k) for k in wanted} == wanted:
+        fields = type(self.options).model_fields  # an easy marker lacks the hard preset's keys
+        if {k: v for k, v in marker.items() if k in fields} == wanted:
             return "synthesised earlier with the same settings"
         return None  # ours, with other settings: regenerate
 
