@@ -459,7 +459,13 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
         if ema is not None:
             ema.module.load_state_dict(saved["state_dict"])
             ema.updates = int(st.get("ema_updates", 0))
-        opt.load_state_dict(st["optimizer"])
+        try:
+            opt.load_state_dict(st["optimizer"])
+        except ValueError as exc:  # another grouping of the parameters (an older cvpipe, other freeze/lr_groups)
+            raise InputError("the checkpoint's optimiser state does not fit this run's parameter groups",
+                             file=str(last_path), value=str(exc)[:120],
+                             hint="resume with the settings (and cvpipe version) of the interrupted run, or "
+                                  "start a new run from its weights (model_params.weights)") from None
         sched.load_state_dict(st["scheduler"])
         history = list(st["history"])
         if "early_stop" in st:
