@@ -5,7 +5,9 @@
   resizes to the model's input size when it has one, and returns a ``(3, H, W)`` uint8 tensor
   with a target dict (``boxes`` ``(N, 4)`` float32 absolute xyxy in the returned image's pixels,
   ``labels`` ``(N,)`` int64, ``index``, ``scale`` = (sx, sy) mapping returned pixels back to the
-  original image).
+  original image). With :attr:`DetectionData.mosaic` set, an epoch's image is the
+  :class:`cvpipe.engine.mosaic.MosaicMixup` of its index (partners from the same dataset) before
+  the transforms.
 * :func:`collate` — batches of variable box counts: a list of images, a list of targets.
 * :class:`EpochSampler` — the indices of one epoch: shuffled or class-balanced, split across
   distributed processes, a pure function of ``(seed, epoch)``.
@@ -97,7 +99,6 @@ class DetectionData(torch.utils.data.Dataset):
             "scale": scale,
         }
         return tensor, target
-
 
     def _read(self, index: int) -> tuple[np.ndarray, Any]:
         """The RGB image of sample ``index`` and the sample, crowd boxes (and ``difficult`` ones

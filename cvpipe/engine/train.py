@@ -9,6 +9,13 @@ history, and the best epoch's weights), then a row in ``metrics.csv`` and ``metr
 ``best.pt`` when the monitored validation figure improved, and the ``cvpipe_on_epoch_end`` hook.
 At the end, ``curves.png`` (losses, learning rate and validation figures per epoch).
 
+The recipe (each a :class:`TrainSettings` field): an EMA of the weights (:mod:`.ema`; what
+validation scores and the checkpoints' ``model`` hold, the raw weights kept in ``last.pt`` for
+resuming), early stopping with keep-best (:mod:`.early_stop`), mosaic/mixup drawn from the
+training set (:mod:`.mosaic`, off for the last ``close_mosaic`` epochs), multi-scale batches
+(:mod:`.multiscale`), optimiser groups ``decay``/``no_decay``/``bias`` with a bias warm-up,
+``torch.compile`` and channels-last.
+
 Consistent under a kill at any instant: the atomic replacement of ``last.pt`` is the epoch's one
 commit; the metrics files, ``best.pt`` and ``curves.png`` are derived from it and rewritten from
 it on resume (after temporaries of the killed process are swept), so a resumed run never uses
