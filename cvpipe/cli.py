@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "export": "cvpipe.commands.export:export",
     "tile": "cvpipe.commands.tile:tile",
     "report": "cvpipe.commands.report:report",
+    "train": "cvpipe.commands.train:train",
 }
 
 _debug = False

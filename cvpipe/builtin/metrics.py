@@ -116,6 +116,9 @@ class EvaluateStep:
             (:mod:`cvpipe.analysis`, as ``cvpipe evaluate --analyse``): ``analysis.json``, their
             tables in the run's report and, with ``pictures``, ``f1_curves.png``,
             ``error_breakdown.png``, ``false_positives.png`` and ``missed.png``.
+        per_class: also the per-class table (:mod:`cvpipe.analysis.classes`: P and R at the
+            F1-optimal confidence, COCO AP50 and AP50-95, the confidence): ``per_class.json``,
+            its table in the report, and ``per_class`` in the step's result.
 
     Writes ``metrics.json`` (the form of ``cvpipe evaluate --json``) and the PNGs into the
     step's folder.
@@ -136,6 +139,7 @@ class EvaluateStep:
         run_metrics: bool = True,
         difficult: Literal["count", "drop"] = "count",
         analyse: bool = False,
+        per_class: bool = False,
     ) -> None:
         from ..plugins import get_registry
 
@@ -158,6 +162,7 @@ class EvaluateStep:
         self.iou_threshold, self.conf_threshold, self.samples = iou_threshold, conf_threshold, samples
         self.run_metrics, self.difficult = run_metrics, difficult
         self.analyse = analyse
+        self.per_class = per_class
         self.inputs = {"gt": gt, "detections": detections}
         self.outputs = {"output": output}
 
@@ -205,8 +210,16 @@ class EvaluateStep:
             if self.pictures:
                 pictures.update(save_analysis_pictures(analysis, gt, ctx.step_dir))
             ctx.report(format_analysis(analysis.result))
-        return {"metrics": result, "pictures": pictures, "images": len(gt),
-                "objects": gt.num_boxes, "detections": dt.num_boxes}
+        out = {"metrics": result, "pictures": pictures, "images": len(gt),
+               "objects": gt.num_boxes, "detections": dt.num_boxes}
+        if self.per_class:
+            from ..analysis.classes import class_table, format_class_table
+
+            table = class_table(gt, dt, difficult=self.difficult, engine=self.engine, coco=result.get("coco"))
+            atomic_write_json(ctx.step_dir / "per_class.json", table)
+            ctx.report(format_class_table(table))
+            out["per_class"] = table
+        return out
 
 
 @hookimpl

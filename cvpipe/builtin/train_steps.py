@@ -153,11 +153,14 @@ class TrainStep:
         summary = f"{cfg.model}, {len(res.history)} epochs"
         if res.best is not None:
             summary += f", best {cfg.monitor} {res.best:.4f} at epoch {res.best_epoch}"
+        if res.stopped_early:
+            summary += f", stopped early (no better {cfg.monitor} in {cfg.patience} validations)"
         return {
             "summary": summary,
             "model": cfg.model,
             "epochs": len(res.history),
             "epochs_run": res.epochs_run,
+            "stopped_early": res.stopped_early,
             "best": None if res.best is None else {cfg.monitor: res.best, "epoch": res.best_epoch},
             "last": last,
             "images_per_s": sum(rates) / len(rates) if rates else None,

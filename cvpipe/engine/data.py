@@ -5,7 +5,9 @@
   resizes to the model's input size when it has one, and returns a ``(3, H, W)`` uint8 tensor
   with a target dict (``boxes`` ``(N, 4)`` float32 absolute xyxy in the returned image's pixels,
   ``labels`` ``(N,)`` int64, ``index``, ``scale`` = (sx, sy) mapping returned pixels back to the
-  original image).
+  original image). With :attr:`DetectionData.mosaic` set, an epoch's image is the
+  :class:`cvpipe.engine.mosaic.MosaicMixup` of its index (partners from the same dataset) before
+  the transforms.
 * :func:`collate` — batches of variable box counts: a list of images, a list of targets.
 * :class:`EpochSampler` — the indices of one epoch: shuffled or class-balanced, split across
   distributed processes, a pure function of ``(seed, epoch)``.
@@ -59,6 +61,8 @@ class DetectionData(torch.utils.data.Dataset):
         self.seed = seed
         self.keep_difficult = keep_difficult
         self.epoch = 0
+        #: a :class:`cvpipe.engine.mosaic.MosaicMixup` over :meth:`load` (set by the trainer), or None
+        self.mosaic: Any = None
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch used for plain integer keys (in this process only)."""
@@ -70,14 +74,18 @@ class DetectionData(torch.utils.data.Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, dict[str, Any]]:
         """``key`` is an index, or ``(epoch, index)`` as :class:`EpochSampler` yields them (worker
         processes outlive epochs, so the epoch travels with the index)."""
-        from ..draw import read_image
-
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
-        sample = self.dataset.samples[index]
-        image = read_image(self.dataset.image_path(sample))
-        drop = sample.iscrowd if self.keep_difficult else sample.iscrowd | sample.difficult
-        if drop.any():
-            sample = sample.select(~drop)
+        if self.mosaic is not None and self.mosaic.active(epoch):
+            import dataclasses
+
+            res = self.mosaic(epoch, index)
+            h, w = res.image.shape[:2]
+            sample = dataclasses.replace(self.dataset.samples[index], width=w, height=h, boxes=res.boxes,
+                                         labels=res.labels, difficult=None, truncated=None, iscrowd=None,
+                                         scores=None, box_extra=None, box_origins=None)
+            image = res.image
+        else:
+            image, sample = self._read(index)
         if self.transform is not None:
             self.transform.set_seed(_seed_for(self.seed, epoch, index))
             image, sample = self.transform(image, sample)
@@ -91,6 +99,24 @@ class DetectionData(torch.utils.data.Dataset):
             "scale": scale,
         }
         return tensor, target
+
+    def _read(self, index: int) -> tuple[np.ndarray, Any]:
+        """The RGB image of sample ``index`` and the sample, crowd boxes (and ``difficult`` ones
+        unless kept) left out."""
+        from ..draw import read_image
+
+        sample = self.dataset.samples[index]
+        image = read_image(self.dataset.image_path(sample))
+        drop = sample.iscrowd if self.keep_difficult else sample.iscrowd | sample.difficult
+        if drop.any():
+            sample = sample.select(~drop)
+        return image, sample
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(image (H, W, 3) uint8, boxes (N, 4) float64 xyxy, labels (N,) int64)`` of sample
+        ``index`` before augmentation: the loader :class:`cvpipe.engine.mosaic.MosaicMixup` draws from."""
+        image, sample = self._read(index)
+        return image, np.asarray(sample.boxes, np.float64).reshape(-1, 4), np.asarray(sample.labels, np.int64)
 
 
 def resize_to(image: np.ndarray, boxes: np.ndarray, size: int | None) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:

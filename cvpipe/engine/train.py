@@ -9,6 +9,13 @@ history, and the best epoch's weights), then a row in ``metrics.csv`` and ``metr
 ``best.pt`` when the monitored validation figure improved, and the ``cvpipe_on_epoch_end`` hook.
 At the end, ``curves.png`` (losses, learning rate and validation figures per epoch).
 
+The recipe (each a :class:`TrainSettings` field): an EMA of the weights (:mod:`.ema`; what
+validation scores and the checkpoints' ``model`` hold, the raw weights kept in ``last.pt`` for
+resuming), early stopping with keep-best (:mod:`.early_stop`), mosaic/mixup drawn from the
+training set (:mod:`.mosaic`, off for the last ``close_mosaic`` epochs), multi-scale batches
+(:mod:`.multiscale`), optimiser groups ``decay``/``no_decay``/``bias`` with a bias warm-up,
+``torch.compile`` and channels-last.
+
 Consistent under a kill at any instant: the atomic replacement of ``last.pt`` is the epoch's one
 commit; the metrics files, ``best.pt`` and ``curves.png`` are derived from it and rewritten from
 it on resume (after temporaries of the killed process are swept), so a resumed run never uses
@@ -21,6 +28,7 @@ ends with exactly the weights of an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -30,7 +38,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from ..data import Dataset
 from ..errors import ConfigError, InputError, JobError
@@ -38,7 +46,7 @@ from ..fsutil import atomic_write_text
 from ..settings import Settings
 from .predict import ModelBundle, model_input_size, predict_dataset
 
-__all__ = ["TrainSettings", "TrainConfig", "FitResult", "fit", "param_groups", "lr_factor"]
+__all__ = ["TrainSettings", "TrainConfig", "FitResult", "fit", "param_groups", "lr_factor", "group_lr_factor"]
 
 
 def _empty_list(value: Any) -> Any:
@@ -101,6 +109,39 @@ class TrainSettings(Settings):
                                 "loader workers leave)")
     curves: bool = Field(True, description="write ``curves.png`` (losses, learning rate, validation per epoch) "
                          "at the end")
+    # ---- the recipe (cvpipe.engine.ema, early_stop, mosaic, multiscale, optim)
+    ema: bool = Field(True, description="keep an exponential moving average of the weights; it is what "
+                      "validation scores and ``best.pt``/``last.pt`` hold (the raw weights stay in ``last.pt`` for "
+                      "resuming)")
+    ema_decay: float = Field(0.9998, ge=0, lt=1, description="the EMA's decay once warmed up")
+    ema_tau: float = Field(2000.0, gt=0, description="the EMA's decay warm-up, in iterations: decay "
+                           "``ema_decay * (1 - exp(-n / ema_tau))`` after ``n`` updates")
+    patience: int = Field(50, ge=0, description="stop after this many validations in a row without a better "
+                          "``monitor`` (``best.pt`` keeps the best); 0: never stop early")
+    mosaic: float = Field(0.0, ge=0, le=1, description="probability of a 4-image mosaic per training image "
+                          "(partners drawn from the training set, seeded); 1.0 for long schedules")
+    mixup: float = Field(0.0, ge=0, le=1, description="probability of mixing a training image (or mosaic) with "
+                         "another training image (boxes of both kept)")
+    close_mosaic: int = Field(10, ge=0, description="no mosaic or mixup in the last this many epochs")
+    mosaic_scale: tuple[float, float] = Field((0.5, 1.0), description="range of each mosaic part's scale "
+                                              "(1: its longer side fills the canvas)")
+    multiscale: float = Field(0.0, ge=0, lt=1, description="multi-scale training: each batch at a size drawn "
+                              "between ``(1 - m)`` and ``(1 + m)`` times the model's ``image_size`` (multiples of "
+                              "32; cvpipe's square-input models); 0: off")
+    warmup_bias_lr: float | None = Field(None, gt=0, description="during warm-up the bias learning rate falls "
+                                         "from this value to the schedule's (others rise from ~0); null: biases "
+                                         "warm up like the rest (0.1 suits ``sgd`` at lr 0.01)")
+    compile: bool = Field(False, description="``torch.compile`` the model's dense part (cvdet: backbone, neck, "
+                          "head; others: the whole forward) -- faster after a compilation of a minute or more")
+    channels_last: bool = Field(False, description="channels-last memory format (faster convolutions on recent "
+                                "GPUs and some CPUs)")
+
+    @model_validator(mode="after")
+    def _scale_range(self) -> "TrainSettings":
+        lo, hi = self.mosaic_scale
+        if not 0 < lo <= hi:
+            raise ValueError(f"mosaic_scale must be [low, high] with 0 < low <= high, got {[lo, hi]}")
+        return self
 
 
 #: The former name of :class:`TrainSettings`.
@@ -117,6 +158,7 @@ class FitResult:
     best_epoch: int | None
     epochs_run: int
     checkpoint: Path | None
+    stopped_early: bool = False
 
 
 def lr_factor(step: int, total: int, warmup: int, cfg: TrainSettings, steps_per_epoch: int) -> float:
@@ -161,16 +203,29 @@ def param_groups(model: Any, cfg: TrainSettings) -> list[dict[str, Any]]:
         if not any(_matches(n, prefix, strip) for n, _ in named):
             raise ConfigError("names no parameter of the model", field=f"lr_groups.{prefix}", value=prefix,
                               expected="a prefix of the model's parameter names, e.g. 'backbone'")
-    groups: dict[tuple[float, float], list[Any]] = {}
+    groups: dict[tuple[float, str], list[Any]] = {}
     for n, p in named:
         if not p.requires_grad:
             continue
         lr = next((v for k, v in cfg.lr_groups.items() if _matches(n, k, strip)), cfg.lr)
-        wd = 0.0 if p.ndim <= 1 else cfg.weight_decay
-        groups.setdefault((lr, wd), []).append(p)
+        kind = "bias" if n.rsplit(".", 1)[-1] == "bias" else "no_decay" if p.ndim <= 1 else "decay"
+        groups.setdefault((lr, kind), []).append(p)
     if not groups:
         raise ConfigError("every parameter is frozen: nothing to train", field="freeze", value=cfg.freeze)
-    return [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
+    return [{"params": ps, "lr": lr, "weight_decay": cfg.weight_decay if kind == "decay" else 0.0, "name": kind}
+            for (lr, kind), ps in groups.items()]
+
+
+def group_lr_factor(step: int, total: int, warmup: int, cfg: TrainSettings, steps_per_epoch: int,
+                    name: str | None, base_lr: float) -> float:
+    """:func:`lr_factor` for the optimiser group ``name`` of initial rate ``base_lr``: the ``bias``
+    group, when ``cfg.warmup_bias_lr`` is set, starts the warm-up at that rate and falls linearly
+    to the schedule's; the others rise as :func:`lr_factor` says."""
+    f = lr_factor(step, total, warmup, cfg, steps_per_epoch)
+    if name != "bias" or cfg.warmup_bias_lr is None or warmup <= 0 or step >= warmup:
+        return f
+    frac = step / warmup
+    return cfg.warmup_bias_lr / base_lr * (1 - frac) + f * frac
 
 
 def _quiet(msg: str) -> None:
@@ -303,6 +358,28 @@ def fit(
         return _fit(train, val, cfg, out_dir, transform, resume, on_epoch_end, log, progress)
 
 
+def _square_model(model: Any, field: str) -> Any:
+    """The square-input model under ``model`` (one with an ``image_size`` it stretches to)."""
+    from .ema import unwrap_model
+
+    inner = unwrap_model(model)
+    if not isinstance(getattr(inner, "image_size", None), int):
+        raise ConfigError("needs one of cvpipe's square-input models (compact, cvdet-*)", field=field,
+                          value=type(inner).__name__, expected="0 for this model")
+    return inner
+
+
+def _compile(model: Any, ddp_model: Any) -> Any:
+    """``torch.compile`` the dense part: ``model.dense`` when it has one (cvdet; the state
+    dict's names stay), else the whole (wrapped) forward. Returns the module to call."""
+    import torch
+
+    if callable(getattr(model, "dense", None)):
+        model.dense = torch.compile(model.dense)
+        return ddp_model
+    return torch.compile(ddp_model)
+
+
 def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path, transform: Any, resume: bool,
          on_epoch_end: Callable[[int, dict[str, Any]], None] | None, log: Callable[[str], None],
          progress: bool) -> FitResult:
@@ -313,6 +390,8 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
     from . import distributed as D
     from .checkpoint import load_checkpoint, plain, save_checkpoint
     from .data import DetectionData, EpochSampler, class_balanced_weights, make_loader
+    from .early_stop import EarlyStopping
+    from .ema import ModelEMA
 
     if not train.samples:
         raise JobError("the training set is empty", expected="at least one image")
@@ -328,7 +407,15 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
     categories = list(train.categories)
     model = build_model(cfg.model, len(categories), cfg.model_params, where="model_params")
     model.to(dev)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
     input_size = model_input_size(model)
+    scales = None
+    if cfg.multiscale > 0:
+        from .multiscale import MultiScaleSampler
+
+        base = _square_model(model, "multiscale").image_size
+        scales = MultiScaleSampler(base, 1 - cfg.multiscale, 1 + cfg.multiscale, stride=32, seed=cfg.seed)
     groups = param_groups(model, cfg)
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
@@ -336,6 +423,12 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
         opt = torch.optim.AdamW(groups, lr=cfg.lr)
 
     data = DetectionData(train, transform, input_size=input_size, seed=cfg.seed, keep_difficult=cfg.keep_difficult)
+    if cfg.mosaic > 0 or cfg.mixup > 0:  # partners drawn from the training set, seeded per (epoch, image)
+        from .mosaic import MosaicMixup
+
+        data.mosaic = MosaicMixup(data.load, len(data), input_size or 640, mosaic_prob=cfg.mosaic,
+                                  mixup_prob=cfg.mixup, scale=cfg.mosaic_scale, epochs=cfg.epochs,
+                                  close_mosaic=cfg.close_mosaic, seed=cfg.seed)
     weights = class_balanced_weights(train) if cfg.class_balanced else None
     sampler = EpochSampler(len(data), weights=weights, seed=cfg.seed, rank=info.rank, world_size=info.world_size)
     per_process = max(1, cfg.batch_size)
@@ -343,12 +436,13 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
     steps_per_epoch = len(loader)
     total = steps_per_epoch * cfg.epochs
     warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, warmup, cfg, steps_per_epoch))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, [
+        functools.partial(group_lr_factor, total=total, warmup=warmup, cfg=cfg, steps_per_epoch=steps_per_epoch,
+                          name=g.get("name"), base_lr=g["lr"]) for g in opt.param_groups])
 
     history: list[dict[str, Any]] = []
-    best: float | None = None
-    best_epoch: int | None = None
-    best_state: dict[str, Any] | None = None  # the weights of best_epoch (kept inside last.pt)
+    stopper = EarlyStopping(cfg.patience)
+    best_state: dict[str, Any] | None = None  # the weights of the best epoch (kept inside last.pt)
     start = 0
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     model_record = {"name": cfg.model, "params": plain(cfg.model_params), "num_classes": len(categories)}
@@ -356,6 +450,7 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
     # same epoch even when only rank 0 sees the run folder
     ckpt = load_checkpoint(last_path) if resume and info.is_main and last_path.is_file() else None
     ckpt = D.broadcast(ckpt, info)
+    ema = ModelEMA(model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None
     if ckpt is not None:
         saved = ckpt["model"]
         if saved["name"] != cfg.model or saved.get("params") != model_record["params"] or \
@@ -365,24 +460,42 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
                               hint="resume with the settings of the interrupted run, or start a new run")
         if "train" not in ckpt:
             raise InputError("checkpoint holds no training state to resume from", file=str(last_path))
-        model.load_state_dict(saved["state_dict"])
         st = ckpt["train"]
-        opt.load_state_dict(st["optimizer"])
+        # with EMA, the checkpoint's model is the average and the raw weights are kept beside it
+        model.load_state_dict(st.get("raw_state") or saved["state_dict"])
+        if ema is not None:
+            ema.module.load_state_dict(saved["state_dict"])
+            ema.updates = int(st.get("ema_updates", 0))
+        try:
+            opt.load_state_dict(st["optimizer"])
+        except ValueError as exc:  # another grouping of the parameters (an older cvpipe, other freeze/lr_groups)
+            raise InputError("the checkpoint's optimiser state does not fit this run's parameter groups",
+                             file=str(last_path), value=str(exc)[:120],
+                             hint="resume with the settings (and cvpipe version) of the interrupted run, or "
+                                  "start a new run from its weights (model_params.weights)") from None
         sched.load_state_dict(st["scheduler"])
-        history, best, best_epoch = list(st["history"]), st["best"], st["best_epoch"]
-        best_state = st["best_state"] if "best_state" in st else _best_state_of(best_path, best_epoch)
+        history = list(st["history"])
+        if "early_stop" in st:
+            stopper.load_state_dict(st["early_stop"])
+        else:  # a checkpoint from before early stopping
+            stopper.best, stopper.best_epoch = st["best"], st["best_epoch"]
+        best_state = st["best_state"] if "best_state" in st else _best_state_of(best_path, stopper.best_epoch)
         start = int(ckpt["epoch"])
         _set_rng_state(st["rng"])
         log(f"resuming from {last_path} after epoch {start} of {cfg.epochs}")
+    eval_model = ema.module if ema is not None else model  # what validation scores and best.pt holds
     ddp_model = D.wrap(model, info)
+    if cfg.compile:
+        ddp_model = _compile(model, ddp_model)
     use_amp = cfg.amp and dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     bundle = ModelBundle(model, cfg.model, plain(cfg.model_params), categories, input_size)
+    eval_bundle = ModelBundle(eval_model, cfg.model, plain(cfg.model_params), categories, input_size)
     show = progress and info.is_main
 
     def checkpoint(epoch: int, *, with_train: bool) -> dict[str, Any]:
         ck = {
-            "model": dict(model_record, state_dict=model.state_dict()),
+            "model": dict(model_record, state_dict=eval_model.state_dict()),
             "categories": categories,
             "inference": {"input_size": input_size},
             "epoch": epoch,
@@ -390,16 +503,19 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
         if with_train:
             ck["train"] = {
                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
-                "history": history, "best": best, "best_epoch": best_epoch, "config": plain(cfg.model_dump()),
-                "best_state": best_state,
+                "history": history, "best": stopper.best, "best_epoch": stopper.best_epoch,
+                "early_stop": stopper.state_dict(), "config": plain(cfg.model_dump()), "best_state": best_state,
             }
+            if ema is not None:
+                ck["train"].update(raw_state=model.state_dict(), ema_updates=ema.updates)
         return ck
 
     def best_checkpoint(done: int) -> dict[str, Any] | None:
         """``best.pt`` as of ``done`` epochs: the best validated weights, or without validation
         the last weights once training is over; ``None`` when there is none yet."""
         if val is not None and best_state is not None:
-            return dict(checkpoint(best_epoch, with_train=False), model=dict(model_record, state_dict=best_state))
+            return dict(checkpoint(stopper.best_epoch, with_train=False),  # type: ignore[arg-type]
+                        model=dict(model_record, state_dict=best_state))
         return checkpoint(done, with_train=False) if val is None and done == cfg.epochs else None
 
     if ckpt is not None and info.is_main:  # a kill may have come before the files derived from last.pt
@@ -410,84 +526,109 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
         if (derived := best_checkpoint(start)) is not None:
             save_checkpoint(best_path, derived)
 
-    for epoch in range(start, cfg.epochs):
-        ddp_model.train()
-        sampler.set_epoch(epoch)
-        sums: dict[str, float] = {}
-        n_images, t0 = 0, time.perf_counter()
-        bar = None
-        if show:
-            from tqdm import tqdm
+    square = _square_model(model, "multiscale") if scales is not None else None
+    base_size = square.image_size if square is not None else None
+    stopped = stopper.should_stop
+    if stopped:
+        log(f"stopped early after epoch {start}: no better {cfg.monitor} in {cfg.patience} validations")
+    epochs_run = 0
+    try:
+        for epoch in range(start, cfg.epochs):
+            if stopped:
+                break
+            ddp_model.train()
+            sampler.set_epoch(epoch)
+            sums: dict[str, float] = {}
+            n_images, t0 = 0, time.perf_counter()
+            bar = None
+            if show:
+                from tqdm import tqdm
 
-            bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="it",
-                       leave=False, dynamic_ncols=True)
-        for it, (images, targets) in enumerate(loader):
-            batch = [im.to(dev, non_blocking=True).float().div_(255) for im in images]
-            tg = [{"boxes": t["boxes"].to(dev), "labels": t["labels"].to(dev)} for t in targets]
-            with torch.autocast(dev.type, enabled=use_amp):
-                losses = ddp_model(batch, tg)
-                loss = sum(losses.values())
-            if not torch.isfinite(loss):
-                raise JobError(f"training diverged at epoch {epoch + 1}, iteration {it + 1}",
-                               value=float(loss.detach()), expected="a finite loss",
-                               hint="lower the learning rate ('lr') or raise 'warmup_epochs'")
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.grad_clip:
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            n_images += len(images)
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
+                bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="it",
+                           leave=False, dynamic_ncols=True)
+            for it, (images, targets) in enumerate(loader):
+                if square is not None:
+                    square.image_size = scales.size(epoch, it)  # type: ignore[union-attr]
+                batch = [im.to(dev, non_blocking=True).float().div_(255) for im in images]
+                tg = [{"boxes": t["boxes"].to(dev), "labels": t["labels"].to(dev)} for t in targets]
+                with torch.autocast(dev.type, enabled=use_amp):
+                    losses = ddp_model(batch, tg)
+                    loss = sum(losses.values())
+                if not torch.isfinite(loss):
+                    raise JobError(f"training diverged at epoch {epoch + 1}, iteration {it + 1}",
+                                   value=float(loss.detach()), expected="a finite loss",
+                                   hint="lower the learning rate ('lr') or raise 'warmup_epochs'")
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if cfg.grad_clip:
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                if ema is not None:
+                    ema.update(model)
+                n_images += len(images)
+                sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
+                if bar is not None:
+                    bar.update(1)
+                    if it % 5 == 0 or it == steps_per_epoch - 1:
+                        rate = n_images / max(1e-9, time.perf_counter() - t0)
+                        bar.set_postfix(loss=f"{sums['loss'] / (it + 1):.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}",
+                                        img_s=f"{rate * info.world_size:.1f}")
+            if square is not None:
+                square.image_size = base_size
+            seconds = time.perf_counter() - t0
             if bar is not None:
-                bar.update(1)
-                if it % 5 == 0 or it == steps_per_epoch - 1:
-                    rate = n_images / max(1e-9, time.perf_counter() - t0)
-                    bar.set_postfix(loss=f"{sums['loss'] / (it + 1):.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}",
-                                    img_s=f"{rate * info.world_size:.1f}")
-        seconds = time.perf_counter() - t0
-        if bar is not None:
-            bar.close()
-        steps = max(1, steps_per_epoch)
-        row: dict[str, Any] = {"epoch": epoch + 1}
-        row.update({k: v / steps for k, v in sums.items()})
-        row.update(lr=opt.param_groups[0]["lr"], images_per_s=n_images * info.world_size / max(seconds, 1e-9),
-                   seconds=seconds)
-        is_last = epoch + 1 == cfg.epochs
-        improved = False
-        if info.is_main:
-            if val is not None and val.samples and ((epoch + 1) % max(1, cfg.val_every) == 0 or is_last):
-                model.eval()
-                figures = validate(bundle, val, cfg, workers=cfg.workers, progress=show)
-                row.update(figures)
-                if cfg.monitor not in figures:
-                    raise ConfigError("the validation metric has no such figure", field="monitor",
-                                      value=cfg.monitor, expected="one of: " + ", ".join(figures))
-                score = figures[cfg.monitor]
-                if best is None or score > best:
-                    best, best_epoch, improved = score, epoch + 1, True
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            history.append(row)
-            save_checkpoint(last_path, checkpoint(epoch + 1, with_train=True))  # the epoch's one commit
-            _write_metrics(out_dir, history)  # derived from it (rewritten on resume)
-            if improved or (val is None and is_last):
-                save_checkpoint(best_path, best_checkpoint(epoch + 1))
-            summary = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch",) and isinstance(v, float)
-                                and k in ("loss", "lr", "images_per_s", cfg.monitor))
-            log(f"epoch {epoch + 1}/{cfg.epochs}: {summary}")
-            if on_epoch_end is not None:
-                on_epoch_end(epoch + 1, row)
-        else:
-            history.append(row)
-        D.barrier(info)
+                bar.close()
+            epochs_run += 1
+            steps = max(1, steps_per_epoch)
+            row: dict[str, Any] = {"epoch": epoch + 1}
+            row.update({k: v / steps for k, v in sums.items()})
+            row.update(lr=opt.param_groups[0]["lr"], images_per_s=n_images * info.world_size / max(seconds, 1e-9),
+                       seconds=seconds)
+            is_last = epoch + 1 == cfg.epochs
+            improved = False
+            if info.is_main:
+                if val is not None and val.samples and ((epoch + 1) % max(1, cfg.val_every) == 0 or is_last):
+                    model.eval()
+                    figures = validate(eval_bundle, val, cfg, workers=cfg.workers, progress=show)
+                    row.update(figures)
+                    if cfg.monitor not in figures:
+                        raise ConfigError("the validation metric has no such figure", field="monitor",
+                                          value=cfg.monitor, expected="one of: " + ", ".join(figures))
+                    improved = stopper.step(epoch + 1, figures[cfg.monitor])
+                    if improved:
+                        best_state = {k: v.detach().clone() for k, v in eval_model.state_dict().items()}
+                    stopped = stopper.should_stop and not is_last
+                history.append(row)
+                save_checkpoint(last_path, checkpoint(epoch + 1, with_train=True))  # the epoch's one commit
+                _write_metrics(out_dir, history)  # derived from it (rewritten on resume)
+                if improved or (val is None and is_last):
+                    save_checkpoint(best_path, best_checkpoint(epoch + 1))
+                summary = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch",) and isinstance(v, float)
+                                    and k in ("loss", "lr", "images_per_s", cfg.monitor))
+                log(f"epoch {epoch + 1}/{cfg.epochs}: {summary}")
+                if stopped:
+                    log(f"stopping early: no better {cfg.monitor} in {cfg.patience} validations "
+                        f"(best {stopper.best:.4g} at epoch {stopper.best_epoch})")
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch + 1, row)
+            else:
+                history.append(row)
+            stopped = bool(D.broadcast(stopped, info))  # every process stops with rank 0
+            D.barrier(info)
+    finally:
+        if square is not None:
+            square.image_size = base_size
 
     if cfg.curves and info.is_main and history and (start < cfg.epochs or ckpt is not None):
         plot_curves(history, out_dir / "curves.png")
-    # the model handed on: the best validated weights, else the last
+    # the model handed on: the best validated weights, else the last (averaged) ones
+    if ema is not None:
+        model.load_state_dict(ema.module.state_dict())
     chosen = last_path
     if info.is_main and best_path.is_file() and val is not None:
         model.load_state_dict(load_checkpoint(best_path)["model"]["state_dict"])
@@ -499,4 +640,5 @@ def _fit(train: Dataset, val: Dataset | None, cfg: TrainSettings, out_dir: Path,
             dist.broadcast(t, src=0)
     model.eval()
     bundle.checkpoint = chosen if chosen.is_file() else None
-    return FitResult(bundle, history, best, best_epoch, cfg.epochs - start, bundle.checkpoint)
+    return FitResult(bundle, history, stopper.best, stopper.best_epoch, epochs_run, bundle.checkpoint,
+                     stopped_early=stopped)

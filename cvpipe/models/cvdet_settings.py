@@ -2,7 +2,8 @@
 
 :class:`CvdetSettings` is the one declaration of names, types, defaults, ranges and
 descriptions; the factories (:mod:`cvpipe.models.cvdet`'s :func:`~cvpipe.models.cvdet.build_cvdet`
-via the built-in plugin), YAML validation (through :func:`settings_signature`) and the docs read it.
+via the built-in plugin, whose ``Settings`` attribute it is), YAML validation (:func:`cvpipe.settings.bind`) and
+the docs read it; :func:`settings_signature` gives the factories a matching call signature.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import inspect
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from ..errors import MISSING, ConfigError, Problem
+from ..settings import Settings
 
 __all__ = ["SIZES", "CvdetSettings", "build_cvdet_settings", "settings_signature"]
 
@@ -21,10 +22,8 @@ __all__ = ["SIZES", "CvdetSettings", "build_cvdet_settings", "settings_signature
 SIZES: dict[str, tuple[float, float]] = {"n": (0.33, 0.25), "s": (0.33, 0.50), "m": (0.67, 0.75)}
 
 
-class CvdetSettings(BaseModel):
+class CvdetSettings(Settings):
     """cvpipe's anchor-free one-stage detector (see :mod:`cvpipe.models.cvdet`)."""
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
 
     image_size: int = Field(320, ge=32, multiple_of=32, description="side of the square the input is resized to "
                             "(stretched)")
@@ -63,24 +62,13 @@ class CvdetSettings(BaseModel):
         return self
 
 
-def _problems(err: ValidationError, values: Mapping[str, Any]) -> list[Problem]:
-    out = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
-        field = loc or None
-        value = values.get(str(e["loc"][0]), MISSING) if e["loc"] else MISSING
-        msg = e["msg"].removeprefix("Value error, ")
-        out.append(Problem(msg, field=field, value=value, expected=None))
-    return out
-
-
 def build_cvdet_settings(values: Mapping[str, Any]) -> CvdetSettings:
-    """:class:`CvdetSettings` from keyword values; every problem at once as one
-    :class:`ConfigError` naming the setting, its value and what is accepted."""
-    try:
-        return CvdetSettings(**dict(values))
-    except ValidationError as err:
-        raise ConfigError.from_problems(_problems(err, values)) from None
+    """:class:`CvdetSettings` from keyword values (:func:`cvpipe.settings.build_settings`: every
+    problem at once as one :class:`~cvpipe.errors.ConfigError` naming the setting, its value and
+    what is accepted)."""
+    from ..settings import build_settings
+
+    return build_settings(CvdetSettings, dict(values))
 
 
 def settings_signature(model: type[BaseModel] = CvdetSettings) -> tuple[inspect.Signature, dict[str, Any]]:
