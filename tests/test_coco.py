@@ -151,13 +151,17 @@ def test_results_bad_records_named(tmp_path):
     with pytest.raises(InputError) as err:
         read_coco_results(dets, gt)
     fields = [p.field for p in err.value.problems]
-    assert fields == ["[1].image_id", "[2].category_id", "[3].bbox", "[4].score"]
+    # an unknown category ([2]) is no problem: left out and counted, as pycocotools leaves it out
+    assert fields == ["[1].image_id", "[3].bbox", "[4].score"]
     records = json.loads(dets.read_text())
-    assert [p.line for p in err.value.problems] == [json_line(dets, records[k]) for k in (1, 2, 3, 4)]
+    assert [p.line for p in err.value.problems] == [json_line(dets, records[k]) for k in (1, 3, 4)]
     assert all(p.file == str(dets) for p in err.value.problems)
     problems: list[Problem] = []
     dt = read_coco_results(dets, gt, problems=problems)
-    assert len(problems) == 4 and dt.num_boxes == 1
+    assert len(problems) == 3 and dt.num_boxes == 1
+    ignored = dt.meta["ignored_detections"]
+    assert ignored["count"] == 1 and ignored["ids"] == {4: 1}
+    assert [p.field for p in ignored["problems"]] == ["[2].category_id"]
     s = next(s for s in dt.samples if s.id == 7)
     assert s.boxes.tolist() == [[1, 2, 4, 6]] and s.scores.tolist() == [0.5]
 
