@@ -214,9 +214,11 @@ def test_fresh_category_and_image_ids_for_other_sources(tmp_path):
     ])
     d = to_coco_dict(ds, keep_difficult=False)
     assert [(c["id"], c["name"]) for c in d["categories"]] == [(1, "zebra"), (2, "ant")]
-    assert [(i["id"], i["file_name"]) for i in d["images"]] == [("one", "one.png"), ("two", "two.png")]
+    # image ids are integers (issue 11): 1..N, the samples' string ids kept in source_id
+    assert [(i["id"], i["file_name"], i["source_id"]) for i in d["images"]] == [(1, "one.png", "one"),
+                                                                                 (2, "two.png", "two")]
     assert [(a["image_id"], a["category_id"], a["bbox"]) for a in d["annotations"]] == [
-        ("one", 2, [1.0, 1.0, 4.0, 4.0]), ("two", 1, [2.0, 2.0, 4.0, 4.0])]
+        (1, 2, [1.0, 1.0, 4.0, 4.0]), (2, 1, [2.0, 2.0, 4.0, 4.0])]
     kept = to_coco_dict(ds, keep_difficult=True)
     assert kept["annotations"][-1]["attributes"] == {"difficult": True}
     assert len({a["id"] for a in kept["annotations"]}) == 3

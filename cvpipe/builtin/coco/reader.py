@@ -13,7 +13,7 @@ from ...errors import Problem
 from ...formats.json import LineFinder, add_lines, gc_paused, load_json
 from .layout import dataset_base, image_candidates, json_files
 
-__all__ = ["read_coco", "is_num", "is_id", "hashable", "short"]
+__all__ = ["read_coco", "is_num", "is_id", "other_id_form", "hashable", "short"]
 
 #: image keys cvpipe models itself; every other image key goes to Sample.extra
 _IMAGE_CORE = ("id", "file_name", "width", "height")
@@ -29,6 +29,20 @@ def is_id(v: Any) -> bool:
     return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and v != "")
 
 
+def other_id_form(v: int | str) -> int | str | None:
+    """The other spelling of a COCO id (``"2299"`` for 2299, 2299 for ``"2299"``; None for a
+    string that is not an integer written plainly, such as ``"02299"`` or ``"a1"``). cvpipe
+    matches both spellings alike, in ground truth and detections: some exporters write image
+    ids as strings in one place and as numbers in another."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return str(v)
+    if v.isascii() and v.isdigit() and str(int(v)) == v:
+        return int(v)
+    return None
+
+
 class _Parsed:
     """One instances file, checked: images, categories and annotations grouped per image."""
 
@@ -36,6 +50,7 @@ class _Parsed:
         self.file, self.split = file, split
         self.images: list[dict] = []
         self.image_fields: list[str] = []  # the JSON path of each kept image
+        self.sizeless: list[int] = []  # kept images without width/height (sizes from headers)
         self.categories: list[dict] = []
         self.top: dict[str, Any] = {}
         # kept annotations, in file order: the dicts, their index in the file, their image's
@@ -99,6 +114,7 @@ def _parse_instances(data: Any, file: Path, split: str | None, found: list[Probl
 
     # images
     index: dict[Any, int] = {}
+    alias: dict[Any, int] = {}  # the other form of each id: 2299 for "2299", "2299" for 2299
     for k, im in enumerate(images):
         where = f"images[{k}]"
         if not isinstance(im, dict):
@@ -106,6 +122,7 @@ def _parse_instances(data: Any, file: Path, split: str | None, found: list[Probl
             continue
         iid, fn, w, h = im.get("id"), im.get("file_name"), im.get("width"), im.get("height")
         ok = True
+        alt = other_id_form(iid) if is_id(iid) else None
         if not is_id(iid):
             bad("bad image id", f"{where}.id", iid, "an integer")
             ok = False
@@ -113,17 +130,32 @@ def _parse_instances(data: Any, file: Path, split: str | None, found: list[Probl
             bad("duplicate image id", f"{where}.id", iid, "unique image ids",
                 hint=f"also {out.image_fields[index[iid]]}")
             ok = False
+        elif alt in index:
+            bad("image ids that differ only in type", f"{where}.id", iid,
+                f"one image per id: cvpipe reads {alt!r} and {iid!r} as the same image id (in the ground truth "
+                "and in detections alike), so two images cannot have them",
+                hint=f"also {out.image_fields[index[alt]]}")
+            ok = False
         if not isinstance(fn, str) or not fn.strip():
             bad("bad file_name", f"{where}.file_name", fn, "a non-empty relative path")
             ok = False
+        sized = True
         for key, v in (("width", w), ("height", h)):
-            if not is_num(v) or (isinstance(v, float) and not math.isfinite(v)) or v <= 0 or v != int(v):
+            if v is None:  # absent (or null): read from the image's header, as VOC and YOLO do
+                sized = False
+            elif not is_num(v) or (isinstance(v, float) and not math.isfinite(v)) or v <= 0 or v != int(v):
                 bad(f"bad image {key}", f"{where}.{key}", v, "a positive integer")
                 ok = False
         if ok:
+            if not sized:
+                out.sizeless.append(len(out.images))
             index[iid] = len(out.images)
+            if alt is not None:
+                alias[alt] = len(out.images)
             out.images.append(im)
             out.image_fields.append(where)
+    if alias:
+        index = {**alias, **index}
 
     # annotations: a vectorised pass for well-formed files, the item-by-item pass (which names
     # every problem) only when the fast one meets anything irregular
@@ -164,6 +196,36 @@ def _fast_annotations(annotations: list, index: dict, cat_ids: dict, out: _Parse
     out.anns, out.ann_pos, out.ann_image, out.ann_cat = annotations, range(n), img, cats
     out.xywh = xywh.astype(np.float64, copy=False)
     return True
+
+
+def _header_sizes(p: _Parsed, root: Path | None, prefix: str, found: list[Problem]) -> dict[int, tuple]:
+    """``{image index: (width, height)}`` read from the image file headers, for the images of
+    ``p`` whose record has no ``width``/``height`` (as VOC and YOLO readers do); ``(None,
+    None)`` and a Problem naming the record and the file looked for when the image is not
+    readable either (that image and its annotations are then left out)."""
+    from ...errors import InputError
+    from ...formats.images import image_size
+
+    sizes: dict[int, tuple] = {}
+    per_image = None
+    for j in p.sizeless:
+        im = p.images[j]
+        rel = prefix + im["file_name"]
+        path = Path(rel) if root is None else Path(root) / rel
+        try:
+            sizes[j] = image_size(path)
+        except InputError:
+            if per_image is None:
+                from collections import Counter
+
+                per_image = Counter(p.ann_image)
+            n = per_image[j]
+            missing = [k for k in ("width", "height") if im.get(k) is None]
+            found.append(Problem("image size unknown", file=str(p.file), field=p.image_fields[j], value=im["file_name"],
+                                 expected=f"{' and '.join(missing)} in the image record, or a readable image at {path}",
+                                 hint=f"the image and its {n} annotation(s) are left out" if n else None))
+            sizes[j] = (None, None)
+    return sizes
 
 
 def _slow_annotations(annotations: list, index: dict, cat_ids: dict, out: _Parsed, bad) -> None:
@@ -306,6 +368,7 @@ def _read_coco(path: Path, images_dir: Path | None, splits: list[str] | None, pr
     samples = []
     for p, prefix in zip(parsed, prefixes):
         fname = str(p.file)
+        sizes = _header_sizes(p, root, prefix, found)
         label_here = {c["id"]: label_of[c["name"]] for c in p.categories}
         # group annotations by image with one stable argsort; samples get slices (views)
         img_idx = np.asarray(p.ann_image, dtype=np.int64)
@@ -329,12 +392,18 @@ def _read_coco(path: Path, images_dir: Path | None, splits: list[str] | None, pr
                 a.pop(key, None)
             origins.append(Origin(fname, None, f"annotations[{pos[k]}]"))
         ann_keys.update(*anns)
-        for im, field, (a0, a1) in zip(p.images, p.image_fields, bounds):
+        for j, (im, field, (a0, a1)) in enumerate(zip(p.images, p.image_fields, bounds)):
+            if sizes and j in sizes:
+                w, h = sizes[j]
+                if w is None:
+                    continue  # its size is unknown: a problem named in _header_sizes
+            else:
+                w, h = im["width"], im["height"]
             extra = {k: v for k, v in im.items() if k not in _IMAGE_CORE}
             image_keys.update(dict.fromkeys(extra))
             extra["file_name"] = im["file_name"]
             samples.append(Sample(
-                image=prefix + im["file_name"], width=int(im["width"]), height=int(im["height"]),
+                image=prefix + im["file_name"], width=int(w), height=int(h),
                 boxes=xyxy[a0:a1], labels=labels_all[a0:a1], iscrowd=crowd_all[a0:a1],
                 difficult=difficult_all[a0:a1], truncated=truncated_all[a0:a1],
                 box_extra=anns[a0:a1], extra=extra, id=im["id"], split=p.split,
