@@ -5,7 +5,6 @@ and written (:func:`to_coco_results`)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from ...data.origin import Origin
 from ...errors import InputError, Problem
 from ...formats.json import LineFinder, add_lines, decode_typed, load_json_bytes, read_json_bytes
 from ...formats.lookup import file_head
-from .reader import hashable, is_num, read_coco, short
+from .reader import Places, hashable, is_num, read_coco, short
 from .writer import category_entries, to_coco_dict
 
 __all__ = ["read_coco_results", "read_coco_predictions", "to_coco_results"]
@@ -70,25 +69,6 @@ def _result_type() -> Any:
         score: float
 
     return list[Detection]
-
-
-class _Places(Sequence):
-    """The :class:`Origin` of each detection of a sample (``file``, field ``[k]`` with ``k``
-    its index in the results list), made when asked: half a million detections need no half
-    a million objects for the few problems that name one."""
-
-    __slots__ = ("file", "pos")
-
-    def __init__(self, file: str, pos: Any) -> None:
-        self.file, self.pos = file, pos
-
-    def __len__(self) -> int:
-        return len(self.pos)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return _Places(self.file, self.pos[i])
-        return Origin(self.file, None, f"[{int(self.pos[i])}]")
 
 
 class _Columns:
@@ -285,12 +265,13 @@ def _detections(reference, cols: _Columns, fname: str):
     ol = order.tolist()
     extras = [{"bbox": cols.bbox[k]} for k in ol]
     origin = Origin(fname)
+    origins = Places(fname, "", pos)
     samples = []
     for s, a1, c in zip(reference.samples, ends.tolist(), counts.tolist()):
         a0 = a1 - c
         samples.append(replace(s, boxes=xyxy[a0:a1], labels=labels[a0:a1], scores=scores[a0:a1],
                                box_extra=extras[a0:a1], difficult=None, truncated=None, iscrowd=None,
-                               extra=dict(s.extra), origin=origin, box_origins=_Places(fname, pos[a0:a1])))
+                               extra=dict(s.extra), origin=origin, box_origins=origins[a0:a1]))
     return Dataset(list(reference.categories), samples, root=reference.root, meta=dict(reference.meta),
                    origin=Origin(fname))
 
