@@ -139,7 +139,49 @@ def _parse_instances(data: Any, file: Path, split: str | None, found: list[Probl
         cat_ids[cid], names[name] = k, k
         out.categories.append(c)
 
-    # images
+    # images: a vectorised pass for well-formed lists, item by item (naming every problem) else
+    index = _fast_images(images, out)
+    if index is None:
+        index = _slow_images(images, out, bad)
+
+    # annotations: a vectorised pass for well-formed files, the item-by-item pass (which names
+    # every problem) only when the fast one meets anything irregular
+    if not _fast_annotations(annotations, index, cat_ids, out):
+        _slow_annotations(annotations, index, cat_ids, out, bad)
+    return out
+
+
+def _fast_images(images: list, out: _Parsed) -> dict | None:
+    """The id -> index map of ``images`` (both spellings of each id, see
+    :func:`other_id_form`) with every image taken into ``out``, or None (nothing taken) at the
+    first irregularity: not a dict, an id that is not a distinct integer, a file name that is
+    not a non-blank string, a width or height that is not a positive integer."""
+    from operator import itemgetter
+
+    n = len(images)
+    try:
+        if not set(map(type, images)) <= {dict}:
+            return None
+        ids = list(map(itemgetter("id"), images))
+        if not set(map(type, ids)) <= {int} or len(set(ids)) != n:
+            return None
+        names = list(map(itemgetter("file_name"), images))
+        if not set(map(type, names)) <= {str} or not all(map(str.strip, names)):
+            return None
+        sizes = list(map(itemgetter("width"), images)) + list(map(itemgetter("height"), images))
+        if not set(map(type, sizes)) <= {int} or (sizes and min(sizes) <= 0):
+            return None
+    except KeyError:
+        return None
+    out.images = images
+    out.image_fields = [f"images[{k}]" for k in range(n)]
+    index = dict(zip(map(str, ids), range(n)))  # "2299" for image 2299
+    index.update(zip(ids, range(n)))
+    return index
+
+
+def _slow_images(images: list, out: _Parsed, bad) -> dict:
+    """:func:`_fast_images` item by item, every problem named (and its image left out)."""
     index: dict[Any, int] = {}
     alias: dict[Any, int] = {}  # the other form of each id: 2299 for "2299", "2299" for 2299
     for k, im in enumerate(images):
@@ -181,14 +223,7 @@ def _parse_instances(data: Any, file: Path, split: str | None, found: list[Probl
                 alias[alt] = len(out.images)
             out.images.append(im)
             out.image_fields.append(where)
-    if alias:
-        index = {**alias, **index}
-
-    # annotations: a vectorised pass for well-formed files, the item-by-item pass (which names
-    # every problem) only when the fast one meets anything irregular
-    if not _fast_annotations(annotations, index, cat_ids, out):
-        _slow_annotations(annotations, index, cat_ids, out, bad)
-    return out
+    return {**alias, **index} if alias else index
 
 
 def _fast_annotations(annotations: list, index: dict, cat_ids: dict, out: _Parsed) -> bool:
