@@ -17,7 +17,8 @@ from .layout import dataset_base, image_candidates, json_files
 
 __all__ = ["read_coco", "Places", "is_num", "is_id", "other_id_form", "hashable", "short"]
 
-#: image keys cvpipe models itself; every other image key goes to Sample.extra
+#: image keys cvpipe models itself (``file_name`` is kept in Sample.extra too); every other
+#: image key goes to Sample.extra
 _IMAGE_CORE = ("id", "file_name", "width", "height")
 #: annotation keys cvpipe models itself; every other annotation key goes to box_extra
 _ANN_CORE = ("image_id", "category_id", "iscrowd")
@@ -465,14 +466,19 @@ def _read_coco(path: Path, images_dir: Path | None, splits: list[str] | None, pr
                     continue  # its size is unknown: a problem named in _header_sizes
             else:
                 w, h = im["width"], im["height"]
-            extra = {k: v for k, v in im.items() if k not in _IMAGE_CORE}
-            image_keys.update(dict.fromkeys(extra))
-            extra["file_name"] = im["file_name"]
+            # the image dict itself becomes Sample.extra (no copy of 118k dicts): the modelled
+            # keys move out, file_name goes last, as a copy would hold them
+            iid = im.pop("id")
+            fn = im.pop("file_name")
+            im.pop("width", None)
+            im.pop("height", None)
+            image_keys.update(dict.fromkeys(im))
+            im["file_name"] = fn
             samples.append(Sample(
-                image=prefix + im["file_name"], width=int(w), height=int(h),
+                image=prefix + fn, width=int(w), height=int(h),
                 boxes=xyxy[a0:a1], labels=labels_all[a0:a1], iscrowd=crowd_all[a0:a1],
                 difficult=difficult_all[a0:a1], truncated=truncated_all[a0:a1],
-                box_extra=anns[a0:a1], extra=extra, id=im["id"], split=p.split,
+                box_extra=anns[a0:a1], extra=im, id=iid, split=p.split,
                 origin=Origin(fname, None, field), box_origins=origins[a0:a1],
             ))
     meta: dict[str, Any] = {"coco": {
