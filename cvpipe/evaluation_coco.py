@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections import deque
+from itertools import repeat
 from typing import Any, Callable, Literal, Sequence
 
 from .errors import ConfigError
@@ -234,13 +236,20 @@ def faster_prepared_eval(gt, dt, *, to_coco_dict: ToCocoDict, difficult: Literal
                 for a in anns:
                     self.gt_dataset.append_ref(a["image_id"], a["category_id"], a)
                     gt_pairs.add((a["image_id"], a["category_id"]))
-            next_id = 1  # detection ids as COCO.loadRes numbers them: 1.. in results order
-            for iid, (xywh, cats, scores) in dt_arrays.items():
+            # detection ids as COCO.loadRes numbers them: 1.. in results order; one C-level
+            # map over all detections instead of a Python loop
+            if dt_arrays:
+                xywh = np.concatenate([v[0] for v in dt_arrays.values()])
+                cats = np.concatenate([v[1] for v in dt_arrays.values()]).tolist()
+                scores = np.concatenate([v[2] for v in dt_arrays.values()]).tolist()
+                iids = np.repeat(np.fromiter(dt_arrays, np.int64, len(dt_arrays)),
+                                 [len(v[1]) for v in dt_arrays.values()]).tolist()
                 area = (xywh[:, 2] * xywh[:, 3]).tolist()
-                for c, sc, ar in zip(cats.tolist(), scores.tolist(), area):
-                    self.dt_dataset.append_ref(iid, c, {"id": next_id, "score": sc, "area": ar, "iscrowd": 0})
-                    dt_pairs.add((iid, c))
-                    next_id += 1
+                n = len(cats)
+                records = list(map(dict, map(zip, repeat(("id", "score", "area", "iscrowd")),
+                                             zip(range(1, n + 1), scores, area, repeat(0, n)))))
+                deque(map(self.dt_dataset.append_ref, iids, cats, records), maxlen=0)
+                dt_pairs.update(zip(iids, cats))
             self._nonempty_iou_pairs = gt_pairs & dt_pairs
             self._image = None
 

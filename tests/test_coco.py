@@ -151,13 +151,17 @@ def test_results_bad_records_named(tmp_path):
     with pytest.raises(InputError) as err:
         read_coco_results(dets, gt)
     fields = [p.field for p in err.value.problems]
-    assert fields == ["[1].image_id", "[2].category_id", "[3].bbox", "[4].score"]
+    # an unknown category ([2]) is no problem: left out and counted, as pycocotools leaves it out
+    assert fields == ["[1].image_id", "[3].bbox", "[4].score"]
     records = json.loads(dets.read_text())
-    assert [p.line for p in err.value.problems] == [json_line(dets, records[k]) for k in (1, 2, 3, 4)]
+    assert [p.line for p in err.value.problems] == [json_line(dets, records[k]) for k in (1, 3, 4)]
     assert all(p.file == str(dets) for p in err.value.problems)
     problems: list[Problem] = []
     dt = read_coco_results(dets, gt, problems=problems)
-    assert len(problems) == 4 and dt.num_boxes == 1
+    assert len(problems) == 3 and dt.num_boxes == 1
+    ignored = dt.meta["ignored_detections"]
+    assert ignored["count"] == 1 and ignored["ids"] == {4: 1}
+    assert [p.field for p in ignored["problems"]] == ["[2].category_id"]
     s = next(s for s in dt.samples if s.id == 7)
     assert s.boxes.tolist() == [[1, 2, 4, 6]] and s.scores.tolist() == [0.5]
 
@@ -210,9 +214,11 @@ def test_fresh_category_and_image_ids_for_other_sources(tmp_path):
     ])
     d = to_coco_dict(ds, keep_difficult=False)
     assert [(c["id"], c["name"]) for c in d["categories"]] == [(1, "zebra"), (2, "ant")]
-    assert [(i["id"], i["file_name"]) for i in d["images"]] == [("one", "one.png"), ("two", "two.png")]
+    # image ids are integers (issue 11): 1..N, the samples' string ids kept in source_id
+    assert [(i["id"], i["file_name"], i["source_id"]) for i in d["images"]] == [(1, "one.png", "one"),
+                                                                                 (2, "two.png", "two")]
     assert [(a["image_id"], a["category_id"], a["bbox"]) for a in d["annotations"]] == [
-        ("one", 2, [1.0, 1.0, 4.0, 4.0]), ("two", 1, [2.0, 2.0, 4.0, 4.0])]
+        (1, 2, [1.0, 1.0, 4.0, 4.0]), (2, 1, [2.0, 2.0, 4.0, 4.0])]
     kept = to_coco_dict(ds, keep_difficult=True)
     assert kept["annotations"][-1]["attributes"] == {"difficult": True}
     assert len({a["id"] for a in kept["annotations"]}) == 3

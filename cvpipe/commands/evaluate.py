@@ -198,11 +198,15 @@ class _Status:
 @click.option("--analyse", "--analyze", "analyse", is_flag=True,
               help="Also TIDE's error breakdown and the F1-optimal confidence per class (tables, JSON "
                    "'analysis', and with --plots f1_curves.png, error_breakdown.png, false_positives.png, missed.png).")
+@click.option("--strict", is_flag=True,
+              help="Refuse detections whose category id the ground truth does not have (by default they are "
+                   "left out and counted, as pycocotools leaves them out).")
 def evaluate(gt_path: Path, dt_path: Path | None, model_path: Path | None, metrics: tuple[str, ...], json_out: Path | None, gt_format: str | None,
              dt_format: str | None, images_dir: Path | None, plots: Path | None, engine: str,
              iou_threshold: float, conf_threshold: float, difficult: str, quiet: bool,
              max_dets: str | None = None, analyse: bool = False, dt_layout: str | None = None,
-             dt_coords: str | None = None, dt_conf: str | None = None, dt_names: Path | None = None) -> None:
+             dt_coords: str | None = None, dt_conf: str | None = None, dt_names: Path | None = None,
+             strict: bool = False) -> None:
     """Evaluate detections DT against ground truth GT.
 
     Prints COCO's twelve numbers (as pycocotools computes them) and a per-class AP table; --json
@@ -231,6 +235,7 @@ def evaluate(gt_path: Path, dt_path: Path | None, model_path: Path | None, metri
     if caps is not None:
         params["coco"]["max_dets"] = caps
     status = _Status(enabled=not quiet and sys.stderr.isatty())
+    ignored = None
     with gc_paused():  # see gc_paused: reading and evaluating build many small objects
         status(f"reading ground truth {gt_path}")
         gt = read_dataset(gt_path, gt_format, images_dir=images_dir)
@@ -240,6 +245,7 @@ def evaluate(gt_path: Path, dt_path: Path | None, model_path: Path | None, metri
         else:
             status(f"reading detections {dt_path}")
             dt = read_detections(dt_path, gt, dt_format, txt_layout=_txt_layout_options(dt_layout, dt_coords, dt_conf, dt_names))
+            ignored = _ignored_detections(dt, strict)  # --strict (issue 11)
         dt = align_detections(gt, dt)
         status(f"evaluating {', '.join(names)}: {len(gt)} images, {gt.num_boxes} objects, {dt.num_boxes} detections")
         result = run_evaluation(gt, dt, params)
@@ -251,6 +257,8 @@ def evaluate(gt_path: Path, dt_path: Path | None, model_path: Path | None, metri
             analysis = run_analysis(gt, dt, difficult=difficult, max_dets=caps[-1] if caps else 100)  # type: ignore[arg-type]
             result = {**result, "analysis": analysis.result}
     status.done()
+    if ignored:
+        result = {**result, "ignored_detections": ignored}
     if json_out is not None and str(json_out) == "-":
         print_json(result)
     else:
@@ -273,6 +281,28 @@ def evaluate(gt_path: Path, dt_path: Path | None, model_path: Path | None, metri
 
             written.update(save_analysis_pictures(analysis, gt, plots))
         click.echo("pictures: " + ", ".join(written.values()), file=stream)
+
+
+def _ignored_detections(dt, strict: bool) -> dict | None:
+    """The detections the reader left out because the ground truth has not their category
+    (``dt.meta["ignored_detections"]``, as pycocotools leaves them out of its evaluation):
+    a warning on stderr and ``{"count", "ids"}`` for the JSON, or with ``strict`` an InputError
+    naming the first of them (file, line, field) and the ids."""
+    info = dt.meta.get("ignored_detections")
+    if not info:
+        return None
+    ids = ", ".join(f"{k!r} ({n}x)" for k, n in list(info["ids"].items())[:10])
+    ids += ", ..." if len(info["ids"]) > 10 else ""
+    count = info["count"]
+    if strict:
+        p = info["problems"][0]
+        line = dt.locate(p.file, p.field) if dt.locate is not None else None
+        raise InputError(f"{count:,} detection(s) of a category the ground truth does not have (refused by --strict)",
+                         file=p.file, line=line, field=p.field, value=ids, expected=p.expected,
+                         hint="without --strict they are left out and counted, as pycocotools leaves them out")
+    click.echo(f"warning: {count:,} detection(s) left out: category id not in the ground truth ({ids}); "
+               "pycocotools leaves them out too (--strict refuses them)", err=True)
+    return {"count": count, "ids": {str(k): n for k, n in info["ids"].items()}}
 
 
 def _parse_max_dets(text: str, metrics: list[str]) -> list[int]:

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from ..errors import InputError, Problem
 
-__all__ = ["decode", "load_json", "DuplicateKeyError", "DUPLICATE_SCAN_LIMIT", "element_lines", "LineFinder", "add_lines", "gc_paused", "LINE_SCAN_LIMIT"]
+__all__ = ["decode", "decode_typed", "load_json", "load_json_bytes", "read_json_bytes", "DuplicateKeyError", "DUPLICATE_SCAN_LIMIT", "element_lines", "LineFinder", "add_lines", "gc_paused", "LINE_SCAN_LIMIT"]
 
 
 #: JSON files up to this size are parsed by the standard library with a check for repeated keys
@@ -63,20 +63,59 @@ def decode(data: bytes) -> Any:
         return json.loads(data)
 
 
+def decode_typed(data: bytes, type_: Any, keys: tuple[str, ...] = ()) -> Any:
+    """``data`` decoded by msgspec straight into ``type_`` (e.g. ``list[SomeStruct]``: no
+    intermediate dicts), or None when msgspec refuses it (wrong types, a missing field, ``NaN``,
+    malformed JSON: the caller then takes the general path, which names each problem).
+
+    ``keys``: field names each element must hold exactly once -- msgspec keeps the last of a
+    repeated key, which the general path refuses for files up to :data:`DUPLICATE_SCAN_LIMIT`,
+    so for such files the typed result is only used when each key occurs as often as there are
+    elements (a string value that equals a key name merely sends the file to the general path);
+    larger files are decoded by msgspec on the general path too, so they are not scanned."""
+    import msgspec
+
+    try:
+        out = msgspec.json.decode(data, type=type_)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+    if keys and isinstance(out, list) and len(data) <= DUPLICATE_SCAN_LIMIT:
+        n = len(out)
+        if any(data.count(b'"' + k.encode() + b'"') != n for k in keys):
+            return None
+    return out
+
+
+def read_json_bytes(path: Path, problems: list[Problem] | None = None) -> bytes | None:
+    """The bytes of the JSON file at ``path`` (see :func:`load_json`), or None with the Problem
+    appended to ``problems`` (raised as InputError without a list)."""
+    from .files import MAX_JSON_BYTES, read_input_bytes
+
+    try:
+        return read_input_bytes(str(path), limit=MAX_JSON_BYTES, expected="a readable JSON file")
+    except InputError as exc:
+        if problems is None:
+            raise InputError.from_problems([exc.problem]) from None
+        problems.append(exc.problem)
+        return None
+
+
 def load_json(path: Path, problems: list[Problem] | None = None, *, expected: str = "a JSON object or list") -> Any:
     """Parse the JSON file at ``path`` (a regular file within
     :data:`~cvpipe.formats.files.MAX_JSON_BYTES`). A missing or non-regular file, malformed
     JSON, a repeated key, nesting too deep or a document that is just ``null`` becomes a
     Problem with the file (and line when known), appended to ``problems`` and None returned, or
     raised as InputError. ``expected`` words what the document should be."""
-    from .files import MAX_JSON_BYTES, read_input_bytes
+    data = read_json_bytes(Path(path), problems)
+    return None if data is None else load_json_bytes(data, path, problems, expected=expected)
 
+
+def load_json_bytes(data: bytes, path: Path, problems: list[Problem] | None = None, *,
+                    expected: str = "a JSON object or list") -> Any:
+    """:func:`load_json` on the bytes ``data`` already read from ``path``."""
     path = Path(path)
     try:
-        data = read_input_bytes(str(path), limit=MAX_JSON_BYTES, expected="a readable JSON file")
         doc = decode(data)
-    except InputError as exc:
-        p = exc.problem
     except DuplicateKeyError as exc:
         p = Problem("duplicate key in a JSON object", file=str(path), field=exc.key, value=exc.key,
                     expected="each key once per object")

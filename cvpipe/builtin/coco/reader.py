@@ -4,7 +4,9 @@ file and JSON path (and line, found lazily), the bad items skipped when asked.""
 from __future__ import annotations
 
 import math
-from itertools import chain
+from collections import deque
+from collections.abc import Sequence
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,10 @@ from ...errors import Problem
 from ...formats.json import LineFinder, add_lines, gc_paused, load_json
 from .layout import dataset_base, image_candidates, json_files
 
-__all__ = ["read_coco", "is_num", "is_id", "hashable", "short"]
+__all__ = ["read_coco", "Places", "is_num", "is_id", "other_id_form", "hashable", "short"]
 
-#: image keys cvpipe models itself; every other image key goes to Sample.extra
+#: image keys cvpipe models itself (``file_name`` is kept in Sample.extra too); every other
+#: image key goes to Sample.extra
 _IMAGE_CORE = ("id", "file_name", "width", "height")
 #: annotation keys cvpipe models itself; every other annotation key goes to box_extra
 _ANN_CORE = ("image_id", "category_id", "iscrowd")
@@ -29,6 +32,45 @@ def is_id(v: Any) -> bool:
     return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and v != "")
 
 
+def other_id_form(v: int | str) -> int | str | None:
+    """The other spelling of a COCO id (``"2299"`` for 2299, 2299 for ``"2299"``; None for a
+    string that is not an integer written plainly, such as ``"02299"`` or ``"a1"``). cvpipe
+    matches both spellings alike, in ground truth and detections: some exporters write image
+    ids as strings in one place and as numbers in another."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return str(v)
+    if v.isascii() and v.isdigit() and str(int(v)) == v:
+        return int(v)
+    return None
+
+
+class Places(Sequence):
+    """The :class:`Origin` of each box of a sample (``file``, field ``<name>[k]`` with ``k`` the
+    box's index in the file's list ``name``: ``annotations[17]``, or ``[17]`` for a results
+    list), made when asked: 800,000 boxes need no 800,000 objects for the few problems that
+    name one. Slices are Places too."""
+
+    __slots__ = ("file", "name", "pos")
+
+    def __init__(self, file: str, name: str, pos: Any) -> None:
+        self.file, self.name, self.pos = file, name, pos
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return Places(self.file, self.name, self.pos[i])
+        return Origin(self.file, None, f"{self.name}[{int(self.pos[i])}]")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class _Parsed:
     """One instances file, checked: images, categories and annotations grouped per image."""
 
@@ -36,6 +78,7 @@ class _Parsed:
         self.file, self.split = file, split
         self.images: list[dict] = []
         self.image_fields: list[str] = []  # the JSON path of each kept image
+        self.sizeless: list[int] = []  # kept images without width/height (sizes from headers)
         self.categories: list[dict] = []
         self.top: dict[str, Any] = {}
         # kept annotations, in file order: the dicts, their index in the file, their image's
@@ -97,33 +140,10 @@ def _parse_instances(data: Any, file: Path, split: str | None, found: list[Probl
         cat_ids[cid], names[name] = k, k
         out.categories.append(c)
 
-    # images
-    index: dict[Any, int] = {}
-    for k, im in enumerate(images):
-        where = f"images[{k}]"
-        if not isinstance(im, dict):
-            bad("not an object", where, type(im).__name__, "an image object")
-            continue
-        iid, fn, w, h = im.get("id"), im.get("file_name"), im.get("width"), im.get("height")
-        ok = True
-        if not is_id(iid):
-            bad("bad image id", f"{where}.id", iid, "an integer")
-            ok = False
-        elif iid in index:
-            bad("duplicate image id", f"{where}.id", iid, "unique image ids",
-                hint=f"also {out.image_fields[index[iid]]}")
-            ok = False
-        if not isinstance(fn, str) or not fn.strip():
-            bad("bad file_name", f"{where}.file_name", fn, "a non-empty relative path")
-            ok = False
-        for key, v in (("width", w), ("height", h)):
-            if not is_num(v) or (isinstance(v, float) and not math.isfinite(v)) or v <= 0 or v != int(v):
-                bad(f"bad image {key}", f"{where}.{key}", v, "a positive integer")
-                ok = False
-        if ok:
-            index[iid] = len(out.images)
-            out.images.append(im)
-            out.image_fields.append(where)
+    # images: a vectorised pass for well-formed lists, item by item (naming every problem) else
+    index = _fast_images(images, out)
+    if index is None:
+        index = _slow_images(images, out, bad)
 
     # annotations: a vectorised pass for well-formed files, the item-by-item pass (which names
     # every problem) only when the fast one meets anything irregular
@@ -132,38 +152,145 @@ def _parse_instances(data: Any, file: Path, split: str | None, found: list[Probl
     return out
 
 
+def _fast_images(images: list, out: _Parsed) -> dict | None:
+    """The id -> index map of ``images`` (both spellings of each id, see
+    :func:`other_id_form`) with every image taken into ``out``, or None (nothing taken) at the
+    first irregularity: not a dict, an id that is not a distinct integer, a file name that is
+    not a non-blank string, a width or height that is not a positive integer."""
+    from operator import itemgetter
+
+    n = len(images)
+    try:
+        if not set(map(type, images)) <= {dict}:
+            return None
+        ids = list(map(itemgetter("id"), images))
+        if not set(map(type, ids)) <= {int} or len(set(ids)) != n:
+            return None
+        names = list(map(itemgetter("file_name"), images))
+        if not set(map(type, names)) <= {str} or not all(map(str.strip, names)):
+            return None
+        sizes = list(map(itemgetter("width"), images)) + list(map(itemgetter("height"), images))
+        if not set(map(type, sizes)) <= {int} or (sizes and min(sizes) <= 0):
+            return None
+    except KeyError:
+        return None
+    out.images = images
+    out.image_fields = [f"images[{k}]" for k in range(n)]
+    index = dict(zip(map(str, ids), range(n)))  # "2299" for image 2299
+    index.update(zip(ids, range(n)))
+    return index
+
+
+def _slow_images(images: list, out: _Parsed, bad) -> dict:
+    """:func:`_fast_images` item by item, every problem named (and its image left out)."""
+    index: dict[Any, int] = {}
+    alias: dict[Any, int] = {}  # the other form of each id: 2299 for "2299", "2299" for 2299
+    for k, im in enumerate(images):
+        where = f"images[{k}]"
+        if not isinstance(im, dict):
+            bad("not an object", where, type(im).__name__, "an image object")
+            continue
+        iid, fn, w, h = im.get("id"), im.get("file_name"), im.get("width"), im.get("height")
+        ok = True
+        alt = other_id_form(iid) if is_id(iid) else None
+        if not is_id(iid):
+            bad("bad image id", f"{where}.id", iid, "an integer")
+            ok = False
+        elif iid in index:
+            bad("duplicate image id", f"{where}.id", iid, "unique image ids",
+                hint=f"also {out.image_fields[index[iid]]}")
+            ok = False
+        elif alt in index:
+            bad("image ids that differ only in type", f"{where}.id", iid,
+                f"one image per id: cvpipe reads {alt!r} and {iid!r} as the same image id (in the ground truth "
+                "and in detections alike), so two images cannot have them",
+                hint=f"also {out.image_fields[index[alt]]}")
+            ok = False
+        if not isinstance(fn, str) or not fn.strip():
+            bad("bad file_name", f"{where}.file_name", fn, "a non-empty relative path")
+            ok = False
+        sized = True
+        for key, v in (("width", w), ("height", h)):
+            if v is None:  # absent (or null): read from the image's header, as VOC and YOLO do
+                sized = False
+            elif not is_num(v) or (isinstance(v, float) and not math.isfinite(v)) or v <= 0 or v != int(v):
+                bad(f"bad image {key}", f"{where}.{key}", v, "a positive integer")
+                ok = False
+        if ok:
+            if not sized:
+                out.sizeless.append(len(out.images))
+            index[iid] = len(out.images)
+            if alt is not None:
+                alias[alt] = len(out.images)
+            out.images.append(im)
+            out.image_fields.append(where)
+    return {**alias, **index} if alias else index
+
+
 def _fast_annotations(annotations: list, index: dict, cat_ids: dict, out: _Parsed) -> bool:
     """Check and take every annotation at once; False (and nothing taken) at the first
     irregularity: a missing key, an unknown id, a malformed bbox, a bad iscrowd, repeated ids."""
     import numpy as np
 
+    from operator import itemgetter
+
     n = len(annotations)
     try:
-        img_ids = [a["image_id"] for a in annotations]
-        cats = [a["category_id"] for a in annotations]
-        # ids are integers or strings: true and 1.0 equal 1 as dict keys, so they are checked
-        if not {type(v) for v in img_ids} | {type(v) for v in cats} <= {int, str}:
+        if not set(map(type, annotations)) <= {dict}:
             return False
-        img = [index.get(i) for i in img_ids]
-        crowd = {a.get("iscrowd", 0) for a in annotations}
-        ids = [a.get("id") for a in annotations]
+        img_ids = list(map(itemgetter("image_id"), annotations))
+        cats = list(map(itemgetter("category_id"), annotations))
+        # ids are integers or strings: true and 1.0 equal 1 as dict keys, so they are checked
+        if not set(map(type, img_ids)) | set(map(type, cats)) <= {int, str}:
+            return False
+        img = list(map(index.get, img_ids))
+        crowd = set(map(dict.get, annotations, repeat("iscrowd"), repeat(0)))
+        ids = list(map(dict.get, annotations, repeat("id")))
         if None in img or not set(cats) <= cat_ids.keys() or len(set(ids)) != n:
             return False
-        if not crowd <= {0, 1} or not {type(c) for c in crowd} <= {int}:
+        if not crowd <= {0, 1} or not set(map(type, crowd)) <= {int}:
             return False
-        bboxes = [a["bbox"] for a in annotations]
-        if not {type(b) for b in bboxes} <= {list}:
+        bboxes = list(map(itemgetter("bbox"), annotations))
+        if not set(map(type, bboxes)) <= {list} or not set(map(len, bboxes)) <= {4}:
             return False
         if not set(map(type, chain.from_iterable(bboxes))) <= {int, float}:  # true would be 1
             return False
-        xywh = np.array(bboxes) if n else np.zeros((0, 4))
-    except (KeyError, TypeError, AttributeError, ValueError):
-        return False
-    if xywh.shape != (n, 4) or xywh.dtype.kind not in "if":
+        xywh = np.fromiter(chain.from_iterable(bboxes), np.float64, 4 * n).reshape(n, 4)
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError):
         return False
     out.anns, out.ann_pos, out.ann_image, out.ann_cat = annotations, range(n), img, cats
     out.xywh = xywh.astype(np.float64, copy=False)
     return True
+
+
+def _header_sizes(p: _Parsed, root: Path | None, prefix: str, found: list[Problem]) -> dict[int, tuple]:
+    """``{image index: (width, height)}`` read from the image file headers, for the images of
+    ``p`` whose record has no ``width``/``height`` (as VOC and YOLO readers do); ``(None,
+    None)`` and a Problem naming the record and the file looked for when the image is not
+    readable either (that image and its annotations are then left out)."""
+    from ...errors import InputError
+    from ...formats.images import image_size
+
+    sizes: dict[int, tuple] = {}
+    per_image = None
+    for j in p.sizeless:
+        im = p.images[j]
+        rel = prefix + im["file_name"]
+        path = Path(rel) if root is None else Path(root) / rel
+        try:
+            sizes[j] = image_size(path)
+        except InputError:
+            if per_image is None:
+                from collections import Counter
+
+                per_image = Counter(p.ann_image)
+            n = per_image[j]
+            missing = [k for k in ("width", "height") if im.get(k) is None]
+            found.append(Problem("image size unknown", file=str(p.file), field=p.image_fields[j], value=im["file_name"],
+                                 expected=f"{' and '.join(missing)} in the image record, or a readable image at {path}",
+                                 hint=f"the image and its {n} annotation(s) are left out" if n else None))
+            sizes[j] = (None, None)
+    return sizes
 
 
 def _slow_annotations(annotations: list, index: dict, cat_ids: dict, out: _Parsed, bad) -> None:
@@ -306,6 +433,7 @@ def _read_coco(path: Path, images_dir: Path | None, splits: list[str] | None, pr
     samples = []
     for p, prefix in zip(parsed, prefixes):
         fname = str(p.file)
+        sizes = _header_sizes(p, root, prefix, found)
         label_here = {c["id"]: label_of[c["name"]] for c in p.categories}
         # group annotations by image with one stable argsort; samples get slices (views)
         img_idx = np.asarray(p.ann_image, dtype=np.int64)
@@ -315,29 +443,42 @@ def _read_coco(path: Path, images_dir: Path | None, splits: list[str] | None, pr
         bounds = zip((ends - counts).tolist(), ends.tolist())
         xyxy = xywh_to_xyxy(p.xywh[order])  # COCO's border: x2 = x + w, y2 = y + h
         labels_all = np.array([label_here[c] for c in p.ann_cat], dtype=np.int64).reshape(-1)[order]
-        anns = [p.anns[i] for i in order.tolist()]
-        crowd_all = np.array([a.get("iscrowd", 0) == 1 for a in anns], dtype=bool).reshape(-1)
-        attrs = [a.get("attributes") for a in anns]
-        difficult_all = np.array([type(x) is dict and bool(x.get("difficult")) for x in attrs], dtype=bool).reshape(-1)
-        truncated_all = np.array([type(x) is dict and bool(x.get("truncated")) for x in attrs], dtype=bool).reshape(-1)
+        anns = list(map(p.anns.__getitem__, order.tolist()))
+        n_anns = len(anns)
+        crowd_all = np.fromiter(map(dict.get, anns, repeat("iscrowd"), repeat(0)), np.int64, n_anns) == 1
+        attrs = list(map(dict.get, anns, repeat("attributes")))
+        if any(attrs):
+            difficult_all = np.array([type(x) is dict and bool(x.get("difficult")) for x in attrs], dtype=bool).reshape(-1)
+            truncated_all = np.array([type(x) is dict and bool(x.get("truncated")) for x in attrs], dtype=bool).reshape(-1)
+        else:
+            difficult_all = truncated_all = np.zeros(n_anns, dtype=bool)
         # the annotation dicts become box_extra (the modelled keys move out); where each came
         # from is its origin (the line is left to the dataset's locate)
-        pos = p.ann_pos
-        origins = []
-        for a, k in zip(anns, order.tolist()):
-            for key in _ANN_CORE:
-                a.pop(key, None)
-            origins.append(Origin(fname, None, f"annotations[{pos[k]}]"))
+        pos = np.asarray(p.ann_pos, dtype=np.int64).reshape(-1)[order]
+        for key in _ANN_CORE:  # dict.pop mapped over the list: a C loop, no Python frame per box
+            deque(map(dict.pop, anns, repeat(key), repeat(None)), maxlen=0)
+        origins = Places(fname, "annotations", pos)
         ann_keys.update(*anns)
-        for im, field, (a0, a1) in zip(p.images, p.image_fields, bounds):
-            extra = {k: v for k, v in im.items() if k not in _IMAGE_CORE}
-            image_keys.update(dict.fromkeys(extra))
-            extra["file_name"] = im["file_name"]
+        for j, (im, field, (a0, a1)) in enumerate(zip(p.images, p.image_fields, bounds)):
+            if sizes and j in sizes:
+                w, h = sizes[j]
+                if w is None:
+                    continue  # its size is unknown: a problem named in _header_sizes
+            else:
+                w, h = im["width"], im["height"]
+            # the image dict itself becomes Sample.extra (no copy of 118k dicts): the modelled
+            # keys move out, file_name goes last, as a copy would hold them
+            iid = im.pop("id")
+            fn = im.pop("file_name")
+            im.pop("width", None)
+            im.pop("height", None)
+            image_keys.update(dict.fromkeys(im))
+            im["file_name"] = fn
             samples.append(Sample(
-                image=prefix + im["file_name"], width=int(im["width"]), height=int(im["height"]),
+                image=prefix + fn, width=int(w), height=int(h),
                 boxes=xyxy[a0:a1], labels=labels_all[a0:a1], iscrowd=crowd_all[a0:a1],
                 difficult=difficult_all[a0:a1], truncated=truncated_all[a0:a1],
-                box_extra=anns[a0:a1], extra=extra, id=im["id"], split=p.split,
+                box_extra=anns[a0:a1], extra=im, id=iid, split=p.split,
                 origin=Origin(fname, None, field), box_origins=origins[a0:a1],
             ))
     meta: dict[str, Any] = {"coco": {

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from ...errors import InputError
 from .layout import DEFAULT_SPLIT
-from .reader import is_id, is_num
+from .reader import is_num
 
-__all__ = ["to_coco_dict", "write_coco", "category_entries"]
+__all__ = ["to_coco_dict", "write_coco", "category_entries", "SOURCE_ID_KEY"]
 
 
 def category_entries(dataset) -> list[dict]:
@@ -35,9 +35,15 @@ def category_entries(dataset) -> list[dict]:
     return out
 
 
-def _ids_or_sequential(values: list[Any]) -> list[Any]:
-    ok = all(is_id(v) for v in values) and len(set(values)) == len(values)
-    return list(values) if ok else list(range(1, len(values) + 1))
+#: the image record's field that keeps a sample's own id when the written id is a fresh integer
+SOURCE_ID_KEY = "source_id"
+
+
+def _int_ids(values: list[Any]) -> tuple[list[int], bool]:
+    """``(ids, renumbered)``: ``values`` when they are distinct integers, else 1..N in order
+    (pycocotools and faster-coco-eval index images and annotations by integer ids)."""
+    ok = all(isinstance(v, int) and not isinstance(v, bool) for v in values) and len(set(values)) == len(values)
+    return (list(values), False) if ok else (list(range(1, len(values) + 1)), True)
 
 
 def _xywh_list(box, orig) -> list[float]:
@@ -52,8 +58,10 @@ def to_coco_dict(dataset, *, keep_difficult: bool = True, keep_crowd: bool = Tru
                  file_names: list[str] | None = None, skipped: Counter | None = None) -> dict:
     """``dataset`` as one COCO instances dict (what pycocotools' ``COCO.dataset`` holds).
 
-    Image ids are the samples' ids when they are all distinct integers/strings, else 1..N;
-    annotation ids likewise from ``box_extra["id"]``. Difficult boxes are left out unless
+    Image ids are integers: the samples' ids when they are all distinct integers, else 1..N in
+    sample order, each sample's own id (a VOC or YOLO file stem, a string COCO id) then kept in
+    the record's ``source_id`` (and, for VOC and YOLO, in its file name); annotation ids
+    likewise from ``box_extra["id"]``. Difficult boxes are left out unless
     ``keep_difficult`` (then marked ``attributes.difficult``), crowd boxes unless ``keep_crowd``;
     both are counted in ``skipped``. ``area`` is the original one when known, else ``w * h``.
     """
@@ -67,14 +75,16 @@ def to_coco_dict(dataset, *, keep_difficult: bool = True, keep_crowd: bool = Tru
     cat_ids = [c["id"] for c in categories]
     samples = dataset.samples
     names = file_names if file_names is not None else image_names(samples)
-    img_ids = _ids_or_sequential([s.id for s in samples])
+    img_ids, renumbered = _int_ids([s.id for s in samples])
 
     all_ann_ids = [ex.get("id") for s in samples for ex in s.box_extra]
-    ann_ids_ok = all(is_id(v) for v in all_ann_ids) and len(set(all_ann_ids)) == len(all_ann_ids)
+    ann_ids_ok = not _int_ids(all_ann_ids)[1]
     images, annotations = [], []
     next_ann = 1
     for s, name, iid in zip(samples, names, img_ids):
         entry = {"id": iid, "file_name": name, "width": int(s.width), "height": int(s.height)}
+        if renumbered and s.id is not None:
+            entry[SOURCE_ID_KEY] = s.id
         for k, v in s.extra.items():
             if k in image_keys and k not in entry:
                 entry[k] = v
