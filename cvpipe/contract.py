@@ -179,6 +179,10 @@ class Sharding(Protocol):
     * ``commit(folder, records, categories, meta) -> dict``: finish ``folder`` (a manifest)
       from the records in part order; returns the writer's report (``images``, ``boxes``,
       ``skipped``). The driver then moves ``folder`` into place.
+
+    ``write_part`` and ``commit`` are both None for a format whose parts can only be read
+    (its writer needs the whole dataset); ``plan`` may take ``images_dir`` too. ``parts`` may
+    be any iterable: the driver walks it once, in order.
     """
 
     rows_per_part: int
@@ -369,7 +373,11 @@ class FormatRegistrar(Registrar):
             self._check_callable(name, what, fn, optional=True)
         description = self._check_description(name, description)
         if sharding is not None:
-            missing = [m for m in ("plan", "read_part", "write_part", "commit") if not callable(getattr(sharding, m, None))]
+            missing = [m for m in ("plan", "read_part") if not callable(getattr(sharding, m, None))]
+            writes = [callable(getattr(sharding, m, None)) for m in ("write_part", "commit")]
+            if writes[0] != writes[1] or any(getattr(sharding, m, None) is not None and not w
+                                            for m, w in zip(("write_part", "commit"), writes)):
+                missing += ["write_part and commit (both, or both None)"]
             if missing:
                 raise self._fail(name, f"sharding lacks {', '.join(missing)}")
         spec = FormatSpec(name, reader, writer, detect, description, read_predictions, sharding)

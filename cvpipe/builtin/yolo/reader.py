@@ -18,7 +18,7 @@ from .layout import darknet_items, find_in, rel_in_split, ultralytics_items
 if TYPE_CHECKING:
     from cvpipe.data import Dataset
 
-__all__ = ["read_yolo", "parse_labels", "make_sample"]
+__all__ = ["read_yolo", "layout_items", "read_items", "parse_labels", "make_sample"]
 
 
 def parse_labels(path: Path, width: int, height: int, ncls: int, found: list[Problem],
@@ -117,6 +117,60 @@ def make_sample(image: str, width: int, height: int, rows: list[tuple], label_fi
     )
 
 
+def layout_items(path: Path, splits: list[str] | None, images_dir: Path | None, found: list[Problem]):
+    """``(names, root, items)`` of the YOLO dataset at ``path`` (data.yaml, data.yml, the YAML
+    file itself or darknet's obj.names), or None with the problem appended to ``found``."""
+    if path.is_file():
+        return ultralytics_items(path, splits, images_dir, found)
+    if (path / "data.yaml").is_file() or (path / "data.yml").is_file():
+        y = path / "data.yaml" if (path / "data.yaml").is_file() else path / "data.yml"
+        return ultralytics_items(y, splits, images_dir, found)
+    if (path / "obj.names").is_file():
+        return darknet_items(path, splits, found)
+    found.append(Problem("not a YOLO dataset", file=str(path),
+                         expected="a folder with data.yaml (Ultralytics) or obj.names (darknet)"))
+    return None
+
+
+def read_items(items, ncls: int, root: Path, ds_root: Path, images_dir: Path | None,
+               found: list[Problem]) -> list:
+    """The samples of ``items`` (``(split, image path, label path)``, as the layout lists them):
+    each image's size from its header, its label file parsed; problems appended to ``found``.
+    Image paths are relative to ``root`` (absolute when outside it). Whether the labels carry
+    confidences is decided over ``items`` (all of them or none)."""
+    from cvpipe.formats.images import image_size
+
+    samples = []
+    parsed = []
+    for split, img, lab in items:
+        if images_dir:
+            rel = rel_in_split(img, ds_root, split)
+            img = find_in(Path(images_dir), rel)
+        try:
+            w, h = image_size(img)
+        except InputError:
+            found.append(Problem("image file not found or unreadable", file=str(lab) if lab.is_file() else str(img),
+                                 value=str(img), expected="an image whose header gives the size (YOLO labels are "
+                                                         "normalised by it)", hint="point to the images with --images-dir"))
+            continue
+        rows = parse_labels(lab, w, h, ncls, found)
+        parsed.append((split, img, lab, w, h, rows))
+    with_scores = any(r[2] is not None for p in parsed for r in p[5])
+    for split, img, lab, w, h, rows in parsed:
+        if with_scores and any(r[2] is None for r in rows):
+            r = next(r for r in rows if r[2] is None)
+            found.append(Problem("confidence missing", file=str(lab), line=r[4],
+                                 expected="a 6th value (confidence) on every line of a predictions dataset"))
+            rows = [r for r in rows if r[2] is not None]
+        try:
+            image = img.relative_to(root).as_posix()
+        except ValueError:
+            image = str(img)
+        samples.append(make_sample(image, w, h, rows, str(lab), split=split, ident=img.stem,
+                                    with_scores=with_scores))
+    return samples
+
+
 def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] | None = None,
               problems: list[Problem] | None = None) -> "Dataset":
     """Read a YOLO dataset (layouts and rules: see the module docstring).
@@ -131,53 +185,16 @@ def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] |
     """
     from cvpipe.data import Dataset
     from cvpipe.formats import raise_or_collect
-    from cvpipe.formats.images import image_size
 
     path = Path(path)
     found: list[Problem] = []
-    got = None
-    if path.is_file():
-        got = ultralytics_items(path, splits, images_dir, found)
-    elif (path / "data.yaml").is_file() or (path / "data.yml").is_file():
-        y = path / "data.yaml" if (path / "data.yaml").is_file() else path / "data.yml"
-        got = ultralytics_items(y, splits, images_dir, found)
-    elif (path / "obj.names").is_file():
-        got = darknet_items(path, splits, found)
-    else:
-        found.append(Problem("not a YOLO dataset", file=str(path),
-                             expected="a folder with data.yaml (Ultralytics) or obj.names (darknet)"))
+    got = layout_items(path, splits, images_dir, found)
     samples = []
     names: list[str] = []
     root = Path(images_dir) if images_dir else path
     if got is not None:
         names, ds_root, items = got
         root = Path(images_dir) if images_dir else ds_root
-        parsed = []
-        for split, img, lab in items:
-            if images_dir:
-                rel = rel_in_split(img, ds_root, split)
-                img = find_in(Path(images_dir), rel)
-            try:
-                w, h = image_size(img)
-            except InputError:
-                found.append(Problem("image file not found or unreadable", file=str(lab) if lab.is_file() else str(img),
-                                     value=str(img), expected="an image whose header gives the size (YOLO labels are "
-                                                             "normalised by it)", hint="point to the images with --images-dir"))
-                continue
-            rows = parse_labels(lab, w, h, len(names), found)
-            parsed.append((split, img, lab, w, h, rows))
-        with_scores = any(r[2] is not None for p in parsed for r in p[5])
-        for split, img, lab, w, h, rows in parsed:
-            if with_scores and any(r[2] is None for r in rows):
-                r = next(r for r in rows if r[2] is None)
-                found.append(Problem("confidence missing", file=str(lab), line=r[4],
-                                     expected="a 6th value (confidence) on every line of a predictions dataset"))
-                rows = [r for r in rows if r[2] is not None]
-            try:
-                image = img.relative_to(root).as_posix()
-            except ValueError:
-                image = str(img)
-            samples.append(make_sample(image, w, h, rows, str(lab), split=split, ident=img.stem,
-                                        with_scores=with_scores))
+        samples = read_items(items, len(names), root, ds_root, images_dir, found)
     raise_or_collect(found, problems)
     return Dataset(names, samples, root=root, meta={"format": "yolo"}, origin=Origin(str(path)))

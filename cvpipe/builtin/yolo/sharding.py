@@ -1,0 +1,93 @@
+"""The YOLO format's :class:`cvpipe.contract.Sharding` (read side): a dataset cut into chunks
+of label files, so that ``convert``/``validate --executor`` read them part by part in bounded
+memory.
+
+The plan lists the layout once (:func:`.reader.layout_items`, the reader's own rules) and
+stores each chunk as a compressed text listing (a few bytes per image, not Python path
+objects); :meth:`YoloSharding.read_part` reads one chunk with the reader's per-file code
+(:func:`.reader.read_items`), so a part's samples and problems are the single-process ones.
+Layout problems (a missing split folder) travel in part 0.
+
+One difference from the single-process reader: whether labels carry a confidence (a 6th
+value, a predictions dataset) is decided per part, not over the whole dataset.
+
+Writing stays with :func:`.writer.write_yolo`: the output names of a split depend on all of its
+images (the folders they share), so YOLO has no ``write_part``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any, Sequence
+
+from cvpipe.errors import Problem
+
+__all__ = ["YoloSharding", "SHARDING", "PART_IMAGES"]
+
+#: images (label files) per part
+PART_IMAGES = 2000
+
+
+def _pack(items: Sequence[tuple[str, Path, Path]]) -> bytes:
+    """``(split, image, label)`` items as one compressed ``split\\0image\\0label\\n`` listing."""
+    text = "".join(f"{split}\0{img}\0{lab}\n" for split, img, lab in items)
+    return zlib.compress(text.encode("utf-8", "surrogateescape"), 1)
+
+
+def _unpack(blob: bytes) -> list[tuple[str, Path, Path]]:
+    text = zlib.decompress(blob).decode("utf-8", "surrogateescape")
+    out = []
+    for line in text.split("\n"):
+        if line:
+            split, img, lab = line.split("\0")
+            out.append((split, Path(img), Path(lab)))
+    return out
+
+
+class YoloSharding:
+    """Parts are ``{"names", "root", "problems", "items"}``: the category names, the layout
+    root, layout problems (part 0 only) and a packed chunk of ``PART_IMAGES`` items."""
+
+    rows_per_part = PART_IMAGES
+    write_part = None
+    commit = None
+
+    def plan(self, path: Path, *, splits: Sequence[str] | None = None,
+             images_dir: Path | None = None) -> dict[str, Any]:
+        """Categories, meta and the parts of the YOLO dataset at ``path`` (one listing of the
+        layout, no label file read)."""
+        from .reader import layout_items
+
+        path = Path(path)
+        found: list[Problem] = []
+        got = layout_items(path, list(splits) if splits else None, images_dir, found)
+        names, ds_root, items = got if got is not None else ([], path, [])
+        root = Path(images_dir) if images_dir else ds_root
+        parts = []
+        for k in range(0, max(len(items), 1), PART_IMAGES):
+            parts.append({"names": list(names), "root": str(ds_root), "problems": found if k == 0 else [],
+                          "items": _pack(items[k:k + PART_IMAGES])})
+        del items
+        return {"categories": list(names), "meta": {"format": "yolo"}, "parts": parts, "root": str(root)}
+
+    def read_part(self, path: Path, part: dict[str, Any], *, images_dir: Path | None = None,
+                  splits: Sequence[str] | None = None, problems: list[Problem] | None = None):
+        """The samples of one part as a Dataset (problems as :func:`.reader.read_yolo` handles
+        them: appended to ``problems``, or raised as one InputError when it is None)."""
+        from cvpipe.data import Dataset
+        from cvpipe.data.origin import Origin
+        from cvpipe.formats import raise_or_collect
+
+        from .reader import read_items
+
+        found: list[Problem] = list(part["problems"])
+        ds_root = Path(part["root"])
+        root = Path(images_dir) if images_dir else ds_root
+        samples = read_items(_unpack(part["items"]), len(part["names"]), root, ds_root,
+                             Path(images_dir) if images_dir else None, found)
+        raise_or_collect(found, problems)
+        return Dataset(part["names"], samples, root=root, meta={"format": "yolo"}, origin=Origin(str(path)))
+
+
+SHARDING = YoloSharding()
