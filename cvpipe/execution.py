@@ -224,6 +224,8 @@ class _SeenKeys:
         """Remember keys (one part's, distinct); merge levels of similar size."""
         import numpy as np
 
+        if not len(h1):
+            return
         order = np.argsort(h1, kind="stable")
         self.levels.append((h1[order], h2[order], np.asarray(refs, dtype=np.int64)[order]))
         while len(self.levels) > 1 and len(self.levels[-2][0]) <= 2 * len(self.levels[-1][0]):
