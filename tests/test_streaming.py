@@ -164,3 +164,32 @@ def test_seen_keys_answer_like_a_dict(parts):
             ordinal += 1
         keys.add(h1[new], h2[new], np.arange(ordinal - len(new), ordinal))
     assert sum(len(level[0]) for level in keys.levels) == len(seen)
+
+
+def test_process_executor_streams_in_order_and_matches(yolo_dir, tmp_path, capsys):
+    """``--executor processes``: worker processes, a bounded window, the single-process answer."""
+    from cvpipe.builtin.executors import ProcessExecutor
+    from cvpipe.errors import ConfigError
+    from cvpipe.execution import get_executor
+
+    ex = get_executor("processes", "2")
+    assert isinstance(ex, ProcessExecutor) and ex.window == 4
+    consumed = []
+
+    def items():
+        for i in range(10):
+            consumed.append(i)
+            yield i
+
+    results = ex.map(abs, items())
+    assert next(results) == 0 and len(consumed) <= ex.window + 1  # not all submitted up front
+    assert list(results) == list(range(1, 10))
+    ex.close()
+    with pytest.raises(ConfigError, match="worker count"):
+        get_executor("processes", "two")
+    out = {}
+    for label, more in (("plain", []), ("procs", ["--executor", "processes", "--address", "2"])):
+        code, o, _ = _run(capsys, "convert", str(yolo_dir), str(tmp_path / label), "--to", "parquet", "-q",
+                          "--skip-invalid", *more)
+        out[label] = (code, o.replace(str(tmp_path / label), "<DST>"), _tree(tmp_path / label))
+    assert out["plain"] == out["procs"] and out["procs"][0] == 0
