@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from .data.keys import KeySet
 from .errors import ConfigError, InputError, Problem
 
 __all__ = ["CHUNK", "get_executor", "executor_names", "PartResult", "check_part", "write_part",
@@ -120,13 +121,14 @@ class _WriteTask:
     index: int
     images: str
     root: str | None
+    options: dict = field(default_factory=dict)  # the writer's own options its write_part takes
 
 
 def write_part(task: _WriteTask) -> dict[str, Any]:
     """Write one part of the output through the output format's Sharding (picklable task)."""
     spec = _formats_api().get_format(task.fmt, need="writer").obj
     return spec.sharding.write_part(task.samples, Path(task.folder), task.index, images=task.images,
-                                    root=Path(task.root) if task.root else None)
+                                    root=Path(task.root) if task.root else None, **task.options)
 
 
 def _check_tasks(src: Path, fmt: str, *, images_dir: Path | None, splits: Sequence[str] | None,
@@ -139,7 +141,7 @@ def _check_tasks(src: Path, fmt: str, *, images_dir: Path | None, splits: Sequen
     inside = tuple(str(p) for p in dataset_folders(src, images_dir))
     spec = fm.get_format(fmt, need="reader", field="--from").obj
     splits = list(splits) if splits else None
-    if spec.sharding is not None:
+    if spec.sharding is not None and spec.sharding.plan is not None:
         from .formats.io import accepts
 
         more = {"images_dir": images_dir} if accepts(spec.sharding.plan, "images_dir") else {}
@@ -184,57 +186,6 @@ def _locate(problems: list[Problem], locate: Any) -> list[Problem]:
     return out
 
 
-class _SeenKeys:
-    """The keys (image paths, ``(split, id)`` pairs) of the samples kept so far, for the
-    cross-part duplicate check, in bounded memory: each key as two 64-bit hashes plus the
-    ordinal of its sample (24 bytes a key, in a few sorted numpy arrays merged like a
-    log-structured tree), not the key itself. A hit needs both hashes equal (a false one is a
-    2**-128 event)."""
-
-    def __init__(self) -> None:
-        self.levels: list[tuple[Any, Any, Any]] = []  # (h1 sorted, h2, ordinal), large to small
-
-    @staticmethod
-    def hashes(keys: Sequence[str]):
-        """``(h1, h2)``: two uint64 arrays, the halves of each key's blake2b-128."""
-        import hashlib
-
-        import numpy as np
-
-        raw = b"".join(hashlib.blake2b(k.encode("utf-8", "surrogatepass"), digest_size=16).digest() for k in keys)
-        both = np.frombuffer(raw, dtype=np.uint64).reshape(-1, 2) if keys else np.zeros((0, 2), np.uint64)
-        return both[:, 0].copy(), both[:, 1].copy()
-
-    def find(self, h1, h2):
-        """The ordinal of the kept sample each key belongs to, -1 where none (int64 array)."""
-        import numpy as np
-
-        found = np.full(len(h1), -1, dtype=np.int64)
-        for l1, l2, lref in self.levels:
-            at = np.searchsorted(l1, h1)
-            for k in np.flatnonzero((at < len(l1)) & (l1[np.minimum(at, len(l1) - 1)] == h1)).tolist():
-                j = int(at[k])
-                while j < len(l1) and l1[j] == h1[k]:
-                    if l2[j] == h2[k] and found[k] < 0:
-                        found[k] = lref[j]
-                    j += 1
-        return found
-
-    def add(self, h1, h2, refs) -> None:
-        """Remember keys (one part's, distinct); merge levels of similar size."""
-        import numpy as np
-
-        if not len(h1):
-            return
-        order = np.argsort(h1, kind="stable")
-        self.levels.append((h1[order], h2[order], np.asarray(refs, dtype=np.int64)[order]))
-        while len(self.levels) > 1 and len(self.levels[-2][0]) <= 2 * len(self.levels[-1][0]):
-            (a1, a2, ar), (b1, b2, br) = self.levels.pop(-2), self.levels.pop()
-            c1, c2, cr = np.concatenate([a1, b1]), np.concatenate([a2, b2]), np.concatenate([ar, br])
-            order = np.argsort(c1, kind="stable")
-            self.levels.append((c1[order], c2[order], cr[order]))
-
-
 def _sample_file(s: Any) -> str:
     o = s.origin
     return str((o.file if o is not None else None) or s.image)
@@ -245,7 +196,7 @@ class _Merger:
     samples (images listed in an earlier part left out and reported) and forgets them; the
     problems (reader's first, then the checks', then the cross-part duplicates, as in one
     process) and the skipped counts accumulate. The driver keeps 24 bytes per kept image
-    (:class:`_SeenKeys`), never the samples."""
+    (:class:`KeySet`), never the samples."""
 
     def __init__(self, results: Iterator[PartResult], read_problems: list[Problem], rerun: Any = None) -> None:
         self.results = results
@@ -254,7 +205,7 @@ class _Merger:
         self.skipped: Counter = Counter()
         self.images = self.boxes = 0
         self.kept = 0
-        self._paths, self._ids = _SeenKeys(), _SeenKeys()
+        self._paths, self._ids = KeySet(), KeySet()
         self._starts: list[int] = []  # ordinal of each part's first kept sample
         self._dups: list[tuple[Problem, int]] = []  # (problem without hint, ordinal of the first one)
         self._left_out: dict[int, set[int]] = {}  # part -> positions of its valid samples left out
@@ -279,9 +230,9 @@ class _Merger:
             if not samples:
                 yield []
                 continue
-            p1, p2 = _SeenKeys.hashes([s.image for s in samples])
+            p1, p2 = KeySet.hashes([s.image for s in samples])
             with_id = [k for k, s in enumerate(samples) if s.id is not None]
-            i1, i2 = _SeenKeys.hashes([repr((samples[k].split, samples[k].id)) for k in with_id])
+            i1, i2 = KeySet.hashes([repr((samples[k].split, samples[k].id)) for k in with_id])
             by_path = self._paths.find(p1, p2)
             by_id = np.full(len(samples), -1, dtype=np.int64)
             by_id[with_id] = self._ids.find(i1, i2)
@@ -411,7 +362,7 @@ class _CategoryOrder:
 
 
 def _write_tasks(merger: _Merger, order: _CategoryOrder, fmt: str, step: int, folder: str, images: str,
-                 root: Path | None, *, stop: bool) -> Iterator[_WriteTask]:
+                 root: Path | None, *, stop: bool, options: dict | None = None) -> Iterator[_WriteTask]:
     """The write tasks of the merged stream: ``step`` samples each (the parts the output
     format would write in one process), at most one task's samples buffered here. With
     ``stop``, no task after the first problem (the output will be refused; the parts are still
@@ -423,7 +374,7 @@ def _write_tasks(merger: _Merger, order: _CategoryOrder, fmt: str, step: int, fo
 
     def task(chunk: list) -> _WriteTask:
         return _WriteTask(fmt, [replace(s, extra=dict(s.extra)) for s in chunk], folder, index, images,
-                          str(root) if root is not None else None)
+                          str(root) if root is not None else None, dict(options or {}))
 
     for part in merger.parts():
         if stop and merger.has_problems:
@@ -503,11 +454,14 @@ def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str
         return problems, reasons
 
     if out.sharding is not None and out.sharding.write_part is not None:
+        from .formats.io import accepts
+
         order = _CategoryOrder(header["categories"], classes, classes_file)
         step = out.sharding.rows_per_part
+        own = {"keep_difficult": keep_difficult} if accepts(out.sharding.write_part, "keep_difficult") else {}
         with atomic_dir(dst) as tmp:
             records = list(executor.map(write_part, _write_tasks(merger, order, to, step, str(tmp), images, root,
-                                                                 stop=not skip_invalid)))
+                                                                 stop=not skip_invalid, options=own)))
             merger.drain()
             problems, reasons = refuse_or_count()
             order.check()

@@ -147,15 +147,15 @@ def test_duplicates_across_parts_name_the_first_file(tmp_path, capsys):
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(st.integers(0, 40), max_size=12), max_size=8))
 def test_seen_keys_answer_like_a_dict(parts):
-    """_SeenKeys (hashes, levels merged) finds exactly the earlier keys a dict would."""
+    """KeySet (hashes, levels merged) finds exactly the earlier keys a dict would."""
     import numpy as np
 
-    from cvpipe.execution import _SeenKeys
+    from cvpipe.data.keys import KeySet
 
-    keys, seen, ordinal = _SeenKeys(), {}, 0
+    keys, seen, ordinal = KeySet(), {}, 0
     for part in parts:
         part = list(dict.fromkeys(f"img/{k}.jpg" for k in part))
-        h1, h2 = _SeenKeys.hashes(part)
+        h1, h2 = KeySet.hashes(part)
         got = keys.find(h1, h2).tolist()
         assert got == [seen.get(k, -1) for k in part]
         new = [j for j, k in enumerate(part) if k not in seen]
@@ -193,3 +193,50 @@ def test_process_executor_streams_in_order_and_matches(yolo_dir, tmp_path, capsy
                           "--skip-invalid", *more)
         out[label] = (code, o.replace(str(tmp_path / label), "<DST>"), _tree(tmp_path / label))
     assert out["plain"] == out["procs"] and out["procs"][0] == 0
+
+
+def _coco_case(case: str):
+    """Datasets whose COCO output depends on the whole split: ids kept or renumbered, shared
+    folders cut, annotation ids kept or renumbered, difficult boxes left out, two splits."""
+    if case == "plain":
+        return make_dataset(9, boxes_per_image=2, empty_images=2)
+    ds = make_dataset(9, boxes_per_image=2, empty_images=1)
+    for k, s in enumerate(ds.samples):
+        s.id = 100 + k
+        s.image = f"deep/{'a' if k < 6 else 'b'}/{s.image}"
+        s.box_extra = [{"id": 1000 + 10 * k + j} for j in range(len(s))]
+        s.difficult[:] = [j == 0 and k % 3 == 0 for j in range(len(s))]
+        s.split = "val" if k % 4 == 3 else "train"
+    if case == "ids-renumbered":
+        ds.samples[6].id = None  # one image without an id: the split renumbered 1..N
+        ds.samples[5].box_extra[0] = {"id": ds.samples[0].box_extra[1]["id"]}
+    return ds
+
+
+@pytest.mark.parametrize("case", ["plain", "ids-kept", "ids-renumbered"])
+def test_coco_written_part_by_part_equals_write_coco(tmp_path, capsys, monkeypatch, case):
+    monkeypatch.setattr("cvpipe.builtin.coco.stream.CocoStreamSharding.rows_per_part", 2)
+    ds = _coco_case(case)
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=3)
+    out = _both(capsys, tmp_path, tmp_path / "pq", "coco", "--images", "none")
+    assert out["plain"] == out["local"] and out["local"][0] == 0
+    files = [k for k in out["local"][3] if k.endswith(".json")]
+    assert files and not [k for k in out["local"][3] if ".cvpipe-coco-parts" in k]
+    train = json.loads(out["local"][3]["annotations/instances_train.json"])
+    ids = [im["id"] for im in train["images"]]
+    anns = [a["id"] for a in train["annotations"]]
+    if case == "ids-kept":
+        assert min(ids) >= 100 and min(anns) >= 1000 and train["images"][0]["file_name"].startswith("a/")
+    if case == "ids-renumbered":
+        assert ids == list(range(1, len(ids) + 1)) and anns == list(range(1, len(anns) + 1))
+
+
+def test_coco_part_by_part_refuses_one_name_twice(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("cvpipe.builtin.coco.stream.CocoStreamSharding.rows_per_part", 2)
+    ds = make_dataset(6, empty_images=0)
+    ds.samples[4].image = "other/" + ds.samples[1].image  # same name once the folders are cut
+    ds.samples[4].extra["file_name"] = ds.samples[1].image
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=2)
+    out = _both(capsys, tmp_path, tmp_path / "pq", "coco", "--images", "none")
+    assert out["plain"] == out["local"]
+    assert out["local"][0] == 2 and "same output name" in out["local"][2] and out["local"][3] is None
