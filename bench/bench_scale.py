@@ -3,11 +3,13 @@ one process and through executors: wall time, peak memory of the driver and of t
 worker, at growing N (10k, 100k, 1M), to show the driver's memory flat in N.
 
 The dataset (deterministic, seed 0): ``images/train/<i>.png``, all hard links to ONE tiny PNG
-(64x48: the YOLO reader needs each image's header for the size, so every image is a real file
-whose header is read, but only one inode of pixels is stored), ``labels/train/<i>.txt`` with
+(64x48, one file per 50,000 images: the YOLO reader needs each image's header for the size, so every image is a real file
+whose header is read, but few inodes of pixels are stored), ``labels/train/<i>.txt`` with
 1-5 boxes (mean 3), 80 categories, ``data.yaml``. Conversions use ``--images none`` (paths and
 sizes are written, pixels not copied). Each run is a fresh process; its peak RSS is
-``VmHWM`` (imports included); workers' peak is the largest ``ru_maxrss`` of the reaped children.
+``VmHWM`` (imports included); "child MB" is the largest ``ru_maxrss`` of its reaped children:
+the worker processes (``processes``), or the short-lived process that lists the YOLO layout
+(``local``, ``processes``: :meth:`cvpipe.builtin.yolo.sharding.YoloSharding.plan`).
 
 Modes per leg:
 
@@ -70,10 +72,11 @@ def generate(root: Path, n: int, *, ncls: int = 80, seed: int = 0) -> float:
     img_dir, lab_dir = root / "images" / "train", root / "labels" / "train"
     img_dir.mkdir(parents=True)
     lab_dir.mkdir(parents=True)
-    proto = root / "proto.png"
-    make_png(proto)
     for i in range(n):
         name = f"{i:07d}"
+        if i % 50_000 == 0:  # ext4 allows 65,000 links to one inode
+            proto = root / f"proto-{i // 50_000}.png"
+            make_png(proto)
         os.link(proto, img_dir / f"{name}.png")
         lines = []
         for _ in range(rnd.randint(1, 5)):
@@ -118,7 +121,7 @@ def main() -> None:
     base.mkdir(parents=True, exist_ok=True)
     rows = []
     print(f"load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs; {base}")
-    print(f"{'leg':14} {'images':>9} {'mode':10} {'wall s':>8} {'us/img':>7} {'driver MB':>10} {'worker MB':>10}")
+    print(f"{'leg':14} {'images':>9} {'mode':10} {'wall s':>8} {'us/img':>7} {'driver MB':>10} {'child MB':>10}")
     try:
         for n in [int(x) for x in a.sizes.split(",")]:
             src = base / f"yolo-{n}"
@@ -141,7 +144,7 @@ def main() -> None:
                     r.update(leg=leg, images=n, mode=mode, load=load)
                     rows.append(r)
                     print(f"{leg:14} {n:9d} {mode:10} {r['wall']:8.1f} {1e6 * r['wall'] / n:7.0f} "
-                          f"{r['driver_mb']:10.0f} {r['worker_mb'] if mode in ('processes', 'ray') else 0:10.0f}"
+                          f"{r['driver_mb']:10.0f} {r['worker_mb']:10.0f}"
                           f"   (load {load:.2f}, exit {r['code']})", flush=True)
                     if not (leg == "yolo-parquet" and mode == "single"):  # that one is the next leg's input
                         shutil.rmtree(dst, ignore_errors=True)

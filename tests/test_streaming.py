@@ -240,3 +240,37 @@ def test_coco_part_by_part_refuses_one_name_twice(tmp_path, capsys, monkeypatch)
     out = _both(capsys, tmp_path, tmp_path / "pq", "coco", "--images", "none")
     assert out["plain"] == out["local"]
     assert out["local"][0] == 2 and "same output name" in out["local"][2] and out["local"][3] is None
+
+
+def test_a_sharding_reads_writes_or_both_never_half():
+    """add_format(sharding=...): plan+read_part and/or write_part+commit, each pair whole."""
+    from cvpipe.contract import Entry, FormatRegistrar
+    from cvpipe.errors import PluginError
+
+    got: list[Entry] = []
+    reg = FormatRegistrar("test", got.append)
+
+    class Half:
+        rows_per_part = 1
+        plan = staticmethod(lambda path, splits=None: {})
+        read_part = None
+        write_part = commit = None
+
+    class ReadOnly(Half):
+        read_part = staticmethod(lambda path, part, **kw: None)
+
+    class WriteOnly(Half):
+        plan = None
+        write_part = staticmethod(lambda samples, folder, index, **kw: {})
+        commit = staticmethod(lambda folder, records, categories, meta: {})
+
+    class Neither(Half):
+        plan = None
+
+    reg.add_format("r", reader=lambda p: None, sharding=ReadOnly())
+    reg.add_format("w", writer=lambda d, p: {}, sharding=WriteOnly())
+    assert [e.name for e in got] == ["r", "w"]
+    with pytest.raises(PluginError, match="plan and read_part"):
+        reg.add_format("h", reader=lambda p: None, sharding=Half())
+    with pytest.raises(PluginError, match="sharding lacks"):
+        reg.add_format("n", reader=lambda p: None, sharding=Neither())

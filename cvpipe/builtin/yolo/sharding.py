@@ -45,6 +45,21 @@ def _unpack(blob: bytes) -> list[tuple[str, Path, Path]]:
     return out
 
 
+def _plan(path: Path, splits: Sequence[str] | None, images_dir: Path | None, size: int) -> dict[str, Any]:
+    """:meth:`YoloSharding.plan`'s work: list the layout, pack it in parts of ``size`` items."""
+    from .reader import layout_items
+
+    found: list[Problem] = []
+    got = layout_items(path, list(splits) if splits else None, images_dir, found)
+    names, ds_root, items = got if got is not None else ([], path, [])
+    root = Path(images_dir) if images_dir else ds_root
+    parts = []
+    for k in range(0, max(len(items), 1), size):
+        parts.append({"names": list(names), "root": str(ds_root), "problems": found if k == 0 else [],
+                      "items": _pack(items[k:k + size])})
+    return {"categories": list(names), "meta": {"format": "yolo"}, "parts": parts, "root": str(root)}
+
+
 class YoloSharding:
     """Parts are ``{"names", "root", "problems", "items"}``: the category names, the layout
     root, layout problems (part 0 only) and a packed chunk of ``PART_IMAGES`` items."""
@@ -56,20 +71,15 @@ class YoloSharding:
     def plan(self, path: Path, *, splits: Sequence[str] | None = None,
              images_dir: Path | None = None) -> dict[str, Any]:
         """Categories, meta and the parts of the YOLO dataset at ``path`` (one listing of the
-        layout, no label file read)."""
-        from .reader import layout_items
+        layout, no label file read). Where the OS can fork, the listing runs in a short-lived
+        child process: its path objects (about 0.7 kB an image) never count against the
+        driver, which receives only the packed parts."""
+        import multiprocessing
 
-        path = Path(path)
-        found: list[Problem] = []
-        got = layout_items(path, list(splits) if splits else None, images_dir, found)
-        names, ds_root, items = got if got is not None else ([], path, [])
-        root = Path(images_dir) if images_dir else ds_root
-        parts = []
-        for k in range(0, max(len(items), 1), PART_IMAGES):
-            parts.append({"names": list(names), "root": str(ds_root), "problems": found if k == 0 else [],
-                          "items": _pack(items[k:k + PART_IMAGES])})
-        del items
-        return {"categories": list(names), "meta": {"format": "yolo"}, "parts": parts, "root": str(root)}
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return _plan(Path(path), splits, images_dir, PART_IMAGES)
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            return pool.apply(_plan, (Path(path), splits, images_dir, PART_IMAGES))
 
     def read_part(self, path: Path, part: dict[str, Any], *, images_dir: Path | None = None,
                   splits: Sequence[str] | None = None, problems: list[Problem] | None = None):
