@@ -1,13 +1,17 @@
-"""Per-shard ``convert`` and ``validate`` through an executor (``--executor NAME``).
+"""Per-shard ``convert`` and ``validate`` through an executor (``--executor NAME``), streaming.
 
-The work is cut into parts: the shards of a format that registers a
-:class:`~cvpipe.contract.Sharding` (``parquet``), otherwise chunks of :data:`CHUNK` samples of
+The work is cut into parts: those of a format whose :class:`~cvpipe.contract.Sharding` reads
+(parquet shards, YOLO chunks of label files), otherwise chunks of :data:`CHUNK` samples of
 the dataset the driver read. Each part is read and checked by a task on the executor
-(:func:`check_part`); the driver merges the problems in part order (the same ``file:line``
-report as the single-process path), refuses or skips exactly as :func:`cvpipe.formats.convert_dataset`
-does, and writes. An output format with a Sharding is written part by part by tasks into a
-temporary sibling of ``dst`` (:func:`write_part`) and the driver commits it (manifest, then an
-atomic rename); other outputs are written by the driver with the format's writer.
+(:func:`check_part`); the driver merges the results as they come, in part order
+(:class:`_Merger`: problems in the single-process order, images repeated across parts found
+with a :class:`~cvpipe.data.keys.KeySet`, 24 bytes a kept image), and passes each part's valid
+samples on without keeping them. An output format whose Sharding writes (parquet, COCO) is
+written while reading goes on: the valid samples re-cut into the writer's parts
+(:func:`_write_tasks`, one part buffered), each written by a task into a temporary sibling of
+``dst`` (:func:`write_part`), committed by the driver (manifest or JSON, then an atomic
+rename) once every part was read and no problem refuses the conversion. Other outputs are
+written by the driver with the format's writer, from all the valid samples.
 
 The answer is the single-process one, byte for byte, with one documented difference: an
 image listed in two parts is reported after the other problems (the driver finds it when
