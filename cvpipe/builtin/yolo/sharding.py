@@ -45,6 +45,14 @@ def _unpack(blob: bytes) -> list[tuple[str, Path, Path]]:
     return out
 
 
+def _default_signals() -> None:
+    """In the listing child: the default SIGINT/SIGTERM actions, not the driver's handlers."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the driver, which ends the pool
+
+
 def _plan(path: Path, splits: Sequence[str] | None, images_dir: Path | None, size: int) -> dict[str, Any]:
     """:meth:`YoloSharding.plan`'s work: list the layout, pack it in parts of ``size`` items."""
     from .reader import layout_items
@@ -78,8 +86,11 @@ class YoloSharding:
 
         if "fork" not in multiprocessing.get_all_start_methods():
             return _plan(Path(path), splits, images_dir, PART_IMAGES)
-        with multiprocessing.get_context("fork").Pool(1) as pool:
-            return pool.apply(_plan, (Path(path), splits, images_dir, PART_IMAGES))
+        with multiprocessing.get_context("fork").Pool(1, initializer=_default_signals) as pool:
+            plan = pool.apply(_plan, (Path(path), splits, images_dir, PART_IMAGES))
+            pool.close()  # let the child exit by itself (no SIGTERM from the pool's clean-up)
+            pool.join()
+        return plan
 
     def read_part(self, path: Path, part: dict[str, Any], *, images_dir: Path | None = None,
                   splits: Sequence[str] | None = None, problems: list[Problem] | None = None):
