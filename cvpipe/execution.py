@@ -303,15 +303,6 @@ class _Merger:
         return self.read_problems + self.check_problems + self._dup_problems()
 
 
-def _merge(results: Iterator[PartResult], read_problems: list[Problem],
-           rerun: Any = None) -> tuple[list, list[Problem], Counter, int, int]:
-    """Merge part results in order (all valid samples in memory: for outputs written by the
-    driver): valid samples, problems, skipped counts, images and boxes read."""
-    m = _Merger(results, read_problems, rerun)
-    samples = [s for part in m.parts() for s in part]
-    return samples, m.problems(), m.skipped, m.images, m.boxes
-
-
 def _rerun(header: dict) -> Any:
     """Part index -> that part read and checked again, in this process (see :class:`_Merger`)."""
     task = header.get("task")
