@@ -179,6 +179,12 @@ class Sharding(Protocol):
     * ``commit(folder, records, categories, meta) -> dict``: finish ``folder`` (a manifest)
       from the records in part order; returns the writer's report (``images``, ``boxes``,
       ``skipped``). The driver then moves ``folder`` into place.
+
+    ``write_part`` and ``commit`` are both None for a format whose parts can only be read
+    (its writer needs the whole dataset), ``plan`` and ``read_part`` both None for one whose
+    parts can only be written; ``plan`` may take ``images_dir`` too, ``write_part`` the
+    writer's own options (``keep_difficult``). ``parts`` may be any iterable: the driver walks
+    it once, in order.
     """
 
     rows_per_part: int
@@ -369,7 +375,16 @@ class FormatRegistrar(Registrar):
             self._check_callable(name, what, fn, optional=True)
         description = self._check_description(name, description)
         if sharding is not None:
-            missing = [m for m in ("plan", "read_part", "write_part", "commit") if not callable(getattr(sharding, m, None))]
+            missing = []
+            sides = 0
+            for pair in (("plan", "read_part"), ("write_part", "commit")):
+                given = [getattr(sharding, m, None) for m in pair]
+                if all(callable(f) for f in given):
+                    sides += 1
+                elif not all(f is None for f in given):
+                    missing.append(" and ".join(pair) + " (both, or both None)")
+            if not sides and not missing:
+                missing.append("plan and read_part, or write_part and commit")
             if missing:
                 raise self._fail(name, f"sharding lacks {', '.join(missing)}")
         spec = FormatSpec(name, reader, writer, detect, description, read_predictions, sharding)

@@ -1,13 +1,17 @@
-"""Per-shard ``convert`` and ``validate`` through an executor (``--executor NAME``).
+"""Per-shard ``convert`` and ``validate`` through an executor (``--executor NAME``), streaming.
 
-The work is cut into parts: the shards of a format that registers a
-:class:`~cvpipe.contract.Sharding` (``parquet``), otherwise chunks of :data:`CHUNK` samples of
+The work is cut into parts: those of a format whose :class:`~cvpipe.contract.Sharding` reads
+(parquet shards, YOLO chunks of label files), otherwise chunks of :data:`CHUNK` samples of
 the dataset the driver read. Each part is read and checked by a task on the executor
-(:func:`check_part`); the driver merges the problems in part order (the same ``file:line``
-report as the single-process path), refuses or skips exactly as :func:`cvpipe.formats.convert_dataset`
-does, and writes. An output format with a Sharding is written part by part by tasks into a
-temporary sibling of ``dst`` (:func:`write_part`) and the driver commits it (manifest, then an
-atomic rename); other outputs are written by the driver with the format's writer.
+(:func:`check_part`); the driver merges the results as they come, in part order
+(:class:`_Merger`: problems in the single-process order, images repeated across parts found
+with a :class:`~cvpipe.data.keys.KeySet`, 24 bytes a kept image), and passes each part's valid
+samples on without keeping them. An output format whose Sharding writes (parquet, COCO) is
+written while reading goes on: the valid samples re-cut into the writer's parts
+(:func:`_write_tasks`, one part buffered), each written by a task into a temporary sibling of
+``dst`` (:func:`write_part`), committed by the driver (manifest or JSON, then an atomic
+rename) once every part was read and no problem refuses the conversion. Other outputs are
+written by the driver with the format's writer, from all the valid samples.
 
 The answer is the single-process one, byte for byte, with one documented difference: an
 image listed in two parts is reported after the other problems (the driver finds it when
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from .data.keys import KeySet
 from .errors import ConfigError, InputError, Problem
 
 __all__ = ["CHUNK", "get_executor", "executor_names", "PartResult", "check_part", "write_part",
@@ -120,13 +125,14 @@ class _WriteTask:
     index: int
     images: str
     root: str | None
+    options: dict = field(default_factory=dict)  # the writer's own options its write_part takes
 
 
 def write_part(task: _WriteTask) -> dict[str, Any]:
     """Write one part of the output through the output format's Sharding (picklable task)."""
     spec = _formats_api().get_format(task.fmt, need="writer").obj
     return spec.sharding.write_part(task.samples, Path(task.folder), task.index, images=task.images,
-                                    root=Path(task.root) if task.root else None)
+                                    root=Path(task.root) if task.root else None, **task.options)
 
 
 def _check_tasks(src: Path, fmt: str, *, images_dir: Path | None, splits: Sequence[str] | None,
@@ -139,25 +145,37 @@ def _check_tasks(src: Path, fmt: str, *, images_dir: Path | None, splits: Sequen
     inside = tuple(str(p) for p in dataset_folders(src, images_dir))
     spec = fm.get_format(fmt, need="reader", field="--from").obj
     splits = list(splits) if splits else None
-    if spec.sharding is not None:
-        plan = spec.sharding.plan(src, splits=splits)
+    from .formats.io import accepts, split_folder_layout
+
+    # a split-folder export (train/ valid/ test/) is read whole: a sharding plans one layout
+    if spec.sharding is not None and spec.sharding.plan is not None and not split_folder_layout(src, fmt):
+
+        more = {"images_dir": images_dir} if accepts(spec.sharding.plan, "images_dir") else {}
+        plan = spec.sharding.plan(src, splits=splits, **more)
         root = str(images_dir) if images_dir is not None else plan.get("root")
         header = {"categories": plan["categories"], "meta": plan.get("meta") or {}, "root": root}
-        tasks = (_CheckTask(i, str(src), fmt, part, None, header["categories"], root, header["meta"],
-                            str(images_dir) if images_dir else None, splits, check_images, True,
-                            follow_symlinks=follow_symlinks, inside=inside)
-                 for i, part in enumerate(plan["parts"]))
-        return header, tasks
+        parts = plan["parts"] if isinstance(plan["parts"], list) else list(plan["parts"])
+
+        def task(i: int) -> _CheckTask:
+            return _CheckTask(i, str(src), fmt, parts[i], None, header["categories"], root, header["meta"],
+                              str(images_dir) if images_dir else None, splits, check_images, True,
+                              follow_symlinks=follow_symlinks, inside=inside)
+
+        header["task"] = task
+        return header, (task(i) for i in range(len(parts)))
     ds = fm.read_dataset(src, fmt, images_dir=images_dir, splits=splits, problems=driver_problems)
     root = str(ds.root) if ds.root is not None else None
     header = {"categories": list(ds.categories), "meta": dict(ds.meta), "root": root, "locate": ds.locate,
               "origin": ds.origin}
     meta = dict(ds.meta)
     n = max(1, -(-len(ds.samples) // CHUNK))
-    tasks = (_CheckTask(i, str(src), fmt, None, ds.samples[i * CHUNK:(i + 1) * CHUNK], header["categories"], root,
-                        meta, None, splits, check_images, True, ds.origin, follow_symlinks, inside)
-             for i in range(n))
-    return header, tasks
+
+    def task(i: int) -> _CheckTask:
+        return _CheckTask(i, str(src), fmt, None, ds.samples[i * CHUNK:(i + 1) * CHUNK], header["categories"], root,
+                          meta, None, splits, check_images, True, ds.origin, follow_symlinks, inside)
+
+    header["task"] = task
+    return header, (task(i) for i in range(n))
 
 
 def _locate(problems: list[Problem], locate: Any) -> list[Problem]:
@@ -174,40 +192,199 @@ def _locate(problems: list[Problem], locate: Any) -> list[Problem]:
     return out
 
 
-def _merge(results: Iterator[PartResult], read_problems: list[Problem]) -> tuple[list, list[Problem], Counter, int, int]:
-    """Merge part results in order: valid samples, problems (reader's first, then the checks'),
-    skipped counts; images listed in two parts are reported (and left out) here."""
-    samples: list = []
-    check_problems: list[Problem] = []
-    skipped: Counter = Counter()
-    images = boxes = 0
-    seen: dict[tuple, str] = {}
-    seen_ids: dict[tuple, str] = {}
-    dups: list[Problem] = []
-    for r in results:
-        read_problems.extend(r.read_problems)
-        check_problems.extend(r.check_problems)
-        skipped.update(r.skipped)
-        images += r.images
-        boxes += r.boxes
-        for s in r.samples:
-            o = s.origin
-            file = str((o.file if o is not None else None) or s.image)
-            where = {"file": file, "line": o.line if o is not None else None}
-            if (s.split, s.image) in seen:  # one image in two splits is two samples (check_dataset's rule)
-                dups.append(Problem("duplicate image", field="image", value=s.image, expected="each image listed once",
-                                    hint=f"also in {seen[(s.split, s.image)]}", **where))
-            elif s.id is not None and (s.split, s.id) in seen_ids:
-                dups.append(Problem("duplicate image id", field="id", value=s.id, expected="unique image ids",
-                                    hint=f"also used by {seen_ids[(s.split, s.id)]}", **where))
-            else:
-                seen[(s.split, s.image)] = file
-                if s.id is not None:
-                    seen_ids[(s.split, s.id)] = file
-                samples.append(s)
+def _sample_file(s: Any) -> str:
+    o = s.origin
+    return str((o.file if o is not None else None) or s.image)
+
+
+class _Merger:
+    """Merges part results in part order, streaming: :meth:`parts` yields each part's valid
+    samples (images listed in an earlier part left out and reported) and forgets them; the
+    problems (reader's first, then the checks', then the cross-part duplicates, as in one
+    process) and the skipped counts accumulate. The driver keeps 24 bytes per kept image
+    (:class:`KeySet`), never the samples."""
+
+    def __init__(self, results: Iterator[PartResult], read_problems: list[Problem], rerun: Any = None) -> None:
+        self.results = results
+        self.read_problems = read_problems
+        self.check_problems: list[Problem] = []
+        self.skipped: Counter = Counter()
+        self.images = self.boxes = 0
+        self.kept = 0
+        self._paths, self._ids = KeySet(), KeySet()
+        self._starts: list[int] = []  # ordinal of each part's first kept sample
+        self._dups: list[tuple[Problem, int]] = []  # (problem without hint, ordinal of the first one)
+        self._left_out: dict[int, set[int]] = {}  # part -> positions of its valid samples left out
+        self._rerun = rerun  # part index -> PartResult again (to name the file of a first occurrence)
+
+    @property
+    def has_problems(self) -> bool:
+        return bool(self.read_problems or self.check_problems or self._dups)
+
+    def parts(self) -> Iterator[list]:
+        """Each part's valid samples, in order."""
+        import numpy as np
+
+        for r in self.results:
+            self.read_problems.extend(r.read_problems)
+            self.check_problems.extend(r.check_problems)
+            self.skipped.update(r.skipped)
+            self.images += r.images
+            self.boxes += r.boxes
+            self._starts.append(self.kept)
+            samples = r.samples
+            if not samples:
+                yield []
                 continue
-            skipped[_formats_api().problem_reason(dups[-1]) + " (whole image)"] += len(s)
-    return samples, read_problems + check_problems + dups, skipped, images, boxes
+            p1, p2 = KeySet.hashes([repr((s.split, s.image)) for s in samples])  # one image in two splits is two samples
+            with_id = [k for k, s in enumerate(samples) if s.id is not None]
+            i1, i2 = KeySet.hashes([repr((samples[k].split, samples[k].id)) for k in with_id])
+            by_path = self._paths.find(p1, p2)
+            by_id = np.full(len(samples), -1, dtype=np.int64)
+            by_id[with_id] = self._ids.find(i1, i2)
+            keep = []
+            for k, s in enumerate(samples):
+                where = {"file": _sample_file(s), "line": s.origin.line if s.origin is not None else None}
+                if by_path[k] >= 0:
+                    dup = Problem("duplicate image", field="image", value=s.image, expected="each image listed once",
+                                  **where)
+                    self._dups.append((dup, int(by_path[k])))
+                elif by_id[k] >= 0:
+                    dup = Problem("duplicate image id", field="id", value=s.id, expected="unique image ids", **where)
+                    self._dups.append((dup, int(by_id[k])))
+                else:
+                    keep.append(k)
+                    continue
+                self._left_out.setdefault(len(self._starts) - 1, set()).add(k)
+                self.skipped[_formats_api().problem_reason(dup) + " (whole image)"] += len(s)
+            refs = np.arange(self.kept, self.kept + len(keep), dtype=np.int64)
+            kept_ids = [j for j, k in enumerate(keep) if samples[k].id is not None]
+            pos = {k: j for j, k in enumerate(with_id)}
+            self._paths.add(p1[keep], p2[keep], refs)
+            if kept_ids:
+                idx = [pos[keep[j]] for j in kept_ids]
+                self._ids.add(i1[idx], i2[idx], refs[kept_ids])
+            self.kept += len(keep)
+            yield [samples[k] for k in keep]
+
+    def drain(self) -> None:
+        """Merge the remaining parts (their samples dropped)."""
+        for _ in self.parts():
+            pass
+
+    def _dup_problems(self) -> list[Problem]:
+        """The duplicates, each with the file of the sample it repeats (the parts holding
+        those are read again: duplicates are rare, remembering every file is not)."""
+        import bisect
+        from dataclasses import replace
+
+        if not self._dups:
+            return []
+        wanted: dict[int, list[int]] = {}
+        for _, ref in self._dups:
+            part = bisect.bisect_right(self._starts, ref) - 1
+            while part + 1 < len(self._starts) and self._starts[part + 1] == self._starts[part]:
+                part += 1  # parts that kept nothing share the next one's start
+            wanted.setdefault(part, []).append(ref)
+        files: dict[int, str] = {}
+        for part in sorted(wanted):
+            left_out = self._left_out.get(part, set())
+            valid = self._rerun(part).samples if self._rerun is not None else []
+            kept = [s for k, s in enumerate(valid) if k not in left_out]
+            for ref in wanted[part]:
+                k = ref - self._starts[part]
+                files[ref] = _sample_file(kept[k]) if 0 <= k < len(kept) else "an earlier part"
+        out = []
+        for dup, ref in self._dups:
+            verb = "also in" if dup.message == "duplicate image" else "also used by"
+            out.append(replace(dup, hint=f"{verb} {files[ref]}"))
+        return out
+
+    def problems(self) -> list[Problem]:
+        """Every problem, in the single-process order (after the parts are merged)."""
+        return self.read_problems + self.check_problems + self._dup_problems()
+
+
+def _rerun(header: dict) -> Any:
+    """Part index -> that part read and checked again, in this process (see :class:`_Merger`)."""
+    task = header.get("task")
+    return (lambda i: check_part(task(i))) if task is not None else None
+
+
+class _CategoryOrder:
+    """:func:`cvpipe.formats.order_categories` applied part by part: the target order is fixed
+    by the categories (and ``classes``) alone; a used category ``classes`` lacks is collected
+    over all parts and reported by :meth:`check`, after the problems (as in one process)."""
+
+    def __init__(self, categories: Sequence[str], classes: Sequence[str] | None, classes_file: Path | None) -> None:
+        from .data import Dataset
+
+        fm = _formats_api()
+        self.source = list(categories)
+        self.classes_file = str(classes_file) if classes_file else None
+        empty = Dataset(self.source, [])
+        self.categories = list(fm.order_categories(empty, classes, classes_file=self.classes_file).categories)
+        self.classes = classes
+        self.unlisted: set[int] = set()
+        self._missing = [i for i, c in enumerate(self.source) if c not in self.categories]
+        index = {c: i for i, c in enumerate(self.categories)}
+        import numpy as np
+
+        self._remap = np.array([index.get(c, -1) for c in self.source] + [-1], dtype=np.int64)
+
+    def apply(self, samples: list) -> list:
+        """``samples`` with labels remapped to :attr:`categories` (the same list when the order
+        does not change); the remapping is :func:`order_categories`'."""
+        if self.categories == self.source:
+            return samples
+        from dataclasses import replace
+
+        import numpy as np
+
+        if self._missing and self.classes is not None:
+            for s in samples:
+                if len(s.labels):
+                    self.unlisted.update(np.intersect1d(s.labels, self._missing).tolist())
+        n = len(self.source)
+        return [replace(s, labels=self._remap[np.where((s.labels >= 0) & (s.labels < n), s.labels, n)])
+                if len(s.labels) else replace(s) for s in samples]
+
+    def check(self) -> None:
+        """Raise what :func:`order_categories` raises for a used category ``classes`` lacks."""
+        if self.unlisted:
+            from .data.categories import unlisted_classes_error
+
+            raise unlisted_classes_error([c for i, c in enumerate(self.source) if i in self.unlisted],
+                                         self.classes_file)
+
+
+def _write_tasks(merger: _Merger, order: _CategoryOrder, fmt: str, step: int, folder: str, images: str,
+                 root: Path | None, *, stop: bool, options: dict | None = None) -> Iterator[_WriteTask]:
+    """The write tasks of the merged stream: ``step`` samples each (the parts the output
+    format would write in one process), at most one task's samples buffered here. With
+    ``stop``, no task after the first problem (the output will be refused; the parts are still
+    all read, to report every problem)."""
+    from dataclasses import replace
+
+    buf: list = []
+    index = 0
+
+    def task(chunk: list) -> _WriteTask:
+        return _WriteTask(fmt, [replace(s, extra=dict(s.extra)) for s in chunk], folder, index, images,
+                          str(root) if root is not None else None, dict(options or {}))
+
+    for part in merger.parts():
+        if stop and merger.has_problems:
+            return
+        buf.extend(order.apply(part))
+        while len(buf) >= step:
+            yield task(buf[:step])
+            buf = buf[step:]
+            index += 1
+    if stop and merger.has_problems:
+        return
+    if buf or index == 0:
+        yield task(buf)
 
 
 def validate_sharded(src: Path, fmt: str | None = None, *, executor, images_dir: Path | None = None,
@@ -221,8 +398,12 @@ def validate_sharded(src: Path, fmt: str | None = None, *, executor, images_dir:
     read_problems: list[Problem] = []
     header, tasks = _check_tasks(src, fmt, images_dir=images_dir, splits=splits, check_images=check_images,
                                  driver_problems=read_problems, follow_symlinks=follow_symlinks)
-    _, problems, _, images, boxes = _merge(executor.map(check_part, tasks), read_problems)
-    problems = problems[:len(read_problems)] + _locate(problems[len(read_problems):], header.get("locate"))
+    merger = _Merger(executor.map(check_part, tasks), read_problems, _rerun(header))
+    merger.drain()
+    n_read = len(merger.read_problems)
+    problems = merger.problems()
+    images, boxes = merger.images, merger.boxes
+    problems = problems[:n_read] + _locate(problems[n_read:], header.get("locate"))
     return {"source": str(src), "format": fmt, "images": images, "boxes": boxes,
             "categories": len(header["categories"]), "problems": problems, "ok": not problems}
 
@@ -235,8 +416,6 @@ def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str
     """:func:`cvpipe.formats.convert_dataset` with reading and checking per part on
     ``executor`` and, for an output format with a Sharding, writing per part too (into a
     temporary sibling of ``dst``, committed by the driver). Same refusals, same report."""
-    from dataclasses import replace
-
     from .data import Dataset
     from .fsutil import atomic_dir
 
@@ -258,28 +437,40 @@ def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str
     read_problems: list[Problem] = []
     header, tasks = _check_tasks(src, fmt, images_dir=images_dir, splits=splits, check_images=images != "none",
                                  driver_problems=read_problems, follow_symlinks=follow_symlinks)
-    samples, problems, skipped, _, _ = _merge(executor.map(check_part, tasks), read_problems)
-    n_read = len(read_problems)
-    problems = problems[:n_read] + _locate(problems[n_read:], header.get("locate"))
-    reasons: Counter = Counter(fm.problem_reason(p) for p in problems[:n_read])
-    reasons.update(skipped)
-    if problems and not skip_invalid:
-        raise fm.refuse_conversion(problems, src, dst)
+    merger = _Merger(executor.map(check_part, tasks), read_problems, _rerun(header))
     root = Path(header["root"]) if header["root"] else None
-    dataset = Dataset(header["categories"], samples, root=root, meta=dict(header["meta"]), origin=header.get("origin"))
-    dataset = fm.order_categories(dataset, classes, classes_file=str(classes_file) if classes_file else None)
-    if out.sharding is not None:
+
+    def refuse_or_count() -> tuple[list[Problem], Counter]:
+        n_read = len(merger.read_problems)
+        problems = merger.problems()
+        problems = problems[:n_read] + _locate(problems[n_read:], header.get("locate"))
+        reasons: Counter = Counter(fm.problem_reason(p) for p in problems[:n_read])
+        reasons.update(merger.skipped)
+        if problems and not skip_invalid:
+            raise fm.refuse_conversion(problems, src, dst)
+        return problems, reasons
+
+    if out.sharding is not None and out.sharding.write_part is not None:
+        from .formats.io import accepts
+
+        order = _CategoryOrder(header["categories"], classes, classes_file)
         step = out.sharding.rows_per_part
+        own = {"keep_difficult": keep_difficult} if accepts(out.sharding.write_part, "keep_difficult") else {}
         with atomic_dir(dst) as tmp:
-            parts = [dataset.samples[i:i + step] for i in range(0, len(dataset.samples), step)] or [[]]
-            records = list(executor.map(write_part, (
-                _WriteTask(to, [replace(s, extra=dict(s.extra)) for s in chunk], str(tmp), i, images,
-                           str(dataset.root) if dataset.root is not None else None)
-                for i, chunk in enumerate(parts))))
-            report = dict(out.sharding.commit(tmp, records, dataset.categories, dataset.meta))
+            records = list(executor.map(write_part, _write_tasks(merger, order, to, step, str(tmp), images, root,
+                                                                 stop=not skip_invalid, options=own)))
+            merger.drain()
+            problems, reasons = refuse_or_count()
+            order.check()
+            report = dict(out.sharding.commit(tmp, records, order.categories, dict(header["meta"])))
     else:
         from .formats.io import accepts
 
+        samples = [s for part in merger.parts() for s in part]
+        problems, reasons = refuse_or_count()
+        dataset = Dataset(header["categories"], samples, root=root, meta=dict(header["meta"]),
+                          origin=header.get("origin"))
+        dataset = fm.order_categories(dataset, classes, classes_file=str(classes_file) if classes_file else None)
         options: dict[str, Any] = {"images": images, "keep_difficult": keep_difficult}
         report = dict(fm.write_dataset(dataset, dst, to, **{k: v for k, v in options.items()
                                                            if accepts(out.writer, k)}))

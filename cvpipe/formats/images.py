@@ -100,7 +100,7 @@ def image_names(samples: Sequence, *, known_key: str = "file_name") -> list[str]
     return output_names([str(s.image) for s in samples], [s.extra.get(known_key) for s in samples])
 
 
-def output_names(paths: Sequence[str], known: Sequence[object] | None = None) -> list[str]:
+def output_names(paths: Sequence[str], known: Sequence[object] | None = None, *, cut: int | None = None) -> list[str]:
     """The name each image (``paths``: relative to the dataset root) should have inside an
     output split folder.
 
@@ -108,21 +108,12 @@ def output_names(paths: Sequence[str], known: Sequence[object] | None = None) ->
     name (sub-folders included); otherwise the folders every path of the group shares
     (``JPEGImages/``, ``images/train/``) are dropped and the rest kept; an absolute path keeps its
     file name. Names are not yet checked for safety: pass them through
-    :func:`cvpipe.fsutil.safe_relpath`.
+    :func:`cvpipe.fsutil.safe_relpath`. ``cut``: drop that many folders instead (a streaming
+    writer's, who found the shared folders over all parts first: :func:`shared_folders`).
     """
     known = list(known) if known is not None else [None] * len(paths)
     posix = [PurePosixPath(p.replace("\\", "/")) for p in paths]
-    common: tuple[str, ...] | None = None
-    for p in posix:
-        parts = p.parts[:-1]
-        if common is None:
-            common = parts
-        else:
-            n = 0
-            while n < min(len(common), len(parts)) and common[n] == parts[n]:
-                n += 1
-            common = common[:n]
-    cut = len(common or ())
+    cut = len(shared_folders(paths) or ()) if cut is None else cut
     out = []
     for k, p in zip(known, posix):
         if isinstance(k, str) and k and (str(p) == k or str(p).endswith("/" + k.lstrip("/"))):
@@ -132,6 +123,22 @@ def output_names(paths: Sequence[str], known: Sequence[object] | None = None) ->
         else:
             out.append("/".join(p.parts[cut:]))
     return out
+
+
+def shared_folders(paths: Sequence[str], start: tuple[str, ...] | None = None) -> tuple[str, ...] | None:
+    """The folders every one of ``paths`` starts with (None for no paths), continuing from the
+    ``start`` of earlier paths: :func:`output_names`' rule, computable part by part."""
+    common = start
+    for p in paths:
+        parts = PurePosixPath(p.replace("\\", "/")).parts[:-1]
+        if common is None:
+            common = parts
+        else:
+            n = 0
+            while n < min(len(common), len(parts)) and common[n] == parts[n]:
+                n += 1
+            common = common[:n]
+    return common
 
 
 def place_image(src: Path, dst: Path, mode: str, *, hint: str = "point to the images with --images-dir, or use --images none") -> None:

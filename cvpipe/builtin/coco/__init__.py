@@ -61,8 +61,10 @@ __all__ = ["detect", "read_coco", "write_coco", "read_coco_results", "read_coco_
 
 @hookimpl
 def cvpipe_register_formats(register: FormatRegistrar):
+    from .stream import SHARDING
+
     register.add_format("coco", reader=read_coco, writer=write_coco, detect=detect, read_predictions=read_coco_predictions,
-             description="COCO instances JSON (annotations/instances_<split>.json, images/<split>/)")
+             sharding=SHARDING, description="COCO instances JSON (annotations/instances_<split>.json, images/<split>/)")
 
 
 #: the options of hook ``cvpipe_convert`` the COCO -> YOLO converter takes (others: decline)

@@ -60,6 +60,7 @@ from cvpipe.contract import FormatRegistrar
 from .layout import detect_yolo
 from .predictions import read_yolo_detections, read_yolo_predictions
 from .reader import read_yolo
+from .sharding import SHARDING
 from .writer import write_yolo
 
 __all__ = ["read_yolo", "write_yolo", "detect_yolo", "read_yolo_predictions", "read_yolo_detections"]
@@ -67,5 +68,5 @@ __all__ = ["read_yolo", "write_yolo", "detect_yolo", "read_yolo_predictions", "r
 
 @hookimpl
 def cvpipe_register_formats(register: FormatRegistrar):
-    register.add_format("yolo", reader=read_yolo, writer=write_yolo, detect=detect_yolo, read_predictions=read_yolo_detections,
+    register.add_format("yolo", reader=read_yolo, writer=write_yolo, detect=detect_yolo, read_predictions=read_yolo_detections, sharding=SHARDING,
              description="YOLO txt labels (Ultralytics data.yaml layout; darknet obj.names read)")

@@ -28,7 +28,8 @@ from .layout import (
 if TYPE_CHECKING:
     from cvpipe.data import Dataset
 
-__all__ = ["read_yolo", "parse_labels", "make_sample", "LabelStats", "CLIP_TOLERANCE"]
+__all__ = ["read_yolo", "layout_items", "read_items", "finish_samples", "parse_labels", "make_sample", "LabelStats",
+           "CLIP_TOLERANCE"]
 
 
 #: how far outside [0, 1] a normalised value may be and still be read (clipped, counted), as
@@ -233,6 +234,114 @@ def _as_obb(samples: list) -> int:
     return n
 
 
+def layout_items(path: Path, splits: list[str] | None, images_dir: Path | None, found: list[Problem],
+                 notes: dict[str, int] | None = None, info: dict[str, Any] | None = None):
+    """``(names, root, items)`` of the YOLO dataset at ``path`` (data.yaml, data.yml, the YAML
+    file itself, darknet's obj.names or a split-folder export), or None with the problem
+    appended to ``found``. ``names`` is None when nothing names the classes (the ids do:
+    ``class_<id>``). ``info`` receives the data.yaml keys the reading needs (``task``,
+    ``flip_idx``) and ``kpt``, the checked ``kpt_shape`` (or None); ``notes`` what was assumed."""
+    info = {} if info is None else info
+    yaml_file = None
+    if path.is_file():
+        yaml_file = path
+    elif (path / "data.yaml").is_file() or (path / "data.yml").is_file():
+        yaml_file = path / "data.yaml" if (path / "data.yaml").is_file() else path / "data.yml"
+    if yaml_file is not None:
+        got = ultralytics_items(yaml_file, splits, images_dir, found, notes, info)
+    elif (path / "obj.names").is_file():
+        got = darknet_items(path, splits, found)
+    elif split_folder_splits(path):
+        got = split_folder_items(path, splits, found)
+    else:
+        found.append(Problem("not a YOLO dataset", file=str(path),
+                             expected="a folder with data.yaml (Ultralytics), obj.names (darknet) or "
+                                      "train/images + train/labels (a split-folder export)"))
+        return None
+    info["kpt"] = None
+    if "kpt_shape" in info:
+        info["kpt"] = _kpt_shape(info["kpt_shape"], str(yaml_file), found)
+        if info["kpt"] is None:
+            return None
+    return got
+
+
+def read_items(items, ncls: int, root: Path, ds_root: Path, images_dir: Path | None, found: list[Problem], *,
+               kpt_shape: tuple[int, int] | None = None, stats: "LabelStats | None" = None) -> list:
+    """The samples of ``items`` (``(split, image path, label path)``, as the layout lists them):
+    each image's size from its header, its label file parsed (an image in two splits is read
+    once); problems appended to ``found``. Image paths are relative to ``root`` (absolute when
+    outside it). Whether the labels carry confidences is decided over ``items`` (all of them or
+    none)."""
+    from cvpipe.formats.images import image_size
+
+    stats = LabelStats() if stats is None else stats
+    parsed = []
+    done: dict[tuple[Path, Path], tuple] = {}
+    for split, img, lab in items:
+        if images_dir:
+            rel = rel_in_split(img, ds_root, split)
+            img = find_in(Path(images_dir), rel)
+        if (img, lab) in done:
+            parsed.append((split, img, lab, *done[(img, lab)]))
+            continue
+        try:
+            w, h = image_size(img)
+        except InputError:
+            found.append(Problem("image file not found or unreadable", file=str(lab) if lab.is_file() else str(img),
+                                 value=str(img), expected="an image whose header gives the size (YOLO labels are "
+                                                         "normalised by it)", hint="point to the images with --images-dir"))
+            continue
+        rows = parse_labels(lab, w, h, ncls, found, kpt_shape=kpt_shape, stats=stats)
+        done[(img, lab)] = (w, h, rows)
+        parsed.append((split, img, lab, w, h, rows))
+    with_scores = any(r[2] is not None for p in parsed for r in p[5])
+    samples = []
+    for split, img, lab, w, h, rows in parsed:
+        if with_scores and any(r[2] is None for r in rows):
+            r = next(r for r in rows if r[2] is None)
+            found.append(Problem("confidence missing", file=str(lab), line=r[4],
+                                 expected="a 6th value (confidence) on every line of a predictions dataset"))
+            rows = [r for r in rows if r[2] is not None]
+        try:
+            image = img.relative_to(root).as_posix()
+        except ValueError:
+            image = str(img)
+        samples.append(make_sample(image, w, h, rows, str(lab), split=split, ident=img.stem,
+                                    with_scores=with_scores))
+    return samples
+
+
+def finish_samples(samples: list, info: dict[str, Any], stats: "LabelStats", notes: dict[str, int],
+                   meta: dict[str, Any]) -> None:
+    """What is decided over the samples read (in place): 4-point polygons become oriented boxes
+    (``task: obb``, or every polygon has 4 points and it is not a pose dataset); notes and
+    ``meta`` (coordinate precision, pose keys) filled in."""
+    kpt = info.get("kpt")
+    task = info.get("task")
+    if task == "obb" or (task is None and kpt is None and stats.point_counts and set(stats.point_counts) == {4}):
+        n_obb = _as_obb(samples)
+        if n_obb:
+            notes[NOTE_OBB] = notes.get(NOTE_OBB, 0) + n_obb
+    if stats.clipped:
+        notes[NOTE_CLIPPED] = stats.clipped
+    if stats.decimals:
+        # one unit of the last decimal: a box edge (cx - w/2) carries 0.75 of it
+        meta["coordinate_precision"] = {"normalized": 10.0 ** -stats.decimals}
+    if kpt is not None:
+        meta["yolo"] = {"kpt_shape": list(kpt)}
+        if isinstance(info.get("flip_idx"), list):
+            meta["yolo"]["flip_idx"] = list(info["flip_idx"])
+    if notes:
+        meta["notes"] = notes
+
+
+def unnamed_classes(samples: list) -> list[str]:
+    """``class_0 .. class_<largest id>`` for a dataset whose classes nothing names."""
+    top = max((int(s.labels.max()) for s in samples if len(s.labels)), default=-1)
+    return [f"class_{i}" for i in range(top + 1)]
+
+
 def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] | None = None,
               problems: list[Problem] | None = None) -> "Dataset":
     """Read a YOLO dataset (layouts and rules: see the module docstring).
@@ -251,33 +360,12 @@ def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] |
     """
     from cvpipe.data import Dataset
     from cvpipe.formats import raise_or_collect
-    from cvpipe.formats.images import image_size
 
     path = Path(path)
     found: list[Problem] = []
     notes: dict[str, int] = {}
     info: dict[str, Any] = {}
-    got = None
-    yaml_file = None
-    if path.is_file():
-        yaml_file = path
-    elif (path / "data.yaml").is_file() or (path / "data.yml").is_file():
-        yaml_file = path / "data.yaml" if (path / "data.yaml").is_file() else path / "data.yml"
-    if yaml_file is not None:
-        got = ultralytics_items(yaml_file, splits, images_dir, found, notes, info)
-    elif (path / "obj.names").is_file():
-        got = darknet_items(path, splits, found)
-    elif split_folder_splits(path):
-        got = split_folder_items(path, splits, found)
-    else:
-        found.append(Problem("not a YOLO dataset", file=str(path),
-                             expected="a folder with data.yaml (Ultralytics), obj.names (darknet) or "
-                                      "train/images + train/labels (a split-folder export)"))
-    kpt = None
-    if "kpt_shape" in info:
-        kpt = _kpt_shape(info["kpt_shape"], str(yaml_file), found)
-        if kpt is None:
-            got = None
+    got = layout_items(path, splits, images_dir, found, notes, info)
     samples = []
     names: list[str] = []
     root = Path(images_dir) if images_dir else path
@@ -288,58 +376,12 @@ def read_yolo(path: Path, *, images_dir: Path | None = None, splits: list[str] |
         ncls = 1 << 62 if unnamed else len(names)
         root = Path(images_dir) if images_dir else ds_root
         stats = LabelStats()
-        parsed = []
-        done: dict[tuple[Path, Path], tuple] = {}  # an image in two splits is read once
-        for split, img, lab in items:
-            if images_dir:
-                rel = rel_in_split(img, ds_root, split)
-                img = find_in(Path(images_dir), rel)
-            if (img, lab) in done:
-                parsed.append((split, img, lab, *done[(img, lab)]))
-                continue
-            try:
-                w, h = image_size(img)
-            except InputError:
-                found.append(Problem("image file not found or unreadable", file=str(lab) if lab.is_file() else str(img),
-                                     value=str(img), expected="an image whose header gives the size (YOLO labels are "
-                                                             "normalised by it)", hint="point to the images with --images-dir"))
-                continue
-            rows = parse_labels(lab, w, h, ncls, found, kpt_shape=kpt, stats=stats)
-            done[(img, lab)] = (w, h, rows)
-            parsed.append((split, img, lab, w, h, rows))
+        samples = read_items(items, ncls, root, ds_root, images_dir, found, kpt_shape=info.get("kpt"), stats=stats)
         if unnamed:
-            top = max((r[0] for p in parsed for r in p[5]), default=-1)
-            names = [f"class_{i}" for i in range(top + 1)]
+            names = unnamed_classes(samples)
             notes[NOTE_NAMES_FROM_IDS] = len(names)
-        with_scores = any(r[2] is not None for p in parsed for r in p[5])
-        for split, img, lab, w, h, rows in parsed:
-            if with_scores and any(r[2] is None for r in rows):
-                r = next(r for r in rows if r[2] is None)
-                found.append(Problem("confidence missing", file=str(lab), line=r[4],
-                                     expected="a 6th value (confidence) on every line of a predictions dataset"))
-                rows = [r for r in rows if r[2] is not None]
-            try:
-                image = img.relative_to(root).as_posix()
-            except ValueError:
-                image = str(img)
-            samples.append(make_sample(image, w, h, rows, str(lab), split=split, ident=img.stem,
-                                        with_scores=with_scores))
-        task = info.get("task")
-        if task == "obb" or (task is None and kpt is None and stats.point_counts
-                             and set(stats.point_counts) == {4}):
-            n_obb = _as_obb(samples)
-            if n_obb:
-                notes[NOTE_OBB] = n_obb
-        if stats.clipped:
-            notes[NOTE_CLIPPED] = stats.clipped
-        if stats.decimals:
-            # one unit of the last decimal: a box edge (cx - w/2) carries 0.75 of it
-            meta["coordinate_precision"] = {"normalized": 10.0 ** -stats.decimals}
-        if kpt is not None:
-            meta["yolo"] = {"kpt_shape": list(kpt)}
-            if isinstance(info.get("flip_idx"), list):
-                meta["yolo"]["flip_idx"] = list(info["flip_idx"])
-    if notes:
+        finish_samples(samples, info, stats, notes, meta)
+    elif notes:
         meta["notes"] = notes
     raise_or_collect(found, problems)
     return Dataset(names, samples, root=root, meta=meta, origin=Origin(str(path)))

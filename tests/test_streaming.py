@@ -1,0 +1,276 @@
+"""Streaming ``convert``/``validate --executor``: formats read part by part (YOLO's sharding),
+sharded outputs written while the input is still being read, the driver never holding every
+sample, and the answer (files, report, problems) the single-process one byte for byte."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cvpipe.cli import main
+from cvpipe.formats import write_dataset
+from cvpipe.testing import make_dataset, write_images
+
+pytest.importorskip("pyarrow")
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    own = str(folder.absolute()).encode()
+    return {str(p.relative_to(folder)): p.read_bytes().replace(own, b"<DST>")
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """YOLO parts of 3 label files and parquet shards of 4 rows: several parts in a small test."""
+    monkeypatch.setattr("cvpipe.builtin.yolo.sharding.PART_IMAGES", 3)
+    monkeypatch.setattr("cvpipe.builtin.parquet.sharding.ParquetSharding.rows_per_part", 4)
+    from cvpipe.builtin.parquet.writer import write_parquet
+
+    monkeypatch.setattr(write_parquet, "__kwdefaults__", {**write_parquet.__kwdefaults__, "rows_per_shard": 4})
+
+
+@pytest.fixture
+def yolo_dir(tmp_path):
+    """A YOLO dataset (train 8 images, val 3) with a bad line, an unreadable image and a label
+    file naming an unknown class, spread over several parts."""
+    ds = make_dataset(11, boxes_per_image=2, empty_images=1, unicode_names=False, seed=1)
+    for s in ds.samples[8:]:
+        s.split = "val"
+    ds = write_images(ds, tmp_path / "png")
+    src = tmp_path / "yolo"
+    write_dataset(ds, src, "yolo", images="copy")
+    labels = sorted((src / "labels" / "train").glob("*.txt"))
+    with open(labels[1], "a", encoding="utf-8") as fh:
+        fh.write("0 0.5 0.5 1.7 0.2\n")  # outside [0, 1]
+    with open(labels[5], "a", encoding="utf-8") as fh:
+        fh.write("9 0.5 0.5 0.1 0.1\n")  # unknown class
+    sorted((src / "images" / "train").iterdir())[6].write_bytes(b"")  # image unreadable
+    return src
+
+
+def _both(capsys, tmp_path, src: Path, to: str, *extra: str):
+    """Convert ``src`` in one process and with ``--executor local``; (exit code, stdout with the
+    destination masked, the tree, the JSON report) of each."""
+    out = {}
+    for label, more in (("plain", []), ("local", ["--executor", "local"])):
+        dst = tmp_path / f"{to}-{label}"
+        code, o, e = _run(capsys, "convert", str(src), str(dst), "--to", to, "-q", "--json",
+                          str(tmp_path / f"{label}.json"), *extra, *more)
+        rep = (tmp_path / f"{label}.json").read_text() if (tmp_path / f"{label}.json").exists() else ""
+        out[label] = (code, o.replace(str(dst), "<DST>"), e.replace(str(dst), "<DST>"),
+                      _tree(dst) if dst.exists() else None, rep.replace(str(dst), "<DST>"))
+        (tmp_path / f"{label}.json").unlink(missing_ok=True)
+    return out
+
+
+@pytest.mark.parametrize("to", ["parquet", "coco", "yolo", "voc"])
+def test_yolo_read_in_parts_converts_like_one_process(yolo_dir, tmp_path, capsys, small_parts, to):
+    out = _both(capsys, tmp_path, yolo_dir, to, "--skip-invalid")
+    assert out["plain"] == out["local"]
+    assert out["local"][0] == 0 and out["local"][3]
+
+
+def test_yolo_problems_and_refusal_are_the_single_process_ones(yolo_dir, tmp_path, capsys, small_parts):
+    out = _both(capsys, tmp_path, yolo_dir, "parquet")
+    assert out["plain"] == out["local"]
+    code, _, err, tree, _ = out["local"]
+    assert code == 2 and tree is None and "nothing was written" in err
+    assert "outside [0, 1]" in err and "unknown class id" in err and "image file not found" in err
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".parquet-local")]
+    plain = _run(capsys, "validate", str(yolo_dir), "--json", "-")
+    local = _run(capsys, "validate", str(yolo_dir), "--json", "-", "--executor", "local")
+    assert plain == local and json.loads(local[1])["images"] == 10
+
+
+def test_parquet_to_parquet_streams_with_classes_order(tmp_path, capsys, small_parts):
+    ds = make_dataset(11, boxes_per_image=2, empty_images=2)
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=3)
+    classes = tmp_path / "classes.txt"
+    classes.write_text("\n".join(["extra", *reversed(ds.categories)]) + "\n", encoding="utf-8")
+    out = _both(capsys, tmp_path, tmp_path / "pq", "parquet", "--images", "none", "--classes", str(classes))
+    assert out["plain"] == out["local"] and out["local"][0] == 0
+    manifest = json.loads(out["local"][3]["manifest.json"])
+    assert manifest["categories"][0] == "extra" and len(manifest["shards"]) == 3  # 11 rows, 4 a shard
+    classes.write_text(ds.categories[0] + "\n", encoding="utf-8")  # the data uses the others too
+    (tmp_path / "again").mkdir()
+    out = _both(capsys, tmp_path / "again", tmp_path / "pq", "parquet", "--images", "none", "--classes", str(classes))
+    assert out["plain"] == out["local"] and out["local"][0] == 2 and out["local"][3] is None
+
+
+def test_writing_starts_before_reading_ends(tmp_path, monkeypatch, small_parts):
+    """The driver streams: the first output shard is written before the last input part is
+    read, and it never holds more than a part's samples beyond the write buffer."""
+    from cvpipe import execution
+    from cvpipe.execution import convert_sharded, get_executor
+
+    ds = make_dataset(20, boxes_per_image=1, empty_images=0)
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=2)  # 10 input parts
+    log: list[tuple[str, int]] = []
+    real_check, real_write = execution.check_part, execution.write_part
+    monkeypatch.setattr(execution, "check_part", lambda t: (log.append(("read", t.index)), real_check(t))[1])
+    monkeypatch.setattr(execution, "write_part", lambda t: (log.append(("write", len(t.samples))), real_write(t))[1])
+    report = convert_sharded(tmp_path / "pq", tmp_path / "out", "parquet", executor=get_executor("local"),
+                             images="none")
+    assert report["images"] == 20
+    assert log.index(("write", 4)) < log.index(("read", 9))
+    assert [n for kind, n in log if kind == "write"] == [4, 4, 4, 4, 4]
+    single = tmp_path / "single"
+    write_dataset(ds, single, "parquet", images="none", rows_per_shard=4)
+    assert _tree(tmp_path / "out") == _tree(single)
+
+
+def test_duplicates_across_parts_name_the_first_file(tmp_path, capsys):
+    ds = make_dataset(7, empty_images=0)
+    ds.samples[5].image = ds.samples[1].image  # shard 2 repeats shard 0's image
+    ds.samples[6].id = ds.samples[3].id  # and shard 1's id
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=2)
+    plain = _run(capsys, "validate", str(tmp_path / "pq"), "--no-images", "--json", "-")
+    local = _run(capsys, "validate", str(tmp_path / "pq"), "--no-images", "--json", "-", "--executor", "local")
+    probs = json.loads(local[1])["problems"]
+    assert [p["message"] for p in probs] == ["duplicate image", "duplicate image id"]
+    assert probs[0]["hint"].endswith("part-00000.parquet") and probs[1]["hint"].endswith("part-00001.parquet")
+    assert [p["message"] for p in json.loads(plain[1])["problems"]] == [p["message"] for p in probs]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 40), max_size=12), max_size=8))
+def test_seen_keys_answer_like_a_dict(parts):
+    """KeySet (hashes, levels merged) finds exactly the earlier keys a dict would."""
+    import numpy as np
+
+    from cvpipe.data.keys import KeySet
+
+    keys, seen, ordinal = KeySet(), {}, 0
+    for part in parts:
+        part = list(dict.fromkeys(f"img/{k}.jpg" for k in part))
+        h1, h2 = KeySet.hashes(part)
+        got = keys.find(h1, h2).tolist()
+        assert got == [seen.get(k, -1) for k in part]
+        new = [j for j, k in enumerate(part) if k not in seen]
+        for j in new:
+            seen[part[j]] = ordinal
+            ordinal += 1
+        keys.add(h1[new], h2[new], np.arange(ordinal - len(new), ordinal))
+    assert sum(len(level[0]) for level in keys.levels) == len(seen)
+
+
+def test_process_executor_streams_in_order_and_matches(yolo_dir, tmp_path, capsys):
+    """``--executor processes``: worker processes, a bounded window, the single-process answer."""
+    from cvpipe.builtin.executors import ProcessExecutor
+    from cvpipe.errors import ConfigError
+    from cvpipe.execution import get_executor
+
+    ex = get_executor("processes", "2")
+    assert isinstance(ex, ProcessExecutor) and ex.window == 4
+    consumed = []
+
+    def items():
+        for i in range(10):
+            consumed.append(i)
+            yield i
+
+    results = ex.map(abs, items())
+    assert next(results) == 0 and len(consumed) <= ex.window + 1  # not all submitted up front
+    assert list(results) == list(range(1, 10))
+    ex.close()
+    with pytest.raises(ConfigError, match="worker count"):
+        get_executor("processes", "two")
+    out = {}
+    for label, more in (("plain", []), ("procs", ["--executor", "processes", "--address", "2"])):
+        code, o, _ = _run(capsys, "convert", str(yolo_dir), str(tmp_path / label), "--to", "parquet", "-q",
+                          "--skip-invalid", *more)
+        out[label] = (code, o.replace(str(tmp_path / label), "<DST>"), _tree(tmp_path / label))
+    assert out["plain"] == out["procs"] and out["procs"][0] == 0
+
+
+def _coco_case(case: str):
+    """Datasets whose COCO output depends on the whole split: ids kept or renumbered, shared
+    folders cut, annotation ids kept or renumbered, difficult boxes left out, two splits."""
+    if case == "plain":
+        return make_dataset(9, boxes_per_image=2, empty_images=2)
+    ds = make_dataset(9, boxes_per_image=2, empty_images=1)
+    for k, s in enumerate(ds.samples):
+        s.id = 100 + k
+        s.image = f"deep/{'a' if k < 6 else 'b'}/{s.image}"
+        s.box_extra = [{"id": 1000 + 10 * k + j} for j in range(len(s))]
+        s.difficult[:] = [j == 0 and k % 3 == 0 for j in range(len(s))]
+        s.split = "val" if k % 4 == 3 else "train"
+    if case == "ids-renumbered":
+        ds.samples[6].id = None  # one image without an id: the split renumbered 1..N
+        ds.samples[5].box_extra[0] = {"id": ds.samples[0].box_extra[1]["id"]}
+    return ds
+
+
+@pytest.mark.parametrize("case", ["plain", "ids-kept", "ids-renumbered"])
+def test_coco_written_part_by_part_equals_write_coco(tmp_path, capsys, monkeypatch, case):
+    monkeypatch.setattr("cvpipe.builtin.coco.stream.CocoStreamSharding.rows_per_part", 2)
+    ds = _coco_case(case)
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=3)
+    out = _both(capsys, tmp_path, tmp_path / "pq", "coco", "--images", "none")
+    assert out["plain"] == out["local"] and out["local"][0] == 0
+    files = [k for k in out["local"][3] if k.endswith(".json")]
+    assert files and not [k for k in out["local"][3] if ".cvpipe-coco-parts" in k]
+    train = json.loads(out["local"][3]["annotations/instances_train.json"])
+    ids = [im["id"] for im in train["images"]]
+    anns = [a["id"] for a in train["annotations"]]
+    if case == "ids-kept":
+        assert min(ids) >= 100 and min(anns) >= 1000 and train["images"][0]["file_name"].startswith("a/")
+    if case == "ids-renumbered":
+        assert ids == list(range(1, len(ids) + 1)) and anns == list(range(1, len(anns) + 1))
+
+
+def test_coco_part_by_part_refuses_one_name_twice(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("cvpipe.builtin.coco.stream.CocoStreamSharding.rows_per_part", 2)
+    ds = make_dataset(6, empty_images=0)
+    ds.samples[4].image = "other/" + ds.samples[1].image  # same name once the folders are cut
+    ds.samples[4].extra["file_name"] = ds.samples[1].image
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=2)
+    out = _both(capsys, tmp_path, tmp_path / "pq", "coco", "--images", "none")
+    assert out["plain"] == out["local"]
+    assert out["local"][0] == 2 and "same output name" in out["local"][2] and out["local"][3] is None
+
+
+def test_a_sharding_reads_writes_or_both_never_half():
+    """add_format(sharding=...): plan+read_part and/or write_part+commit, each pair whole."""
+    from cvpipe.contract import Entry, FormatRegistrar
+    from cvpipe.errors import PluginError
+
+    got: list[Entry] = []
+    reg = FormatRegistrar("test", got.append)
+
+    class Half:
+        rows_per_part = 1
+        plan = staticmethod(lambda path, splits=None: {})
+        read_part = None
+        write_part = commit = None
+
+    class ReadOnly(Half):
+        read_part = staticmethod(lambda path, part, **kw: None)
+
+    class WriteOnly(Half):
+        plan = None
+        write_part = staticmethod(lambda samples, folder, index, **kw: {})
+        commit = staticmethod(lambda folder, records, categories, meta: {})
+
+    class Neither(Half):
+        plan = None
+
+    reg.add_format("r", reader=lambda p: None, sharding=ReadOnly())
+    reg.add_format("w", writer=lambda d, p: {}, sharding=WriteOnly())
+    assert [e.name for e in got] == ["r", "w"]
+    with pytest.raises(PluginError, match="plan and read_part"):
+        reg.add_format("h", reader=lambda p: None, sharding=Half())
+    with pytest.raises(PluginError, match="sharding lacks"):
+        reg.add_format("n", reader=lambda p: None, sharding=Neither())
