@@ -72,6 +72,7 @@ class PartResult:
     skipped: Counter = field(default_factory=Counter)
     images: int = 0
     boxes: int = 0
+    meta: dict = field(default_factory=dict)  # the part's Dataset.meta (a sharded read), merged by the driver
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,25 @@ def check_part(task: _CheckTask) -> PartResult:
     valid = fm.check_dataset(ds, check_problems, check_images=task.check_images,
                              require_images=task.require_images, skipped=skipped,
                              follow_symlinks=task.follow_symlinks, inside=[Path(p) for p in task.inside])
-    return PartResult(task.index, list(valid.samples), read_problems, check_problems, skipped, images, boxes)
+    meta = dict(ds.meta) if task.samples is None else {}
+    return PartResult(task.index, list(valid.samples), read_problems, check_problems, skipped, images, boxes, meta)
+
+
+def merge_part_meta(meta: dict[str, Any], part: dict[str, Any]) -> None:
+    """Add one part's ``Dataset.meta`` into ``meta`` (in place), as one read of the whole dataset
+    would have it: ``notes`` counts added up, the finest ``coordinate_precision`` kept, any other
+    key first-seen."""
+    for key, value in part.items():
+        if key == "notes":
+            notes = dict(meta.get("notes") or {})
+            for what, n in value.items():
+                notes[what] = notes.get(what, 0) + n
+            meta["notes"] = notes
+        elif key == "coordinate_precision" and key in meta:
+            meta[key] = {k: min(v, meta[key].get(k, v)) for k, v in value.items()} | {
+                k: v for k, v in meta[key].items() if k not in value}
+        else:
+            meta.setdefault(key, value)
 
 
 @dataclass(frozen=True)
@@ -210,6 +229,7 @@ class _Merger:
         self.check_problems: list[Problem] = []
         self.skipped: Counter = Counter()
         self.images = self.boxes = 0
+        self.meta: dict[str, Any] = {}  # the parts' Dataset.meta merged (merge_part_meta)
         self.kept = 0
         self._paths, self._ids = KeySet(), KeySet()
         self._starts: list[int] = []  # ordinal of each part's first kept sample
@@ -231,6 +251,7 @@ class _Merger:
             self.skipped.update(r.skipped)
             self.images += r.images
             self.boxes += r.boxes
+            merge_part_meta(self.meta, r.meta)
             self._starts.append(self.kept)
             samples = r.samples
             if not samples:
@@ -399,13 +420,17 @@ def validate_sharded(src: Path, fmt: str | None = None, *, executor, images_dir:
     header, tasks = _check_tasks(src, fmt, images_dir=images_dir, splits=splits, check_images=check_images,
                                  driver_problems=read_problems, follow_symlinks=follow_symlinks)
     merger = _Merger(executor.map(check_part, tasks), read_problems, _rerun(header))
+    merger.meta = dict(header["meta"])
     merger.drain()
     n_read = len(merger.read_problems)
     problems = merger.problems()
     images, boxes = merger.images, merger.boxes
     problems = problems[:n_read] + _locate(problems[n_read:], header.get("locate"))
-    return {"source": str(src), "format": fmt, "images": images, "boxes": boxes,
-            "categories": len(header["categories"]), "problems": problems, "ok": not problems}
+    result = {"source": str(src), "format": fmt, "images": images, "boxes": boxes,
+              "categories": len(header["categories"]), "problems": problems, "ok": not problems}
+    if merger.meta.get("notes"):  # what the reader assumed or changed (as validate_dataset)
+        result["notes"] = dict(merger.meta["notes"])
+    return result
 
 
 def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str | None = None,
@@ -438,6 +463,7 @@ def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str
     header, tasks = _check_tasks(src, fmt, images_dir=images_dir, splits=splits, check_images=images != "none",
                                  driver_problems=read_problems, follow_symlinks=follow_symlinks)
     merger = _Merger(executor.map(check_part, tasks), read_problems, _rerun(header))
+    merger.meta = dict(header["meta"])
     root = Path(header["root"]) if header["root"] else None
 
     def refuse_or_count() -> tuple[list[Problem], Counter]:
@@ -462,19 +488,24 @@ def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str
             merger.drain()
             problems, reasons = refuse_or_count()
             order.check()
-            report = dict(out.sharding.commit(tmp, records, order.categories, dict(header["meta"])))
+            report = dict(out.sharding.commit(tmp, records, order.categories, dict(merger.meta)))
     else:
         from .formats.io import accepts
 
         samples = [s for part in merger.parts() for s in part]
         problems, reasons = refuse_or_count()
-        dataset = Dataset(header["categories"], samples, root=root, meta=dict(header["meta"]),
+        dataset = Dataset(header["categories"], samples, root=root, meta=dict(merger.meta),
                           origin=header.get("origin"))
         dataset = fm.order_categories(dataset, classes, classes_file=str(classes_file) if classes_file else None)
         options: dict[str, Any] = {"images": images, "keep_difficult": keep_difficult}
         report = dict(fm.write_dataset(dataset, dst, to, **{k: v for k, v in options.items()
                                                            if accepts(out.writer, k)}))
     report = fm.conversion_report(report, reasons, len(problems))
+    from .formats.convert import merge_notes
+
+    notes = merge_notes(merger.meta.get("notes"), report.get("notes"))
+    if notes:  # what the reader assumed or changed, then what the writer did (as convert_dataset)
+        report["notes"] = notes
     problems_n = report.pop("problems")
     report.update({"source": str(src), "dst": str(dst), "from": fmt, "to": to})
     report["problems"] = problems_n

@@ -2,7 +2,7 @@
 so that ``convert --executor`` writes ``annotations/instances_<split>.json`` in bounded memory.
 
 A COCO file depends on its whole split: image ids are kept only when all of them are distinct
-ids (else 1..N), annotation ids likewise, output names drop the folders all of the split's
+integers (else 1..N, the sample's own id kept as ``source_id``), annotation ids likewise, output names drop the folders all of the split's
 images share, and two images may not get one name. So :meth:`CocoStreamSharding.write_part`
 only stages each part (its samples pickled into the temporary folder, plus what the split-wide
 rules need: shared folders, whether every id is an id); :meth:`~CocoStreamSharding.commit`
@@ -47,8 +47,6 @@ class CocoStreamSharding:
                    root: Path | None = None, keep_difficult: bool = False) -> dict[str, Any]:
         """Stage part ``index``; return what the split-wide rules need of it, per split."""
         from ...formats.images import shared_folders
-        from .reader import is_id
-
         if images not in ("copy", "link", "none"):
             raise InputError("bad images mode", field="images", value=images, expected="copy, link or none")
         stage = Path(folder) / STAGE
@@ -61,8 +59,8 @@ class CocoStreamSharding:
             sp = splits.setdefault(s.split or DEFAULT_SPLIT, {"images": 0, "folders": None, "ids": True, "ann_ids": True})
             sp["images"] += 1
             sp["folders"] = shared_folders([str(s.image)], sp["folders"])
-            sp["ids"] = sp["ids"] and is_id(s.id)
-            sp["ann_ids"] = sp["ann_ids"] and all(is_id(ex.get("id")) for ex in s.box_extra)
+            sp["ids"] = sp["ids"] and _is_int(s.id)
+            sp["ann_ids"] = sp["ann_ids"] and all(_is_int(ex.get("id")) for ex in s.box_extra)
         return {"file": file, "splits": splits, "images": images, "root": str(root) if root is not None else None,
                 "keep_difficult": keep_difficult}
 
@@ -180,8 +178,10 @@ class CocoStreamSharding:
             first_img = first_ann = True
             for part in self._samples(stage, records, split):
                 pairs = self._names(part, g, template)
-                fixed = []
+                fixed, source_ids = [], []
+                left_out = 0
                 for s, _ in pairs:
+                    source_ids.append(None if g["ids"] else s.id)
                     if not g["ids"]:
                         s = replace(s, id=next_img)
                         next_img += 1
@@ -190,7 +190,8 @@ class CocoStreamSharding:
                         for j, ex in enumerate(s.box_extra):
                             ex = dict(ex)
                             if (s.difficult[j] and not keep_difficult) or (s.iscrowd[j] and not keep_crowd):
-                                ex["id"] = f"left out {j}"  # not written: any distinct id
+                                left_out -= 1
+                                ex["id"] = left_out  # not written: any distinct integer
                             else:
                                 ex["id"] = next_ann
                                 next_ann += 1
@@ -200,7 +201,9 @@ class CocoStreamSharding:
                 sub = replace(template, samples=fixed)
                 coco = to_coco_dict(sub, keep_difficult=keep_difficult, keep_crowd=keep_crowd,
                                     file_names=[rel for _, rel in pairs], skipped=skipped)
-                for entry in coco["images"]:
+                for entry, source in zip(coco["images"], source_ids):
+                    if source is not None:  # renumbered split-wide: the sample's own id kept (as write_coco)
+                        entry = _with_source_id(entry, source)
                     fi.write(("" if first_img else ",") + _dump(entry))
                     first_img = False
                 for entry in coco["annotations"]:
@@ -230,6 +233,22 @@ class CocoStreamSharding:
         img_tmp.unlink()
         ann_tmp.unlink()
         return n_boxes
+
+
+def _is_int(v: Any) -> bool:
+    """Whether ``v`` is an id :func:`.writer.to_coco_dict` keeps (an integer, not a bool)."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _with_source_id(entry: dict[str, Any], source: Any) -> dict[str, Any]:
+    """An image record with ``source_id`` where :func:`.writer.to_coco_dict` puts it (after the
+    size, before the source's own keys)."""
+    from .writer import SOURCE_ID_KEY
+
+    out = {k: entry[k] for k in ("id", "file_name", "width", "height")}
+    out[SOURCE_ID_KEY] = source
+    out.update((k, v) for k, v in entry.items() if k not in out)
+    return out
 
 
 def _common(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[str, ...] | None:

@@ -10,7 +10,7 @@ Layout problems (a missing split folder) travel in part 0.
 
 Differences from the single-process reader: whether labels carry a confidence (a 6th value, a
 predictions dataset) and whether 4-point polygons are oriented boxes are decided per part, not
-over the whole dataset; the reader's notes (clipped values, ...) are not carried.
+over the whole dataset (the notes of the parts are added up by the driver).
 
 Writing stays with :func:`.writer.write_yolo`: the output names of a split depend on all of its
 images (the folders they share), so YOLO has no ``write_part``.
@@ -76,10 +76,14 @@ def _plan(path: Path, splits: Sequence[str] | None, images_dir: Path | None, siz
 
     found: list[Problem] = []
     info: dict[str, Any] = {}
-    got = layout_items(path, list(splits) if splits else None, images_dir, found, {}, info)
+    notes: dict[str, int] = {}
+    got = layout_items(path, list(splits) if splits else None, images_dir, found, notes, info)
     names, ds_root, items = got if got is not None else ([], path, [])
     if names is None:
+        from .layout import NOTE_NAMES_FROM_IDS
+
         names = _class_names_from_ids(items)
+        notes[NOTE_NAMES_FROM_IDS] = len(names)
     root = Path(images_dir) if images_dir else ds_root
     keys = {k: info[k] for k in ("kpt", "task", "flip_idx") if info.get(k) is not None}
     parts = []
@@ -87,6 +91,8 @@ def _plan(path: Path, splits: Sequence[str] | None, images_dir: Path | None, siz
         parts.append({"names": list(names), "root": str(ds_root), "problems": found if k == 0 else [],
                       "items": _pack(items[k:k + size]), "info": keys})
     meta: dict[str, Any] = {"format": "yolo"}
+    if notes:
+        meta["notes"] = notes
     if keys.get("kpt") is not None:
         meta["yolo"] = {"kpt_shape": list(keys["kpt"])}
         if isinstance(keys.get("flip_idx"), list):
