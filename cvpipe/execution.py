@@ -17,13 +17,14 @@ merging), not at its place in the input order.
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import ConfigError, InputError, Problem
 
-__all__ = ["CHUNK", "get_executor", "executor_names", "PartResult", "check_part", "write_part",
+__all__ = ["CHUNK", "get_executor", "executor_names", "open_executor", "map_with_state", "PartResult", "check_part", "write_part",
            "validate_sharded", "convert_sharded"]
 
 #: samples per task when the input format has no shards of its own
@@ -52,6 +53,60 @@ def get_executor(name: str, address: str | None = None):
     family = get_registry().executors
     entry = family.get(name, field="--executor")
     return family.call(entry, address=address)
+
+
+@contextmanager
+def open_executor(name: str | None, address: str | None = None, *,
+                  field: str = "--executor") -> Iterator[Any]:
+    """``with open_executor(name, address) as ex``: the executor ``name`` (``local`` when only
+    ``address`` is given), closed when the block ends; None when both are None (the caller's
+    single-process path). ``field`` names the setting in errors (``--executor``, ``executor``)."""
+    if name is None and address is None:
+        yield None
+        return
+    from .plugins import get_registry
+
+    family = get_registry().executors
+    entry = family.get(name or "local", field=field)
+    ex = family.call(entry, address=address)
+    try:
+        yield ex
+    finally:
+        ex.close()
+
+
+#: the per-process state of :func:`map_with_state` (the last setup's), by setup
+_STATE: dict[Any, Any] = {}
+
+
+@dataclass(frozen=True)
+class _WithState:
+    """``item -> fn(setup(), item)`` with ``setup()`` run once per process (cached by ``setup``,
+    which is hashable and picklable)."""
+
+    setup: Callable[[], Any]
+    fn: Callable[[Any, Any], Any]
+
+    def __call__(self, item: Any) -> Any:
+        if self.setup not in _STATE:
+            _STATE.clear()  # one model at a time per process
+            _STATE[self.setup] = self.setup()
+        return self.fn(_STATE[self.setup], item)
+
+
+def map_with_state(executor: Any, setup: Callable[[], Any], fn: Callable[[Any, Any], Any], items: Iterable[Any],
+                   *, num_gpus: float = 0.0) -> Iterator[Any]:
+    """Yield ``fn(state, item)`` for each of ``items``, in order, where ``state = setup()`` is
+    built once per worker (a model), not once per item.
+
+    An executor that has workers holding state offers ``map_with_state(setup, fn, items, *,
+    num_gpus)`` itself (Ray: an actor pool, ``num_gpus`` per actor); for the others, ``map``
+    runs a task that builds the state once per process and keeps it. ``setup`` is a hashable,
+    picklable callable, ``fn`` a module-level function."""
+    native = getattr(executor, "map_with_state", None)
+    if callable(native):
+        return native(setup, fn, items, num_gpus=num_gpus)
+    return executor.map(_WithState(setup, fn), items)
 
 
 @dataclass
