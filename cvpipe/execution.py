@@ -95,17 +95,17 @@ class _WithState:
 
 
 def map_with_state(executor: Any, setup: Callable[[], Any], fn: Callable[[Any, Any], Any], items: Iterable[Any],
-                   *, num_gpus: float = 0.0) -> Iterator[Any]:
+                   *, num_gpus: float = 0.0, num_cpus: float = 1.0) -> Iterator[Any]:
     """Yield ``fn(state, item)`` for each of ``items``, in order, where ``state = setup()`` is
     built once per worker (a model), not once per item.
 
     An executor that has workers holding state offers ``map_with_state(setup, fn, items, *,
-    num_gpus)`` itself (Ray: an actor pool, ``num_gpus`` per actor); for the others, ``map``
+    num_gpus, num_cpus)`` itself (Ray: an actor pool, ``num_gpus``/``num_cpus`` per actor); for the others, ``map``
     runs a task that builds the state once per process and keeps it. ``setup`` is a hashable,
     picklable callable, ``fn`` a module-level function."""
     native = getattr(executor, "map_with_state", None)
     if callable(native):
-        return native(setup, fn, items, num_gpus=num_gpus)
+        return native(setup, fn, items, num_gpus=num_gpus, num_cpus=num_cpus)
     return executor.map(_WithState(setup, fn), items)
 
 

@@ -5,7 +5,8 @@ The images are cut into shards of whole batches (a multiple of ``batch_size``, s
 the model sees is the one the single-process run sees: the same detections, byte for byte
 once written). Each worker holds the model once (:func:`cvpipe.execution.map_with_state`: a Ray
 actor per worker with ``num_gpus`` when CUDA is there, one cached load per process elsewhere)
-and runs :func:`cvpipe.engine.predict.predict_dataset` (or the sliced prediction) on its
+with the driver's torch thread count (the count changes the last bits of a convolution; a
+Ray actor reserves that many CPUs) and runs :func:`cvpipe.engine.predict.predict_dataset` (or the sliced prediction) on its
 shards; the driver concatenates the shards' detections in input order.
 
 A model given by path is loaded by each worker from that path (it must be visible to every
@@ -65,15 +66,16 @@ class _PredictTask:
     batch_size: int
     device: str
     slicing: dict | None  # predict_sliced's options, or None
+    threads: int  # torch intra-op threads: the driver's (the thread count changes float results)
 
 
 def predict_part(bundle: Any, task: _PredictTask) -> list:
     """Detections (samples) of one shard with the worker's model (picklable, module-level)."""
-    from .distributed import cpu_threads, resolve_device, using_threads
+    from .distributed import resolve_device, using_threads
     from .predict import predict_dataset
 
     dev = resolve_device(task.device)
-    with using_threads(cpu_threads(0)):
+    with using_threads(task.threads):
         if task.slicing is not None:
             from ..slicing import predict_sliced
 
@@ -99,14 +101,17 @@ def predict_sharded(source: ModelSource, dataset: Any, *, executor: Any, categor
     from ..data import Dataset
     from ..execution import map_with_state
 
-    step = shard_size(batch_size, shard_images)
-    base = dataclasses.replace(dataset, categories=list(categories))
-    tasks = (_PredictTask(dataclasses.replace(base, samples=base.samples[i:i + step]), batch_size, device, slicing)
-             for i in range(0, len(base.samples), step))
     import torch
 
+    from .distributed import cpu_threads
+
+    step = shard_size(batch_size, shard_images)
+    base = dataclasses.replace(dataset, categories=list(categories))
+    threads = cpu_threads(0)
+    tasks = (_PredictTask(dataclasses.replace(base, samples=base.samples[i:i + step]), batch_size, device, slicing,
+                          threads) for i in range(0, len(base.samples), step))
     gpus = 1.0 if device != "cpu" and torch.cuda.is_available() else 0.0  # one GPU per model-holding worker
     samples: list = []
-    for part in map_with_state(executor, source, predict_part, tasks, num_gpus=gpus):
+    for part in map_with_state(executor, source, predict_part, tasks, num_gpus=gpus, num_cpus=threads):
         samples.extend(part)
     return Dataset(list(categories), samples, root=dataset.root, meta={"detections": True, "model": name})
