@@ -129,7 +129,7 @@ def test_evaluate_cli_on_executors(tmp_path, pool_registry, capsys):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> tuple[Path, Path]:
-    """An untrained tiny ``compact`` checkpoint that still detects (low threshold) and 11 images."""
+    """An untrained tiny ``compact`` checkpoint that still detects (low threshold) and 7 images."""
     torch = pytest.importorskip("torch")
     from cvpipe.engine.checkpoint import save_checkpoint
     from cvpipe.models.build import build_model
@@ -142,7 +142,7 @@ def checkpoint(tmp_path_factory) -> tuple[Path, Path]:
     save_checkpoint(t / "m.pt", {"model": {"name": "compact", "params": params, "num_classes": 2,
                                            "state_dict": model.state_dict()},
                                  "categories": ["a", "b"], "inference": {"input_size": 64}, "epoch": 1})
-    write_images(make_dataset(11, boxes_per_image=2), t / "img")
+    write_images(make_dataset(7, boxes_per_image=2), t / "img")
     return t / "m.pt", t / "img"
 
 
@@ -153,14 +153,13 @@ def _files(folder: Path) -> dict[str, bytes]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("fmt", ["coco", "yolo"])
-def test_predict_cli_on_executors_writes_the_same_bytes(checkpoint, tmp_path, pool_registry, fmt, capsys):
+def test_predict_cli_on_executors_writes_the_same_bytes(checkpoint, tmp_path, pool_registry, capsys):
     model, images = checkpoint
-    base = ["predict", str(model), str(images), "--format", fmt, "--score-threshold", "0.0", "--batch-size", "3",
+    base = ["predict", str(model), str(images), "--format", "coco", "--score-threshold", "0.0", "--batch-size", "3",
             "--device", "cpu", "--quiet", "--json"]
     assert main([*base, "--out", str(tmp_path / "plain")]) == 0
     plain = json.loads(capsys.readouterr().out)
-    assert plain["images"] == 11 and plain["detections"] > 0
+    assert plain["images"] == 7 and plain["detections"] > 0
     for name in ("local", "pool"):
         assert main([*base, "--out", str(tmp_path / name), "--executor", name]) == 0
         got = json.loads(capsys.readouterr().out)
@@ -192,3 +191,78 @@ def test_predict_shards_are_whole_batches(checkpoint, monkeypatch):
     for a, b in zip(got.samples, plain.samples):
         assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.scores, b.scores)
         assert np.array_equal(a.labels, b.labels)
+
+
+# ---------------------------------------------------------------------------------------------
+# executor: in pipeline steps
+# ---------------------------------------------------------------------------------------------
+
+STEPS = """
+name: sharded
+steps:
+  - read: {{path: {src}, format: parquet}}
+  - validate: {{fail: false{opts}}}
+  - convert: {{path: "${{run_dir}}/out", format: parquet{opts}}}
+"""
+
+
+def test_validate_and_convert_steps_on_an_executor_equal_plain(tmp_path, pool_registry):
+    pytest.importorskip("pyarrow")
+    from cvpipe.formats import write_dataset
+    from cvpipe.testing import make_dataset, write_images
+
+    ds = make_dataset(9, boxes_per_image=2)
+    ds.samples[4].boxes[0] = [30, 5, 10, 20]  # inverted: validate reports it and leaves it out
+    write_dataset(write_images(ds, tmp_path / "png"), tmp_path / "pq", "parquet", images="copy", rows_per_shard=4)
+    runs = {}
+    for name, opts in (("plain", ""), ("local", ", executor: local"), ("pool", ", executor: pool")):
+        (tmp_path / f"{name}.yaml").write_text(STEPS.format(src=tmp_path / "pq", opts=opts))
+        assert main(["run", str(tmp_path / f"{name}.yaml"), "--out", str(tmp_path / name), "--quiet"]) == 0
+        runs[name] = (_files(tmp_path / name / "out"), (tmp_path / name / "validate" / "problems.json").read_text())
+    assert runs["plain"] == runs["local"] == runs["pool"]
+    assert "inverted" in runs["plain"][1]
+
+
+def test_executor_setting_errors_name_the_field(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text(STEPS.format(src=tmp_path, opts=", executor: nosuch"))
+    assert main(["run", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "executor" in err and "nosuch" in err and "local" in err and "Traceback" not in err
+    (tmp_path / "bad2.yaml").write_text(STEPS.format(src=tmp_path, opts=", address: 'h:1'"))
+    assert main(["run", str(tmp_path / "bad2.yaml"), "--out", str(tmp_path / "o2"), "--quiet"]) == 2
+    assert "address" in capsys.readouterr().err
+
+
+def test_evaluate_and_predict_steps_on_an_executor(tmp_path, checkpoint):
+    from cvpipe.builtin.coco import read_coco_results
+    from cvpipe.commands.predict import collect_images
+    from cvpipe.engine.predict import load_bundle
+    from cvpipe.formats import read_dataset
+    from cvpipe.plugins import get_registry
+    from cvpipe.testing import make_context
+
+    gt_file, dt_file = write_pair(tmp_path, *make_coco_pair(4))
+    gt = read_dataset(gt_file, "coco")
+    dt = read_coco_results(dt_file, gt)
+    steps = get_registry().steps
+    out = {}
+    for name, extra in (("plain", {"engine": "pycocotools"}), ("local", {"executor": "local"})):
+        step = steps.create("evaluate", {"gt": "gt", "detections": "dt", "metrics": ["coco", "voc07"],
+                                         "pictures": False, **extra})
+        ctx = make_context(tmp_path / name, step_name="evaluate", gt=gt, dt=dt)
+        out[name] = step.run(ctx)["metrics"]
+    assert out["plain"] == out["local"] and (ours(out["local"]["coco"]) == pycocotools_stats(gt_file, dt_file)).all()
+
+    model, images = checkpoint
+    bundle = load_bundle(model)
+    inputs = collect_images([images])
+    dets = {}
+    for name, extra in (("plain", {}), ("local", {"executor": "local"})):
+        step = steps.create("predict", {"dataset": "images", "batch_size": 2, "device": "cpu", **extra})
+        ctx = make_context(tmp_path / f"p{name}", step_name="predict", images=inputs, model=bundle)
+        step.run(ctx)
+        dets[name] = ctx["detections"]
+    assert [s.image for s in dets["plain"].samples] == [s.image for s in dets["local"].samples]
+    for a, b in zip(dets["plain"].samples, dets["local"].samples):
+        assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.scores, b.scores)
+    assert dets["local"].num_boxes > 0

@@ -127,6 +127,10 @@ class EvaluateStep:
             (:mod:`cvpipe.analysis`, as ``cvpipe evaluate --analyse``): ``analysis.json``, their
             tables in the run's report and, with ``pictures``, ``f1_curves.png``,
             ``error_breakdown.png``, ``false_positives.png`` and ``missed.png``.
+        executor: coco metric: match per shard of images on this executor (``local``, or a
+            plugin's: ``ray``; ``cvpipe evaluate --executor``), one accumulate here; null: in
+            this process (:func:`cvpipe.execution.executor_settings`).
+        address: cluster address for ``executor``.
 
     Writes ``metrics.json`` (the form of ``cvpipe evaluate --json``) and the PNGs into the
     step's folder.
@@ -147,8 +151,14 @@ class EvaluateStep:
         run_metrics: bool = True,
         difficult: Literal["count", "drop"] = "count",
         analyse: bool = False,
+        executor: str | None = None,
+        address: str | None = None,
     ) -> None:
+        from ..execution import check_executor_settings
         from ..plugins import get_registry
+
+        check_executor_settings(executor, address)
+        self.executor, self.address = executor, address
 
         names = list(metrics) if metrics is not None else ["coco"]
         if not names:
@@ -195,7 +205,10 @@ class EvaluateStep:
                 raise JobError(f"{setting} is not a dataset", field=setting, value=type(obj).__name__,
                                expected="the name of a dataset produced by an earlier step")
         dt = align_detections(gt, dt)
-        result = evaluate(gt, dt, self._metric_params())
+        from ..execution import open_executor
+
+        with open_executor(self.executor, self.address, field="executor") as ex:  # None: in this process
+            result = evaluate(gt, dt, self._metric_params(), executor=ex)
         atomic_write_json(ctx.step_dir / "metrics.json", result)
         if self.run_metrics:
             atomic_write_json(ctx.run_dir / "metrics.json", result)
