@@ -26,8 +26,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from .errors import ConfigError, InputError, Problem
 
 __all__ = ["CHUNK", "get_executor", "executor_names", "open_executor", "map_with_state",
-           "check_sharded", "write_sharded", "executor_settings", "check_executor_settings", "PartResult", "check_part", "write_part",
-           "validate_sharded", "convert_sharded"]
+           "check_sharded", "write_sharded", "executor_settings", "check_executor_settings", "PartResult",
+           "check_part", "write_part", "validate_sharded", "convert_sharded"]
 
 #: samples per task when the input format has no shards of its own
 CHUNK = 2000
