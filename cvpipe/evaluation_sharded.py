@@ -234,16 +234,15 @@ def accumulate(shards: Sequence[ShardMatches] | Iterator[ShardMatches], params: 
                 tp_sum = np.cumsum(tps, axis=1).astype(dtype=float)
                 fp_sum = np.cumsum(fps, axis=1).astype(dtype=float)
                 nd = tp_sum.shape[1]
+                rc = tp_sum / n_pos  # (T, nd), pycocotools' expressions row by row
+                pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
+                recall[:, k, a, m] = rc[:, -1] if nd else 0
+                pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # pycocotools' backwards max loop
                 for t in range(T):
-                    tp, fp = tp_sum[t], fp_sum[t]
-                    rc = tp / n_pos
-                    pr = tp / (fp + tp + np.spacing(1))
-                    recall[t, k, a, m] = rc[-1] if nd else 0
-                    pr = np.maximum.accumulate(pr[::-1])[::-1]  # pycocotools' backwards max loop
-                    idx = np.searchsorted(rc, rec_thrs, side="left")
+                    idx = np.searchsorted(rc[t], rec_thrs, side="left")
                     q = np.zeros(R)
                     ok = idx < nd
-                    q[ok] = pr[idx[ok]]
+                    q[ok] = pr[t, idx[ok]]
                     precision[t, :, k, a, m] = q
     return {"precision": precision, "recall": recall}
 
