@@ -153,7 +153,10 @@ def _files(folder: Path) -> dict[str, bytes]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_predict_cli_on_executors_writes_the_same_bytes(checkpoint, tmp_path, pool_registry, capsys):
+def test_predict_cli_on_executors_writes_the_same_bytes(checkpoint, tmp_path, pool_registry, capsys, monkeypatch):
+    from cvpipe.engine import predict_sharded
+
+    monkeypatch.setattr(predict_sharded, "SHARD_IMAGES", 3)  # shards of 3, 3, 1 images (batches of 3)
     model, images = checkpoint
     base = ["predict", str(model), str(images), "--format", "coco", "--score-threshold", "0.0", "--batch-size", "3",
             "--device", "cpu", "--quiet", "--json"]

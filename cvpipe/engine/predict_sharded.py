@@ -92,10 +92,11 @@ def shard_size(batch_size: int, images: int = SHARD_IMAGES) -> int:
 
 def predict_sharded(source: ModelSource, dataset: Any, *, executor: Any, categories: list[str], name: str,
                     batch_size: int = 8, device: str = "auto", slicing: dict | None = None,
-                    shard_images: int = SHARD_IMAGES) -> Any:
+                    shard_images: int | None = None) -> Any:
     """Detections of the model ``source`` on ``dataset``'s images, shard by shard on
     ``executor``: a Dataset like :func:`cvpipe.engine.predict.predict_dataset`'s (``categories``
-    and model ``name`` are the bundle's; boxes absolute xyxy), samples in input order."""
+    and model ``name`` are the bundle's; boxes absolute xyxy), samples in input order.
+    ``shard_images``: about that many images per shard (None: :data:`SHARD_IMAGES`)."""
     import dataclasses
 
     from ..data import Dataset
@@ -105,7 +106,7 @@ def predict_sharded(source: ModelSource, dataset: Any, *, executor: Any, categor
 
     from .distributed import cpu_threads
 
-    step = shard_size(batch_size, shard_images)
+    step = shard_size(batch_size, SHARD_IMAGES if shard_images is None else shard_images)
     base = dataclasses.replace(dataset, categories=list(categories))
     threads = cpu_threads(0)
     tasks = (_PredictTask(dataclasses.replace(base, samples=base.samples[i:i + step]), batch_size, device, slicing,
