@@ -152,6 +152,11 @@ class Executor(Protocol):
     function and items and results are picklable; ``fn`` may write files only into folders the
     driver gave it (a temporary sibling of the output the driver commits). ``close()`` releases
     what the executor holds (a cluster connection); it is called once, when the command ends.
+
+    Optional: ``map_with_state(setup, fn, items, *, num_gpus, num_cpus)`` yielding
+    ``fn(setup(), item)`` in order with ``setup()`` built once per worker (``predict``'s model;
+    Ray: an actor pool). Without it cvpipe builds the state once per process through ``map``
+    (:func:`cvpipe.execution.map_with_state`).
     """
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
@@ -531,7 +536,7 @@ class ExecutorRegistrar(Registrar):
     method = "add_executor"
 
     def add_executor(self, name: str, factory: Factory, *, description: str = "") -> None:
-        """Register the executor ``name`` (``cvpipe convert|validate --executor NAME``).
+        """Register the executor ``name`` (``cvpipe convert|validate|evaluate|predict --executor NAME``).
 
         ``factory(address: str | None = None, **settings)`` returns an :class:`Executor`
         (``map(fn, items)`` yielding results in order, ``close()``); ``address`` is the

@@ -353,6 +353,8 @@ def evaluate(
     gt: Dataset,
     dt: Dataset,
     metrics: Sequence[str] | Mapping[str, Mapping[str, Any] | None] = ("coco",),
+    *,
+    executor: Any = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Evaluate detections ``dt`` against ground truth ``gt`` with each metric in ``metrics``.
@@ -367,6 +369,9 @@ def evaluate(
             ``engine="pycocotools"`` and ``iou_thresholds=[...]`` (coco), ``iou_threshold=0.7``
             (voc07/voc12), ``difficult="drop"`` (coco). An option no metric accepts is a
             :class:`~cvpipe.errors.ConfigError`.
+        executor: a :class:`cvpipe.contract.Executor` (``--executor NAME``): a metric that has
+            ``compute_sharded(gt, dt, *, executor)`` (coco) runs its per-image work there; the
+            others run here as without it.
 
     Returns:
         ``{name: result}``, e.g. ``{"coco": {"AP": ..., ..., "ARl": ..., "per_class": {...}},
@@ -399,7 +404,11 @@ def evaluate(
     result: dict[str, Any] = {}
     for name, entry, params in entries:
         metric = fam.create(name, params, where=f"metrics.{name}")
-        result[name] = call_plugin(entry, metric.compute, gt, dt)
+        sharded = getattr(metric, "compute_sharded", None) if executor is not None else None
+        if callable(sharded):
+            result[name] = call_plugin(entry, sharded, gt, dt, executor=executor)
+        else:
+            result[name] = call_plugin(entry, metric.compute, gt, dt)
     return result
 
 

@@ -20,16 +20,19 @@ merging), not at its place in the input order.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .data.keys import KeySet
 from .errors import ConfigError, InputError, Problem
 
-__all__ = ["CHUNK", "get_executor", "executor_names", "PartResult", "check_part", "write_part",
-           "validate_sharded", "convert_sharded"]
+__all__ = ["CHUNK", "get_executor", "executor_names", "open_executor", "map_with_state",
+           "check_sharded", "write_sharded", "executor_settings", "check_executor_settings", "PartResult",
+           "check_part", "write_part", "validate_sharded", "convert_sharded"]
 
 #: samples per task when the input format has no shards of its own
 CHUNK = 2000
@@ -57,6 +60,60 @@ def get_executor(name: str, address: str | None = None):
     family = get_registry().executors
     entry = family.get(name, field="--executor")
     return family.call(entry, address=address)
+
+
+@contextmanager
+def open_executor(name: str | None, address: str | None = None, *,
+                  field: str = "--executor") -> Iterator[Any]:
+    """``with open_executor(name, address) as ex``: the executor ``name`` (``local`` when only
+    ``address`` is given), closed when the block ends; None when both are None (the caller's
+    single-process path). ``field`` names the setting in errors (``--executor``, ``executor``)."""
+    if name is None and address is None:
+        yield None
+        return
+    from .plugins import get_registry
+
+    family = get_registry().executors
+    entry = family.get(name or "local", field=field)
+    ex = family.call(entry, address=address)
+    try:
+        yield ex
+    finally:
+        ex.close()
+
+
+#: the per-process state of :func:`map_with_state` (the last setup's), by setup
+_STATE: dict[Any, Any] = {}
+
+
+@dataclass(frozen=True)
+class _WithState:
+    """``item -> fn(setup(), item)`` with ``setup()`` run once per process (cached by ``setup``,
+    which is hashable and picklable)."""
+
+    setup: Callable[[], Any]
+    fn: Callable[[Any, Any], Any]
+
+    def __call__(self, item: Any) -> Any:
+        if self.setup not in _STATE:
+            _STATE.clear()  # one model at a time per process
+            _STATE[self.setup] = self.setup()
+        return self.fn(_STATE[self.setup], item)
+
+
+def map_with_state(executor: Any, setup: Callable[[], Any], fn: Callable[[Any, Any], Any], items: Iterable[Any],
+                   *, num_gpus: float = 0.0, num_cpus: float = 1.0) -> Iterator[Any]:
+    """Yield ``fn(state, item)`` for each of ``items``, in order, where ``state = setup()`` is
+    built once per worker (a model), not once per item.
+
+    An executor that has workers holding state offers ``map_with_state(setup, fn, items, *,
+    num_gpus, num_cpus)`` itself (Ray: an actor pool, ``num_gpus``/``num_cpus`` per actor); for the others, ``map``
+    runs a task that builds the state once per process and keeps it. ``setup`` is a hashable,
+    picklable callable, ``fn`` a module-level function."""
+    native = getattr(executor, "map_with_state", None)
+    if callable(native):
+        return native(setup, fn, items, num_gpus=num_gpus, num_cpus=num_cpus)
+    return executor.map(_WithState(setup, fn), items)
 
 
 @dataclass
@@ -510,3 +567,79 @@ def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str
     report.update({"source": str(src), "dst": str(dst), "from": fmt, "to": to})
     report["problems"] = problems_n
     return report
+
+
+def check_sharded(dataset, *, executor, check_images: bool = True) -> tuple[Any, list[Problem], Counter]:
+    """:func:`cvpipe.formats.check_dataset` of an in-memory ``dataset`` with the checks run per
+    chunk of :data:`CHUNK` samples on ``executor`` (the ``validate`` step's ``executor:``):
+    ``(valid dataset, problems, skipped)``, the single-process answer (an image listed in two
+    chunks is reported after the other problems)."""
+    from dataclasses import replace
+
+    samples = dataset.samples
+    n = max(1, -(-len(samples) // CHUNK))
+    root = str(dataset.root) if dataset.root is not None else None
+    tasks = (_CheckTask(i, "", "", None, samples[i * CHUNK:(i + 1) * CHUNK], list(dataset.categories), root,
+                        dict(dataset.meta), None, None, check_images, True, dataset.origin)
+             for i in range(n))
+    valid, problems, skipped, _, _ = _merge(executor.map(check_part, tasks), [])
+    return replace(dataset, samples=valid), _locate(problems, dataset.locate), skipped
+
+
+def write_sharded(dataset, dst: Path, to: str, *, executor, images: str = "copy") -> dict[str, Any] | None:
+    """Write ``dataset`` as format ``to`` part by part on ``executor`` (tasks write into a
+    temporary sibling of ``dst``, the driver commits it: whole or nothing), for an output
+    format with a :class:`~cvpipe.contract.Sharding`; None (nothing done) for other formats,
+    which the caller writes with their writer. Returns the writer's report."""
+    from dataclasses import replace
+
+    from .fsutil import atomic_dir
+
+    out = _formats_api().get_format(to, need="writer", field="format").obj
+    if out.sharding is None:
+        return None
+    step = out.sharding.rows_per_part
+    root = str(dataset.root) if dataset.root is not None else None
+    with atomic_dir(Path(dst)) as tmp:
+        parts = [dataset.samples[i:i + step] for i in range(0, len(dataset.samples), step)] or [[]]
+        records = list(executor.map(write_part, (
+            _WriteTask(to, [replace(s, extra=dict(s.extra)) for s in chunk], str(tmp), i, images, root)
+            for i, chunk in enumerate(parts))))
+        return dict(out.sharding.commit(tmp, records, dataset.categories, dataset.meta))
+
+
+@functools.cache
+def executor_settings() -> type:
+    """The ``executor:`` and ``address:`` settings of the steps that run per shard (``convert``,
+    ``validate``, ``evaluate``, ``predict``): the one declaration, a :class:`~cvpipe.settings.Settings`
+    model that settings models subclass; steps with a plain signature take the same two
+    fields and check them with :func:`check_executor_settings`."""
+    from pydantic import Field
+
+    from .settings import Settings
+
+    class ExecutorSettings(Settings):
+        executor: str | None = Field(None, description=EXECUTOR_HELP)
+        address: str | None = Field(None, description=ADDRESS_HELP)
+
+    ExecutorSettings.__module__ = __name__
+    return ExecutorSettings
+
+
+#: descriptions of the two settings (also the signature steps' docstrings say this)
+EXECUTOR_HELP = ("run the step's per-shard work on this executor (``local``, or a plugin's: ``ray``); "
+                 "null: in this process, as before")
+ADDRESS_HELP = "cluster address for ``executor`` (e.g. ``127.0.0.1:6379``); null: the executor's default"
+
+
+def check_executor_settings(executor: str | None, address: str | None) -> None:
+    """ConfigError (YAML field ``executor``/``address``) unless ``executor`` is registered (or
+    null) and ``address`` comes with an executor."""
+    settings = executor_settings()(executor=executor, address=address)
+    if settings.executor is not None:
+        from .plugins import get_registry
+
+        get_registry().executors.get(settings.executor, field="executor")
+    elif settings.address is not None:
+        raise ConfigError("an address without an executor", field="address", value=address,
+                          expected="executor: NAME beside it (e.g. ray)")

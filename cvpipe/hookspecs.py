@@ -166,7 +166,7 @@ def cvpipe_register_steps(register: StepRegistrar) -> None:
 
 @hookspec
 def cvpipe_register_executors(register: ExecutorRegistrar) -> None:
-    """Register executors: where ``convert``/``validate`` run their per-shard work
+    """Register executors: where ``convert``/``validate``/``evaluate``/``predict`` run their per-shard work
     (``--executor NAME [--address ADDR]``).
 
     Call ``register.add_executor(name, factory, *, description="")``; ``factory(address=None)``

@@ -176,9 +176,9 @@ def predict_step_settings() -> type:
     from pydantic import Field
 
     from ..engine.train import TrainSettings
-    from ..settings import Settings
+    from ..execution import executor_settings
 
-    class PredictStepSettings(Settings):
+    class PredictStepSettings(executor_settings()):  # + executor, address
         dataset: str = Field(description="context name of the images to predict (a Dataset; its boxes are ignored)")
         model: str = Field("model", description="context name of the trained model (what ``train`` stored)")
         output: str = Field("detections", description="context name the detections are stored under")
@@ -213,6 +213,10 @@ class PredictStep:
         self.dataset, self.model, self.output = s.dataset, s.model, s.output
         self.batch_size, self.workers, self.score_threshold = s.batch_size, s.workers, s.score_threshold
         self.format, self.draw, self.device = s.format, s.draw, s.device
+        from ..execution import check_executor_settings
+
+        check_executor_settings(s.executor, s.address)
+        self.executor, self.address = s.executor, s.address
         self.inputs = {"dataset": s.dataset, "model": s.model}
         self.outputs = {"output": s.output}
 
@@ -229,9 +233,18 @@ class PredictStep:
         bundle.model.to(dev)
         from ..engine.distributed import cpu_threads, using_threads
 
-        with using_threads(cpu_threads(self.workers)):
-            dets = predict_dataset(bundle, ds, batch_size=self.batch_size, workers=self.workers, device=dev,
-                                   progress=not ctx.quiet)
+        if self.executor is not None:  # shard by shard, the bundle pickled to each worker
+            from ..engine.predict_sharded import ModelSource, predict_sharded
+            from ..execution import open_executor
+
+            with open_executor(self.executor, self.address, field="executor") as ex:
+                dets = predict_sharded(ModelSource(bundle=bundle, device=str(dev)), ds, executor=ex,
+                                       categories=list(bundle.categories), name=bundle.name,
+                                       batch_size=self.batch_size, device=str(dev))
+        else:
+            with using_threads(cpu_threads(self.workers)):
+                dets = predict_dataset(bundle, ds, batch_size=self.batch_size, workers=self.workers, device=dev,
+                                       progress=not ctx.quiet)
         if self.score_threshold > 0:
             dets = filter_scores(dets, self.score_threshold)
         ctx[self.output] = dets

@@ -201,12 +201,16 @@ class _Status:
 @click.option("--strict", is_flag=True,
               help="Refuse detections whose category id the ground truth does not have (by default they are "
                    "left out and counted, as pycocotools leaves them out).")
+@click.option("--executor", metavar="NAME",
+              help="coco metric: match detections per shard of images on this executor (local, or a plugin's: ray); "
+                   "one accumulate here, pycocotools' numbers to the last bit.")
+@click.option("--address", metavar="ADDR", help="Cluster address for --executor (e.g. 127.0.0.1:6379).")
 def evaluate(gt_path: Path, dt_path: Path | None, model_path: Path | None, metrics: tuple[str, ...], json_out: Path | None, gt_format: str | None,
              dt_format: str | None, images_dir: Path | None, plots: Path | None, engine: str,
              iou_threshold: float, conf_threshold: float, difficult: str, quiet: bool,
              max_dets: str | None = None, analyse: bool = False, dt_layout: str | None = None,
              dt_coords: str | None = None, dt_conf: str | None = None, dt_names: Path | None = None,
-             strict: bool = False) -> None:
+             strict: bool = False, executor: str | None = None, address: str | None = None) -> None:
     """Evaluate detections DT against ground truth GT.
 
     Prints COCO's twelve numbers (as pycocotools computes them) and a per-class AP table; --json
@@ -234,6 +238,10 @@ def evaluate(gt_path: Path, dt_path: Path | None, model_path: Path | None, metri
     caps = _parse_max_dets(max_dets, names) if max_dets is not None else None
     if caps is not None:
         params["coco"]["max_dets"] = caps
+    if executor is not None:  # an unknown name fails before the (long) reading
+        from ..plugins import get_registry
+
+        get_registry().executors.get(executor, field="--executor")
     status = _Status(enabled=not quiet and sys.stderr.isatty())
     ignored = None
     with gc_paused():  # see gc_paused: reading and evaluating build many small objects
@@ -248,7 +256,10 @@ def evaluate(gt_path: Path, dt_path: Path | None, model_path: Path | None, metri
             ignored = _ignored_detections(dt, strict)  # --strict (issue 11)
         dt = align_detections(gt, dt)
         status(f"evaluating {', '.join(names)}: {len(gt)} images, {gt.num_boxes} objects, {dt.num_boxes} detections")
-        result = run_evaluation(gt, dt, params)
+        from ..execution import open_executor
+
+        with open_executor(executor, address) as ex:  # None: in this process
+            result = run_evaluation(gt, dt, params, executor=ex)
         analysis = None
         if analyse:
             from ..analysis.report import run_analysis

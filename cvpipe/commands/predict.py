@@ -90,17 +90,22 @@ def check_out(out: Path, *, overwrite: bool) -> None:
 @click.option("--no-full", is_flag=True, help="With --slice: tiles only, not the whole image too.")
 @click.option("--overwrite", is_flag=True,
               help="Write into --out even if it is not empty (detections/ and drawn/ replaced as wholes).")
+@click.option("--executor", metavar="NAME",
+              help="Predict shard by shard on this executor (local, or a plugin's: ray, one model per worker, a GPU each "
+                   "when CUDA is there); the same detections.")
+@click.option("--address", metavar="ADDR", help="Cluster address for --executor (e.g. 127.0.0.1:6379).")
 def predict(model: Path, images: tuple[Path, ...], out: Path, fmt: str, draw: bool, score_threshold: float,
             draw_threshold: float, batch_size: int, device: str, quiet: bool, as_json: bool,
             slice_size: int | None = None, overlap: float = 0.2, merge: str = "nms", merge_iou: float = 0.5,
-            no_full: bool = False, overwrite: bool = False) -> None:
+            no_full: bool = False, overwrite: bool = False, executor: str | None = None,
+            address: str | None = None) -> None:
     """Detect objects in IMAGES (files or folders) with a trained model (a checkpoint, a run folder
     or an exported .onnx file); write them to --out."""
     import dataclasses
 
     from ..console import print_json, print_table
-    from ..engine.distributed import cpu_threads, resolve_device, using_threads
-    from ..engine.predict import filter_scores, load_bundle, predict_dataset
+    from ..engine.distributed import resolve_device
+    from ..engine.predict import filter_scores, load_bundle
     from ..errors import ConfigError
     from ..formats import get_format
     from ..formats.detection_files import write_detections
@@ -126,14 +131,10 @@ def predict(model: Path, images: tuple[Path, ...], out: Path, fmt: str, draw: bo
         dev = resolve_device(device)
         bundle = load_bundle(model, device=str(dev))
     inputs = dataclasses.replace(inputs, categories=list(bundle.categories))
-    with using_threads(cpu_threads(0)):
-        if slice_size is not None:
-            from ..slicing import predict_sliced
-
-            dets = predict_sliced(bundle, inputs, size=slice_size, overlap=overlap, merge=merge, iou=merge_iou,
-                                  full=not no_full, batch_size=batch_size, device=dev, progress=not quiet)
-        else:
-            dets = predict_dataset(bundle, inputs, batch_size=batch_size, device=dev, progress=not quiet)
+    slicing = (dict(size=slice_size, overlap=overlap, merge=merge, iou=merge_iou, full=not no_full)
+               if slice_size is not None else None)
+    dets = detect(bundle, inputs, model=model, device=dev, batch_size=batch_size, slicing=slicing,
+                  progress=not quiet, executor=executor, address=address)
     dets = filter_scores(dets, score_threshold)
     out.mkdir(parents=True, exist_ok=True)
     report = write_detections(dets, out / "detections", fmt)
@@ -164,3 +165,26 @@ def predict(model: Path, images: tuple[Path, ...], out: Path, fmt: str, draw: bo
     print_table([[c, n] for c, n in per_class.items()], ["class", "detections"])
     click.echo(f"\n{dets.num_boxes} detections on {len(dets)} images ({bundle.name}, {bundle.checkpoint}) "
                f"-> {out / 'detections'} ({fmt})" + (f"; {drawn} pictures in {out / 'drawn'}" if drawn else ""))
+
+
+def detect(bundle, inputs, *, model: Path, device, batch_size: int, slicing: dict | None, progress: bool,
+           executor: str | None = None, address: str | None = None):
+    """The detections of ``bundle`` (loaded from ``model``) on ``inputs``: in this process, or
+    shard by shard on ``executor`` (each worker loads ``model``; the same detections)."""
+    from ..engine.distributed import cpu_threads, using_threads
+    from ..engine.predict import predict_dataset
+    from ..execution import open_executor
+
+    with open_executor(executor, address) as ex:
+        if ex is not None:
+            from ..engine.predict_sharded import ModelSource, predict_sharded
+
+            return predict_sharded(ModelSource(path=str(model), device=str(device)), inputs, executor=ex,
+                                   categories=list(bundle.categories), name=bundle.name, batch_size=batch_size,
+                                   device=str(device), slicing=slicing)
+    with using_threads(cpu_threads(0)):
+        if slicing is not None:
+            from ..slicing import predict_sliced
+
+            return predict_sliced(bundle, inputs, batch_size=batch_size, device=device, progress=progress, **slicing)
+        return predict_dataset(bundle, inputs, batch_size=batch_size, device=device, progress=progress)

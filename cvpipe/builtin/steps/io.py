@@ -85,6 +85,8 @@ class WriteStep:
         images: Literal["copy", "link", "none"] = "copy",
         keep_difficult: bool | None = None,
         options: dict[str, Any] | None = None,
+        executor: str | None = None,
+        address: str | None = None,
     ) -> None:
         """
         Args:
@@ -95,8 +97,16 @@ class WriteStep:
             keep_difficult: for formats without a difficult flag (YOLO, COCO): keep such boxes
                 (null: the writer's default).
             options: the writer's own options (checked against its signature).
+            executor: write part by part on this executor (``local``, or a plugin's: ``ray``) when
+                the format is written in shards (``parquet``) and no ``options`` are given; other
+                formats are written here (:func:`cvpipe.execution.executor_settings`).
+            address: cluster address for ``executor``.
         """
+        from ...execution import check_executor_settings
         from ...formats import bind_options, get_format
+
+        check_executor_settings(executor, address)
+        self.executor, self.address = executor, address
 
         self.path, self.format, self.dataset, self.images = path, format, dataset, images
         opts = dict(options or {})
@@ -111,7 +121,14 @@ class WriteStep:
         from ...formats import write_dataset
 
         ds = dataset_in(ctx, self.dataset)
-        report = dict(write_dataset(ds, self.path, self.format, images=self.images, **self.options) or {})
+        report = None
+        if self.executor is not None and not self.options:
+            from ...execution import open_executor, write_sharded
+
+            with open_executor(self.executor, self.address, field="executor") as ex:
+                report = write_sharded(ds, self.path, self.format, executor=ex, images=self.images)
+        if report is None:
+            report = dict(write_dataset(ds, self.path, self.format, images=self.images, **self.options) or {})
         skipped = {k: v for k, v in (report.get("skipped") or {}).items() if v}
         summary = f"{self.format}: {report.get('images', len(ds))} images, {report.get('boxes', '?')} boxes -> {self.path}"
         if skipped:
@@ -130,6 +147,8 @@ class ValidateStep:
         fail: bool = True,
         check_images: bool = True,
         show: int = 10,
+        executor: str | None = None,
+        address: str | None = None,
     ) -> None:
         """
         Args:
@@ -139,7 +158,14 @@ class ValidateStep:
                 reported, written to ``problems.json`` and the bad boxes/images left out.
             check_images: check each image file exists and its header size matches.
             show: how many problems to print (all are in ``problems.json``).
+            executor: check per chunk of images on this executor (``local``, or a plugin's:
+                ``ray``); null: in this process (:func:`cvpipe.execution.executor_settings`).
+            address: cluster address for ``executor``.
         """
+        from ...execution import check_executor_settings
+
+        check_executor_settings(executor, address)
+        self.executor, self.address = executor, address
         if show < 0:
             raise ConfigError("must not be negative", field="show", value=show, expected=">= 0")
         self.dataset, self.output, self.fail = dataset, output or dataset, fail
@@ -154,8 +180,14 @@ class ValidateStep:
         ds = dataset_in(ctx, self.dataset)
         problems: list[Problem] = []
         skipped: Counter = Counter()
-        valid = check_dataset(ds, problems, check_images=self.check_images, skipped=skipped,
-                              progress=not ctx.quiet)
+        if self.executor is not None:
+            from ...execution import check_sharded, open_executor
+
+            with open_executor(self.executor, self.address, field="executor") as ex:
+                valid, problems, skipped = check_sharded(ds, executor=ex, check_images=self.check_images)
+        else:
+            valid = check_dataset(ds, problems, check_images=self.check_images, skipped=skipped,
+                                  progress=not ctx.quiet)
         atomic_write_json(ctx.step_dir / "problems.json", [p.to_dict() for p in problems])
         for p in problems[: self.show]:
             ctx.log(str(p))

@@ -1,8 +1,10 @@
-"""cvpipe-ray: the ``ray`` executor (``cvpipe convert|validate --executor ray [--address ADDR]``).
+"""cvpipe-ray: the ``ray`` executor (``cvpipe convert|validate|evaluate|predict --executor ray [--address ADDR]``).
 
 Per-shard work runs as a Ray Data pipeline: ``ray.data.from_items(items).map(task)``, streamed
 back to the driver in input order (``preserve_order``), one block per item so that shards are
-scheduled across the cluster's CPUs. Items and results travel pickled (they are cvpipe's own
+scheduled across the cluster's CPUs; work that needs a model per worker (``predict``) runs on
+an actor pool, ``map_batches`` with an actor class holding the model (a GPU per actor when the
+cluster has them). Items and results travel pickled (they are cvpipe's own
 task and result objects, not table rows). Without ``--address`` a local Ray instance is
 started for the command (and shut down after); with it, the driver joins that cluster
 (``ray start --head`` prints the address; ``auto`` finds the one on this machine). Tasks write only into the temporary sibling of the
@@ -33,6 +35,32 @@ class _Task:
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         return {"i": row["i"], "result": pickle.dumps(self.fn(pickle.loads(row["item"])), protocol=5)}
+
+
+class _ActorTask:
+    """Ray Data actor (``map_batches``): builds the state once (a model), then runs
+    ``fn(state, item)`` on each row of its batches."""
+
+    def __init__(self, setup: Callable[[], Any], fn: Callable[[Any, Any], Any]) -> None:
+        self.state = setup()
+        self.fn = fn
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+
+        out = np.empty(len(batch["item"]), dtype=object)
+        out[:] = [pickle.dumps(self.fn(self.state, pickle.loads(b)), protocol=5) for b in batch["item"]]
+        return {"i": batch["i"], "result": out}
+
+
+def _in_order(rows: Iterable[dict[str, Any]]) -> Iterator[Any]:
+    """The unpickled results of ``rows``, checked to come in item order."""
+    expected = 0
+    for row in rows:
+        if row["i"] != expected:  # preserve_order guarantees it; a wrong order must not go unnoticed
+            raise RuntimeError(f"ray returned result {row['i']} where {expected} was expected")
+        expected += 1
+        yield pickle.loads(row["result"])
 
 
 class RayExecutor:
@@ -77,12 +105,33 @@ class RayExecutor:
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = False
         ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_Task(fn))
-        expected = 0
-        for row in ds.iter_rows():
-            if row["i"] != expected:  # preserve_order guarantees it; a wrong order must not go unnoticed
-                raise RuntimeError(f"ray returned result {row['i']} where {expected} was expected")
-            expected += 1
-            yield pickle.loads(row["result"])
+        yield from _in_order(ds.iter_rows())
+
+    def map_with_state(self, setup: Callable[[], Any], fn: Callable[[Any, Any], Any], items: Iterable[Any], *,
+                       num_gpus: float = 0.0, num_cpus: float = 1.0) -> Iterator[Any]:
+        """Yield ``fn(state, item)`` for each item, in order, on a pool of Ray actors each
+        holding ``state = setup()`` (a model): ``map_batches`` with an actor class, each actor
+        reserving ``num_cpus`` CPUs and ``num_gpus`` GPUs, as many actors as the cluster holds
+        (never more than items)."""
+        import ray.data
+
+        rows = [{"i": i, "item": pickle.dumps(x, protocol=5)} for i, x in enumerate(items)]
+        if not rows:
+            return
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = False
+        res = self._ray.cluster_resources()
+        cpus = min(float(num_cpus), float(res.get("CPU", 1)))  # an actor bigger than the cluster never starts
+        slots = int(res.get("CPU", 1) // cpus)
+        if num_gpus:
+            slots = min(slots, int(res.get("GPU", 0) // num_gpus))
+        actors = max(1, min(len(rows), slots))
+        options: dict[str, Any] = {"num_cpus": cpus, **({"num_gpus": num_gpus} if num_gpus else {})}
+        ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
+            _ActorTask, fn_constructor_kwargs={"setup": setup, "fn": fn}, batch_size=1, batch_format="numpy",
+            concurrency=actors, **options)
+        yield from _in_order(ds.iter_rows())
 
     def close(self) -> None:
         """Shut down the Ray instance this executor started (a joined cluster keeps running)."""
