@@ -579,11 +579,14 @@ def check_sharded(dataset, *, executor, check_images: bool = True) -> tuple[Any,
     samples = dataset.samples
     n = max(1, -(-len(samples) // CHUNK))
     root = str(dataset.root) if dataset.root is not None else None
-    tasks = (_CheckTask(i, "", "", None, samples[i * CHUNK:(i + 1) * CHUNK], list(dataset.categories), root,
-                        dict(dataset.meta), None, None, check_images, True, dataset.origin)
-             for i in range(n))
-    valid, problems, skipped, _, _ = _merge(executor.map(check_part, tasks), [])
-    return replace(dataset, samples=valid), _locate(problems, dataset.locate), skipped
+
+    def task(i: int) -> _CheckTask:
+        return _CheckTask(i, "", "", None, samples[i * CHUNK:(i + 1) * CHUNK], list(dataset.categories), root,
+                          dict(dataset.meta), None, None, check_images, True, dataset.origin)
+
+    merger = _Merger(executor.map(check_part, (task(i) for i in range(n))), [], lambda i: check_part(task(i)))
+    valid = [s for part in merger.parts() for s in part]
+    return replace(dataset, samples=valid), _locate(merger.problems(), dataset.locate), merger.skipped
 
 
 def write_sharded(dataset, dst: Path, to: str, *, executor, images: str = "copy") -> dict[str, Any] | None:
