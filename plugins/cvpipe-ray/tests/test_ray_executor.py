@@ -36,6 +36,26 @@ def test_registered_and_keeps_order(registry):
     assert ray.is_initialized()  # it joined the running instance, so it leaves it running
 
 
+def test_map_takes_items_in_bounded_windows(registry):
+    """A streaming driver feeds ``map`` from a generator: it must not be drained up front."""
+    from cvpipe.execution import get_executor
+
+    ex = get_executor("ray")
+    window = ex._window()
+    taken = []
+
+    def items():
+        for i in range(window * 2 + 3):
+            taken.append(i)
+            yield -i
+
+    results = ex.map(abs, items())
+    first = next(results)
+    assert first == 0 and len(taken) <= window  # only the first window was taken
+    assert [first, *results] == list(range(window * 2 + 3))
+    ex.close()
+
+
 @pytest.mark.parametrize("src,to", [("pq", "parquet"), ("coco", "parquet"), ("pq", "yolo")])
 def test_convert_on_ray_equals_single_process(registry, datasets, tmp_path, src, to, tree):
     from cvpipe.execution import convert_sharded, get_executor

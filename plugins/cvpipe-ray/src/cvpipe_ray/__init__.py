@@ -94,18 +94,30 @@ class RayExecutor:
                 raise ConfigError(f"cannot join the Ray cluster: {exc}", field="--address", value=address,
                                   expected="the address `ray start --head` printed (host:port)") from None
 
+    def _window(self) -> int:
+        """How many items one Ray Data run takes: 4 per CPU of the cluster, at least 16."""
+        return max(16, 4 * int(self._ray.cluster_resources().get("CPU", 1)))
+
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
-        """Yield ``fn(item)`` for each item, in order, computed on the cluster."""
+        """Yield ``fn(item)`` for each item, in order, computed on the cluster. Items are taken
+        in windows of :meth:`_window` (one Ray Data run each), so a driver streaming parts
+        through ``map`` never holds more than a window of them (the streaming convert)."""
+        import itertools
+
         import ray.data
 
-        rows = [{"i": i, "item": pickle.dumps(x, protocol=5)} for i, x in enumerate(items)]
-        if not rows:
-            return
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True
-        ctx.enable_progress_bars = False
-        ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_Task(fn))
-        yield from _in_order(ds.iter_rows())
+        it, window = iter(items), self._window()
+        while True:
+            rows = [{"i": i, "item": pickle.dumps(x, protocol=5)} for i, x in enumerate(itertools.islice(it, window))]
+            if not rows:
+                return
+            ctx = ray.data.DataContext.get_current()
+            ctx.execution_options.preserve_order = True
+            ctx.enable_progress_bars = False
+            ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_Task(fn))
+            yield from _in_order(ds.iter_rows())
+            if len(rows) < window:
+                return
 
     def map_with_state(self, setup: Callable[[], Any], fn: Callable[[Any, Any], Any], items: Iterable[Any], *,
                        num_gpus: float = 0.0, num_cpus: float = 1.0) -> Iterator[Any]:
