@@ -7,10 +7,6 @@ timeout."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +16,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from reliability.test_fuzz_readers import (  # noqa: E402  (the same mutations, bounds and driver)
-    ADDRESS_SPACE, CPU_PER_DATASET, DRIVER, EXAMPLES, OPS, _mutate,
+    EXAMPLES, OPS, run_mutated,
 )
 
 #: the annotation files of each format, as its writer lays them out
@@ -73,30 +69,7 @@ def test_the_bases_are_valid(bases):
 
 @pytest.mark.parametrize("fmt", list(PATTERNS))
 def test_mutated_files_never_crash_validate(bases, tmp_path, fmt):
-    base = bases[fmt]
-    cases = _cases(base, fmt)
+    cases = _cases(bases[fmt], fmt)
     assert len(cases) >= EXAMPLES // 2
-    paths = []
-    for k, (file, ops) in enumerate(cases):
-        d = tmp_path / f"{fmt}-{k:02d}"
-        shutil.copytree(base, d)
-        target = d / file
-        target.write_bytes(_mutate(target.read_bytes(), ops))
-        paths.append(str(d))
-    driver = DRIVER.format(space=ADDRESS_SPACE, cpu=CPU_PER_DATASET, cpu_total=CPU_PER_DATASET * (len(paths) + 2))
-    r = subprocess.run([sys.executable, "-c", driver, json.dumps(paths), fmt], capture_output=True, text=True,
-                       timeout=60 + 10 * len(paths), stdin=subprocess.DEVNULL)
-    assert r.returncode == 0, r.stderr[-3000:]
-    results = json.loads(r.stdout.strip().splitlines()[-1])
-    bad = []
-    outcomes = {0: 0, 2: 0}
-    for (path, rc, out), (file, ops) in zip(results, cases):
-        lines = out.splitlines()  # a file inside the dataset named, or the dataset itself
-        named = any(path + "/" in line for line in lines) or any(
-            line.startswith(f"error: {path}:") and not line.endswith("problems found") for line in lines)
-        if rc not in (0, 2) or "Traceback" in out or (rc == 2 and not named):
-            bad.append(f"{file} {ops}: exit {rc}\n{out[-1500:]}")
-        else:
-            outcomes[rc] += 1
-    assert not bad, f"{len(bad)} of {len(results)} mutated {fmt} datasets misbehaved:\n" + "\n\n".join(bad[:5])
+    outcomes = run_mutated(bases[fmt], fmt, cases, tmp_path)
     assert outcomes[2] > 0  # the mutations do break files: the test is not vacuous
