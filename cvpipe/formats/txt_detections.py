@@ -44,7 +44,7 @@ from .detection_files import CLASSES_FILE
 if TYPE_CHECKING:
     from ..data import Dataset
 
-__all__ = ["LAYOUTS", "COORDS", "CONFS", "TxtLayout", "read_txt_detections", "txt_files", "is_txt_folder",
+__all__ = ["LAYOUTS", "files_by_image", "COORDS", "CONFS", "TxtLayout", "read_txt_detections", "txt_files", "is_txt_folder",
            "fitting_layouts"]
 
 #: the box layouts (``--dt-layout``)
@@ -200,6 +200,28 @@ def fitting_layouts(rows: _Rows, candidates: list[TxtLayout]) -> tuple[list[TxtL
 _NUMBERS_RE = re.compile(r"(?:[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\n)*\Z")
 
 
+def files_by_image(files: list[Path], reference: "Dataset", found: list[Problem], *, kind: str = "detection",
+                   within: str = "the ground truth") -> list[tuple[Path, int]]:
+    """``(file, index of its reference sample)`` for each of ``files`` (one txt file per image,
+    named after the image's stem), in order; a file naming no image, or a stem two reference
+    images share, is a problem appended to ``found`` (``kind`` and ``within`` word it)."""
+    by_stem: dict[str, list[int]] = {}
+    for i, s in enumerate(reference.samples):
+        by_stem.setdefault(Path(s.image).stem, []).append(i)
+    out = []
+    for f in files:
+        refs = by_stem.get(f.stem)
+        if not refs:
+            found.append(Problem(f"{kind} file for an unknown image", file=str(f), value=f.stem,
+                                 expected=f"a file named after an image of {within}"))
+        elif len(refs) > 1:
+            found.append(Problem("image name is ambiguous", file=str(f), value=f.stem,
+                                 expected=f"image stems unique in {within}"))
+        else:
+            out.append((f, refs[0]))
+    return out
+
+
 def _parse(files: list[Path], reference: "Dataset", found: list[Problem]) -> _Rows:
     """Every row of the files, with the index of its file's reference sample; problems (unknown
     image, wrong number of values, not a number) appended to ``found``. A file whose lines are
@@ -209,22 +231,10 @@ def _parse(files: list[Path], reference: "Dataset", found: list[Problem]) -> _Ro
     from .io import label_lines
     from .numbers import DECIMAL_TEXT, parse_decimal
 
-    by_stem: dict[str, list[int]] = {}
-    for i, s in enumerate(reference.samples):
-        by_stem.setdefault(Path(s.image).stem, []).append(i)
     values, cls, width, height, file_of, line, sample = [], [], [], [], [], [], []
     names: list[str] = []
-    for f in files:
-        refs = by_stem.get(f.stem)
-        if not refs:
-            found.append(Problem("detection file for an unknown image", file=str(f), value=f.stem,
-                                 expected="a file named after an image of the ground truth"))
-            continue
-        if len(refs) > 1:
-            found.append(Problem("image name is ambiguous", file=str(f), value=f.stem,
-                                 expected="image stems unique in the ground truth"))
-            continue
-        s = reference.samples[refs[0]]
+    for f, ref in files_by_image(files, reference, found):
+        s = reference.samples[ref]
         lines = label_lines(f, found)
         if not lines:
             continue
@@ -262,7 +272,7 @@ def _parse(files: list[Path], reference: "Dataset", found: list[Problem]) -> _Ro
         width.append(np.full(n, float(s.width)))
         height.append(np.full(n, float(s.height)))
         file_of.append(np.full(n, k, dtype=np.int64))
-        sample.append(np.full(n, refs[0], dtype=np.int64))
+        sample.append(np.full(n, ref, dtype=np.int64))
 
     def cat(parts: list, shape: tuple, dtype) -> Any:
         return np.concatenate(parts) if parts else np.zeros(shape, dtype=dtype)

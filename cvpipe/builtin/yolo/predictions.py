@@ -44,12 +44,10 @@ def read_yolo_predictions(
     """
     from cvpipe.data import Dataset
     from cvpipe.formats import raise_or_collect
+    from cvpipe.formats.txt_detections import files_by_image
 
     folder = Path(folder)
     found: list[Problem] = []
-    by_stem: dict[str, list] = {}
-    for s in reference.samples:
-        by_stem.setdefault(Path(s.image).stem, []).append(s)
     files = sorted(p for p in folder.glob("*.txt") if not p.name.startswith(".")) if folder.is_dir() else []
     if not folder.is_dir():
         found.append(Problem("no such folder", file=str(folder), expected="a folder of YOLO prediction .txt files"))
@@ -65,17 +63,8 @@ def read_yolo_predictions(
             categories.append(n)
     to_label = [categories.index(n) for n in id_names]
     rows_of: dict[int, tuple[list, str]] = {}
-    for f in files:
-        refs = by_stem.get(f.stem)
-        if not refs:
-            found.append(Problem("prediction file for an unknown image", file=str(f), value=f.stem,
-                                 expected="a file named after an image of the reference dataset"))
-            continue
-        if len(refs) > 1:
-            found.append(Problem("image name is ambiguous", file=str(f), value=f.stem,
-                                 expected="image stems unique in the reference dataset"))
-            continue
-        s = refs[0]
+    for f, ref in files_by_image(files, reference, found, kind="prediction", within="the reference dataset"):
+        s = reference.samples[ref]
         rows = parse_labels(f, s.width, s.height, len(id_names), found, confidence_second=confidence == "second",
                              predictions=True)
         keep = []
