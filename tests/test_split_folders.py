@@ -193,3 +193,23 @@ def test_meta_of_the_split_folders_merges_and_adds_up_notes():
                                                                                      "top": {"info": "b"}}}
     assert merge_meta([a, b]) == {"format": "voc", "coco": {"categories": [1, 2, 3], "top": {"info": "a"}},
                                   "notes": {"image without XML": 3, "clipped": 4}}
+
+
+def test_split_folders_of_a_sharded_format_convert_alike_on_an_executor(tmp_path):
+    """A format that reads in parts (parquet) kept as split folders: `--executor` reads the
+    export whole, as one process does, instead of planning the top folder."""
+    from cvpipe.formats import write_dataset
+    from cvpipe.testing import make_dataset
+
+    root = tmp_path / "export"
+    for split, seed in (("train", 1), ("valid", 2)):
+        write_dataset(make_dataset(3, boxes_per_image=2, seed=seed, unicode_names=False), root / split, "parquet",
+                      images="none")
+    assert detect_format(root) == "parquet"
+    trees = []
+    for label, more in (("plain", []), ("local", ["--executor", "local"])):
+        out = tmp_path / label
+        assert main(["convert", str(root), str(out), "--to", "coco", "--images", "none", "-q", *more]) == 0
+        trees.append({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert trees[0] == trees[1]
+    assert sorted(trees[0]) == ["annotations/instances_train.json", "annotations/instances_val.json"]
