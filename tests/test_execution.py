@@ -134,3 +134,15 @@ def test_duplicates_across_shards_are_found(tmp_path, cli):
     data = json.loads(r.output)
     assert [p["message"] for p in data["problems"]] == ["duplicate image"]
     assert data["problems"][0]["file"].endswith("part-00001.parquet") and data["problems"][0]["line"] == 2
+
+
+def test_part_meta_merges_as_one_read_has_it():
+    """Notes add up, the finest coordinate precision wins, other keys keep their first value."""
+    from cvpipe.execution import merge_part_meta
+
+    meta = {"format": "yolo", "notes": {"a": 1}}
+    merge_part_meta(meta, {"format": "other", "notes": {"a": 2, "b": 1},
+                           "coordinate_precision": {"normalized": 1e-3}})
+    merge_part_meta(meta, {"notes": {"b": 4}, "coordinate_precision": {"normalized": 1e-6}})
+    merge_part_meta(meta, {"coordinate_precision": {"normalized": 1e-4}})
+    assert meta == {"format": "yolo", "notes": {"a": 3, "b": 5}, "coordinate_precision": {"normalized": 1e-6}}
