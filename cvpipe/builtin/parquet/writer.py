@@ -58,25 +58,77 @@ def check_image_name(name: str, images: str) -> str:
     return safe_relpath(name, field="image")
 
 
-def _columns(samples: Sequence, images: str) -> dict[str, list]:
-    cols: dict[str, list] = {name: [] for name in ("image", "id", "width", "height", "split", "boxes", "labels",
-                                                   "difficult", "truncated", "iscrowd", "scores", "box_extra",
-                                                   "extra")}
-    for s in samples:
-        cols["image"].append(check_image_name(s.image, images))
-        cols["id"].append(None if s.id is None else to_json(s.id))
-        cols["width"].append(s.width)
-        cols["height"].append(s.height)
-        cols["split"].append(s.split)
-        cols["boxes"].append(s.boxes.tolist())
-        cols["labels"].append(s.labels.tolist())
-        cols["difficult"].append(s.difficult.tolist())
-        cols["truncated"].append(s.truncated.tolist())
-        cols["iscrowd"].append(s.iscrowd.tolist())
-        cols["scores"].append(None if s.scores is None else s.scores.tolist())
-        cols["box_extra"].append([to_json(_public(e)) for e in s.box_extra])
-        cols["extra"].append(to_json(_public(s.extra)))
-    return cols
+def _validity(pa, np, nulls: np.ndarray | None):
+    """Arrow's validity bitmap for the ``True``-is-null mask (``None``: no nulls)."""
+    return pa.py_buffer(np.packbits(~nulls, bitorder="little")) if nulls is not None and nulls.any() else None
+
+
+def _flat_array(pa, np, values: np.ndarray, type, dtype):
+    """A primitive Arrow array over ``values`` (booleans bit-packed). Arrays are built from
+    their buffers throughout this module: ``pa.array`` imports pandas (seconds of start-up)."""
+    values = np.ascontiguousarray(values, dtype=dtype)
+    data = np.packbits(values, bitorder="little") if dtype is bool else values
+    return pa.Array.from_buffers(type, len(values), [None, pa.py_buffer(data)])
+
+
+def _offsets(np, sizes: Sequence[int]) -> np.ndarray:
+    out = np.zeros(len(sizes) + 1, dtype=np.int32)
+    np.cumsum(np.asarray(sizes, dtype=np.int64), out=out[1:])
+    return out
+
+
+def _list_array(pa, np, parts: Sequence, type, *, nulls: np.ndarray | None = None):
+    """The Arrow list column of ``type`` whose row ``i`` is the numpy array ``parts[i]`` (a
+    list of fixed-size lists when ``type``'s values are: ``(N, 4)`` boxes)."""
+    child_type = type.value_type
+    leaf_type = child_type.value_type if isinstance(child_type, pa.FixedSizeListType) else child_type
+    dtype = {pa.float64(): np.float64, pa.int64(): np.int64, pa.bool_(): bool}[leaf_type]
+    flat = np.concatenate([np.asarray(p, dtype=dtype).reshape(-1) for p in parts]) if parts else np.zeros(0, dtype)
+    child = _flat_array(pa, np, flat, leaf_type, dtype)
+    if isinstance(child_type, pa.FixedSizeListType):
+        child = pa.Array.from_buffers(child_type, len(flat) // child_type.list_size, [None], children=[child])
+    offsets = _offsets(np, [len(p) for p in parts])
+    return pa.Array.from_buffers(type, len(parts), [_validity(pa, np, nulls), pa.py_buffer(offsets)],
+                                 children=[child])
+
+
+def _string_array(pa, np, values: Sequence[str | None]):
+    """A string column (UTF-8 bytes, int32 offsets, validity bits)."""
+    encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+    nulls = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    offsets = _offsets(np, [len(e) for e in encoded])
+    return pa.Array.from_buffers(pa.string(), len(encoded), [_validity(pa, np, nulls), pa.py_buffer(offsets),
+                                                             pa.py_buffer(b"".join(encoded))])
+
+
+def _table(samples: Sequence, images: str):
+    """The Arrow table of one shard (schema :func:`arrow_schema`), built column by column."""
+    import numpy as np
+
+    pa = require_pyarrow()
+    schema = arrow_schema()
+    t = {name: schema.field(name).type for name in schema.names}
+    box_extra = [to_json(_public(e)) for s in samples for e in s.box_extra]
+    box_extra_col = pa.Array.from_buffers(t["box_extra"], len(samples),
+                                          [None, pa.py_buffer(_offsets(np, [len(s.box_extra) for s in samples]))],
+                                          children=[_string_array(pa, np, box_extra)])
+    no_scores = np.fromiter((s.scores is None for s in samples), dtype=bool, count=len(samples))
+    columns = [
+        _string_array(pa, np, [check_image_name(s.image, images) for s in samples]),
+        _string_array(pa, np, [None if s.id is None else to_json(s.id) for s in samples]),
+        _flat_array(pa, np, [s.width for s in samples], pa.int32(), np.int32),
+        _flat_array(pa, np, [s.height for s in samples], pa.int32(), np.int32),
+        _string_array(pa, np, [s.split for s in samples]),
+        _list_array(pa, np, [s.boxes for s in samples], t["boxes"]),
+        _list_array(pa, np, [s.labels for s in samples], t["labels"]),
+        _list_array(pa, np, [s.difficult for s in samples], t["difficult"]),
+        _list_array(pa, np, [s.truncated for s in samples], t["truncated"]),
+        _list_array(pa, np, [s.iscrowd for s in samples], t["iscrowd"]),
+        _list_array(pa, np, [() if s.scores is None else s.scores for s in samples], t["scores"], nulls=no_scores),
+        box_extra_col,
+        _string_array(pa, np, [to_json(_public(s.extra)) for s in samples]),
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def write_shard(samples: Sequence, path: Path, *, images: str = "none") -> ShardInfo:
@@ -85,7 +137,7 @@ def write_shard(samples: Sequence, path: Path, *, images: str = "none") -> Shard
     pa = require_pyarrow(str(path))
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pydict(_columns(samples, images), schema=arrow_schema())
+    table = _table(samples, images)
     pq.write_table(table, path, compression="zstd", write_statistics=True)
     return ShardInfo(Path(path).name, len(samples), sum(len(s) for s in samples), sha256_file(path))
 
