@@ -4,7 +4,7 @@ worker, at growing N (10k, 100k, 1M), to show the driver's memory flat in N.
 
 The dataset (deterministic, seed 0): ``images/train/<i>.png``, all hard links to ONE tiny PNG
 (64x48, one file per 50,000 images: the YOLO reader needs each image's header for the size, so every image is a real file
-whose header is read, but few inodes of pixels are stored), ``labels/train/<i>.txt`` with
+whose header is read, but few inodes of pixels are stored), ``labels/train/<i>.txt`` (every tenth image in ``val`` instead) with
 1-5 boxes (mean 3), 80 categories, ``data.yaml``. Conversions use ``--images none`` (paths and
 sizes are written, pixels not copied). Each run is a fresh process; its peak RSS is
 ``VmHWM`` (imports included); "child MB" is the largest ``ru_maxrss`` of its reaped children:
@@ -69,24 +69,24 @@ def generate(root: Path, n: int, *, ncls: int = 80, seed: int = 0) -> float:
     """Write the YOLO dataset of ``n`` images at ``root``; seconds taken."""
     t = time.perf_counter()
     rnd = random.Random(seed)
-    img_dir, lab_dir = root / "images" / "train", root / "labels" / "train"
-    img_dir.mkdir(parents=True)
-    lab_dir.mkdir(parents=True)
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
     for i in range(n):
-        name = f"{i:07d}"
+        name, split = f"{i:07d}", "val" if i % 10 == 9 else "train"
         if i % 50_000 == 0:  # ext4 allows 65,000 links to one inode
             proto = root / f"proto-{i // 50_000}.png"
             make_png(proto)
-        os.link(proto, img_dir / f"{name}.png")
+        os.link(proto, root / "images" / split / f"{name}.png")
         lines = []
         for _ in range(rnd.randint(1, 5)):
             w, h = rnd.uniform(0.05, 0.5), rnd.uniform(0.05, 0.5)
             cx, cy = rnd.uniform(w / 2, 1 - w / 2), rnd.uniform(h / 2, 1 - h / 2)
             lines.append(f"{rnd.randrange(ncls)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n")
-        with open(lab_dir / f"{name}.txt", "w") as fh:
+        with open(root / "labels" / split / f"{name}.txt", "w") as fh:
             fh.write("".join(lines))
     names = "\n".join(f"  {k}: class{k}" for k in range(ncls))
-    (root / "data.yaml").write_text(f"path: .\ntrain: images/train\nval: images/train\nnames:\n{names}\n")
+    (root / "data.yaml").write_text(f"path: .\ntrain: images/train\nval: images/val\nnames:\n{names}\n")
     return time.perf_counter() - t
 
 

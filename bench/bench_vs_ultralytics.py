@@ -139,10 +139,11 @@ def train_cvpipe(data: dict[str, Path], work: Path, *, epochs: int, imgsz: int, 
     run(cmd)
     wall = time.perf_counter() - t0
     steps = json.loads((out / "results.json").read_text())["steps"]
+    from cvpipe.engine.distributed import cpu_threads  # the train step's rule: the cores its loaders leave
     rows = [json.loads(line) for line in (out / "train" / "metrics.jsonl").read_text().splitlines() if line]
     return {"tool": f"cvpipe {model}", "train_wall": steps["train"]["seconds"], "process_wall": wall,
             "epoch_seconds": [r["seconds"] for r in rows], "weights": out / "train" / "best.pt",
-            "pipeline_metrics": json.loads((out / "metrics.json").read_text())["coco"]}
+            "pipeline_metrics": json.loads((out / "metrics.json").read_text())["coco"], "threads": cpu_threads(workers)}
 
 
 def predict_cvpipe(weights: Path, data: dict[str, Path], work: Path) -> tuple[Path, float]:
@@ -287,17 +288,18 @@ def bench_schedule(label: str, sched: tuple[int, int, int, int], args: argparse.
         tools.append(r)
     print(f"  load average (1/5/15 min) before and after each tool: {' | '.join(loads)}")
     head = (f"  {'tool':<34} {'AP':>6} {'AP50':>6} {'APs':>6}  {'pycocotools AP/AP50/APs':>24} {'train wall':>10} "
-            f"{'s/epoch':>8} {'train img/s':>11} {'pred img/s':>10}")
+            f"{'s/epoch':>8} {'train img/s':>11} {'pred img/s':>10} {'threads':>7}")
     print(head)
     for r in tools:
         c, p = r["cvpipe_evaluate"], r["pycocotools"]
         print(f"  {r['tool']:<34} {c['AP']:6.3f} {c['AP50']:6.3f} {c['APs']:6.3f}  "
               f"{p['AP']:7.3f} {p['AP50']:7.3f} {p['APs']:7.3f}  {r['train_wall'] / 60:8.1f} m "
-              f"{statistics.median(r['epoch_seconds']):8.1f} {r['train_img_s']:11.2f} {r['predict_img_s']:10.2f}")
+              f"{statistics.median(r['epoch_seconds']):8.1f} {r['train_img_s']:11.2f} {r['predict_img_s']:10.2f} {r.get('threads', '?'):>7}")
     ours, theirs = tools if order[0] == "cvpipe" else tools[::-1]
-    ratio = ours["cvpipe_evaluate"]["AP"] / max(theirs["cvpipe_evaluate"]["AP"], 1e-12)
+    ratio = ours["cvpipe_evaluate"]["AP"] / theirs["cvpipe_evaluate"]["AP"] if theirs["cvpipe_evaluate"]["AP"] else None
     epoch_ratio = statistics.median(ours["epoch_seconds"]) / statistics.median(theirs["epoch_seconds"])
-    print(f"  AP ratio cvpipe/Ultralytics {ratio:.2f}x (goal >= 1.1x); time per epoch ratio {epoch_ratio:.2f} "
+    shown = f"{ratio:.2f}x" if ratio is not None else "undefined (Ultralytics AP 0)"
+    print(f"  AP ratio cvpipe/Ultralytics {shown} (goal >= 1.1x); time per epoch ratio {epoch_ratio:.2f} "
           f"(goal <= 1); cvpipe evaluate = pycocotools to {max(r['max_diff'] for r in tools):.1e}")
     return {"schedule": label, "epochs": epochs, "imgsz": imgsz, "batch": args.batch, "train_images": n_train,
             "val_images": n_val, "photos": backgrounds is not None, "loads": loads, "tools": tools,
