@@ -9,7 +9,9 @@ whose header is read, but few inodes of pixels are stored), ``labels/train/<i>.t
 sizes are written, pixels not copied). Each run is a fresh process; its peak RSS is
 ``VmHWM`` (imports included); "child MB" is the largest ``ru_maxrss`` of its reaped children:
 the worker processes (``processes``), or the short-lived process that lists the YOLO layout
-(``local``, ``processes``: :meth:`cvpipe.builtin.yolo.sharding.YoloSharding.plan`).
+(``local``, ``processes``: :meth:`cvpipe.builtin.yolo.sharding.YoloSharding.plan`); for ``ray``
+also the largest RSS of Ray's worker processes (``ray::*``, sampled every 0.25 s; they are the
+raylet's children, not the driver's; their RSS counts the object store pages they map).
 
 Modes per leg:
 
@@ -41,19 +43,35 @@ import time
 from pathlib import Path
 
 CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, threading, time
 
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 
+ray_peak, done = [0.0], threading.Event()
+
+def watch_ray_workers():  # Ray's workers are the raylet's children, not ours: sample their RSS
+    while not done.wait(0.25):
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if not open(f"/proc/{pid}/cmdline", "rb").read().startswith(b"ray::"):
+                    continue
+                for line in open(f"/proc/{pid}/status"):
+                    if line.startswith("VmRSS:"):
+                        ray_peak[0] = max(ray_peak[0], int(line.split()[1]) / 1024)
+            except OSError:
+                pass
+
+threading.Thread(target=watch_ray_workers, daemon=True).start()
 from cvpipe.cli import main
 t = time.perf_counter()
 code = main(sys.argv[2:])
 wall = time.perf_counter() - t
+done.set()
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-json.dump({"code": code, "wall": wall, "driver_mb": hwm(), "worker_mb": kids}, open(sys.argv[1], "w"))
+json.dump({"code": code, "wall": wall, "driver_mb": hwm(), "worker_mb": max(kids, ray_peak[0])}, open(sys.argv[1], "w"))
 """
 
 def make_png(path: Path) -> None:
