@@ -10,8 +10,8 @@ sizes are written, pixels not copied). Each run is a fresh process; its peak RSS
 ``VmHWM`` (imports included); "child MB" is the largest ``ru_maxrss`` of its reaped children:
 the worker processes (``processes``), or the short-lived process that lists the YOLO layout
 (``local``, ``processes``: :meth:`cvpipe.builtin.yolo.sharding.YoloSharding.plan`); for ``ray``
-also the largest RSS of Ray's worker processes (``ray::*``, sampled every 0.25 s; they are the
-raylet's children, not the driver's; their RSS counts the object store pages they map).
+also the largest RSS of Ray's worker processes (``ray::*`` descendants of the driver, sampled every 0.25 s;
+the driver never reaps them; their RSS counts the object store pages they map).
 
 Modes per leg:
 
@@ -52,11 +52,21 @@ def hwm():
 
 ray_peak, done = [0.0], threading.Event()
 
-def watch_ray_workers():  # Ray's workers are the raylet's children, not ours: sample their RSS
+def watch_ray_workers():  # Ray's workers descend from the raylet, not reaped by us: sample their RSS
+    me = os.getpid()
     while not done.wait(0.25):
+        parent = {}
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
-                if not open(f"/proc/{pid}/cmdline", "rb").read().startswith(b"ray::"):
+                parent[int(pid)] = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+        for pid in parent:
+            up = pid
+            while up not in (me, 0, 1) and up in parent:
+                up = parent[up]
+            try:
+                if up != me or not open(f"/proc/{pid}/cmdline", "rb").read().startswith(b"ray::"):
                     continue
                 for line in open(f"/proc/{pid}/status"):
                     if line.startswith("VmRSS:"):
