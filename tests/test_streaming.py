@@ -274,3 +274,74 @@ def test_a_sharding_reads_writes_or_both_never_half():
         reg.add_format("h", reader=lambda p: None, sharding=Half())
     with pytest.raises(PluginError, match="sharding lacks"):
         reg.add_format("n", reader=lambda p: None, sharding=Neither())
+
+
+# ---- VOC read in parts: categories and the detections flag decided over every file ----
+
+@pytest.fixture
+def voc_parts(monkeypatch):
+    monkeypatch.setattr("cvpipe.builtin.voc.sharding.PART_FILES", 3)
+
+
+def _devkit(tmp_path, *, broken: bool):
+    """A VOCdevkit of 10 images (train 7, val 3): names that are not VOC classes (sorted order),
+    the only 'zebra' objects in the last file with objects, one image a split list names without an XML
+    file, and (``broken``) an unreadable XML and an object outside its image."""
+    ds = make_dataset(10, boxes_per_image=2, empty_images=1, unicode_names=False, seed=3)
+    ds = ds.__class__(["kite", "apple", "zebra"], ds.samples, root=ds.root, meta=ds.meta)
+    for k, s in enumerate(ds.samples):
+        s.split = "val" if k >= 7 else "train"
+        s.labels = s.labels % 2
+    last = next(s for s in reversed(ds.samples) if len(s))
+    last.labels[:] = 2
+    ds = write_images(ds, tmp_path / "png")
+    src = tmp_path / "voc"
+    write_dataset(ds, src, "voc", images="copy")
+    ann = sorted((src / "Annotations").glob("*.xml"))
+    ann[2].unlink()  # listed in train.txt, image present: an image without objects
+    if broken:
+        ann[4].write_text("<annotation><filename>x.jpg</filename>", encoding="utf-8")
+        text = ann[5].read_text(encoding="utf-8")
+        ann[5].write_text(text.replace("<xmax>", "<xmax>9999", 1), encoding="utf-8")
+    return src
+
+
+@pytest.mark.parametrize("to", ["parquet", "coco"])
+def test_voc_read_in_parts_converts_like_one_process(tmp_path, capsys, voc_parts, monkeypatch, to):
+    from cvpipe.builtin.voc.sharding import VocSharding
+
+    read = []
+    part_reader = VocSharding.read_part
+    monkeypatch.setattr(VocSharding, "read_part", lambda self, *a, **k: read.append(1) or part_reader(self, *a, **k))
+    src = _devkit(tmp_path, broken=False)
+    out = _both(capsys, tmp_path, src, to)
+    assert out["plain"] == out["local"]
+    assert len(read) == 4  # 10 entries in parts of 3, under --executor only
+    code, _, _, tree, report = out["local"]
+    assert code == 0 and tree
+    assert json.loads(report)["notes"]  # the bare image, counted over the parts
+
+
+def test_voc_problems_in_parts_are_the_single_process_ones(tmp_path, capsys, voc_parts):
+    src = _devkit(tmp_path, broken=True)
+    out = _both(capsys, tmp_path, src, "parquet")
+    assert out["plain"] == out["local"]
+    code, _, err, tree, _ = out["local"]
+    assert code == 2 and tree is None and "nothing was written" in err
+    (tmp_path / "skip").mkdir()
+    skipped = _both(capsys, tmp_path / "skip", src, "parquet", "--skip-invalid")
+    assert skipped["plain"] == skipped["local"] and skipped["local"][0] == 0
+    plain = _run(capsys, "validate", str(src), "--json", "-")
+    local = _run(capsys, "validate", str(src), "--json", "-", "--executor", "local")
+    assert plain == local and plain[0] == 2
+
+
+def test_voc_plan_decides_categories_over_every_file(tmp_path, voc_parts):
+    from cvpipe.builtin.voc.sharding import SHARDING
+
+    src = _devkit(tmp_path, broken=False)
+    plan = SHARDING.plan(src)
+    assert plan["categories"] == ["apple", "kite", "zebra"]  # 'zebra' only in the last part's file
+    assert len(plan["parts"]) == 4
+    first = SHARDING.read_part(src, plan["parts"][0], problems=[])
+    assert first.categories == plan["categories"] and len(first) == 3

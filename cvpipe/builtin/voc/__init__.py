@@ -56,6 +56,7 @@ from cvpipe.data.categories import VOC_CLASSES, voc_categories
 
 from .layout import detect_voc
 from .reader import read_voc
+from .sharding import SHARDING
 from .to_yolo import convert_voc_to_yolo
 from .writer import annotation_xml, write_voc
 
@@ -72,7 +73,7 @@ __all__ = [
 
 @hookimpl
 def cvpipe_register_formats(register: FormatRegistrar):
-    register.add_format("voc", reader=read_voc, writer=write_voc, detect=detect_voc,
+    register.add_format("voc", reader=read_voc, writer=write_voc, detect=detect_voc, sharding=SHARDING,
              description="Pascal VOC XML (VOCdevkit layout or a folder of XML files)")
 
 

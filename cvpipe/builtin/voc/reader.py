@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from cvpipe.data.categories import voc_categories
 from cvpipe.data.checks import box_problem, box_problem_text
@@ -447,6 +447,66 @@ def _bare_record(ident: str, image_root: Path, listed_at: tuple[str, int], found
             "origin": Origin(file, line, "id")}
 
 
+def read_records(entries: Sequence[tuple[str | None, str | None, str]], bare: dict[str, tuple[str, int]],
+                 image_root: Path, shift: float, class_index: dict[str, int] | None,
+                 found: list[Problem]) -> tuple[list[tuple[dict, str | None, str]], int]:
+    """``(record, split, id)`` for each readable entry of :func:`.layout.voc_layout` (an entry
+    without an XML file is an image without objects, see :func:`_bare_record`), and how many
+    of those bare images there were. Problems are appended to ``found``."""
+    records = []
+    n_bare = 0
+    for xml, split, ident in entries:
+        if xml is None:
+            rec = _bare_record(ident, image_root, bare[ident], found)
+            n_bare += rec is not None
+        else:
+            rec = parse_file(xml, image_root, shift, True, class_index, found)
+        if rec is not None:
+            records.append((rec, split, ident))
+    return records, n_bare
+
+
+def records_to_samples(records: Sequence[tuple[dict, str | None, str]], categories: Sequence[str], any_scores: bool,
+                       found: list[Problem]) -> list:
+    """The Samples of ``records`` (labels index ``categories``; boxes absolute xyxy float64).
+    With ``any_scores`` (a detections dataset: some object has a ``<score>``), an image with an
+    object without one is a problem and left out."""
+    import numpy as np
+
+    from cvpipe.data import Sample
+
+    index = {c: i for i, c in enumerate(categories)}
+    samples = []
+    for rec, split, ident in records:
+        objs = rec["objects"]
+        if any_scores and any(o[5] is None for o in objs):
+            o = next(o for o in objs if o[5] is None)
+            found.append(Problem("object has no score", file=rec["origin"].file, line=o[7].line,
+                                 field=o[7].field.replace(".bndbox", ".score"),
+                                 expected="<score> on every object of a detections file"))
+            continue
+        samples.append(Sample(
+            image=rec["filename"], width=rec["width"], height=rec["height"],
+            boxes=np.array([o[1] for o in objs], dtype=np.float64).reshape(-1, 4),
+            labels=np.array([index[o[0]] for o in objs], dtype=np.int64),
+            difficult=np.array([o[2] for o in objs], dtype=bool),
+            truncated=np.array([o[3] for o in objs], dtype=bool),
+            iscrowd=np.array([o[4] for o in objs], dtype=bool),
+            scores=np.array([o[5] for o in objs], dtype=np.float64) if any_scores else None,
+            box_extra=[o[6] for o in objs], extra=rec["extra"], id=ident, split=split,
+            origin=rec["origin"], box_origins=[o[7] for o in objs],
+        ))
+    return samples
+
+
+def reader_meta(pixel_convention: str, n_bare: int) -> dict[str, Any]:
+    """``Dataset.meta`` of a VOC read (format, pixel convention, the bare-image note)."""
+    meta: dict[str, Any] = {"format": "voc", "pixel_convention": pixel_convention}
+    if n_bare:
+        meta["notes"] = {NOTE_LISTED_WITHOUT_XML: n_bare}
+    return meta
+
+
 def read_voc(
     path: Path,
     *,
@@ -471,9 +531,7 @@ def read_voc(
         A Dataset whose ``root`` is the image folder and whose ``Sample.image`` is the XML
         ``filename`` (``id``: the annotation's path below ``Annotations/`` without ``.xml``).
     """
-    import numpy as np
-
-    from cvpipe.data import Dataset, Sample
+    from cvpipe.data import Dataset
     from cvpipe.formats import raise_or_collect
 
     if pixel_convention not in SHIFT:
@@ -485,43 +543,11 @@ def read_voc(
     bare: dict[str, tuple[str, int]] = {}
     entries, image_root = voc_layout(Path(path), splits, images_dir, found, bare=bare)
     class_index = {c: i for i, c in enumerate(classes)} if classes is not None else None
-    shift = SHIFT[pixel_convention]
-    records = []
-    n_bare = 0
-    for xml, split, ident in entries:
-        if xml is None:
-            rec = _bare_record(ident, image_root, bare[ident], found)
-            n_bare += rec is not None
-        else:
-            rec = parse_file(xml, image_root, shift, True, class_index, found)
-        if rec is not None:
-            records.append((rec, split, ident))
+    records, n_bare = read_records(entries, bare, image_root, SHIFT[pixel_convention], class_index, found)
     names = {o[0] for rec, _, _ in records for o in rec["objects"]}
     categories = list(classes) if classes is not None else voc_categories(names)
-    index = {c: i for i, c in enumerate(categories)}
     any_scores = any(o[5] is not None for rec, _, _ in records for o in rec["objects"])
-    samples = []
-    for rec, split, ident in records:
-        objs = rec["objects"]
-        if any_scores and any(o[5] is None for o in objs):
-            o = next(o for o in objs if o[5] is None)
-            found.append(Problem("object has no score", file=rec["origin"].file, line=o[7].line,
-                                 field=o[7].field.replace(".bndbox", ".score"),
-                                 expected="<score> on every object of a detections file"))
-            continue
-        samples.append(Sample(
-            image=rec["filename"], width=rec["width"], height=rec["height"],
-            boxes=np.array([o[1] for o in objs], dtype=np.float64).reshape(-1, 4),
-            labels=np.array([index[o[0]] for o in objs], dtype=np.int64),
-            difficult=np.array([o[2] for o in objs], dtype=bool),
-            truncated=np.array([o[3] for o in objs], dtype=bool),
-            iscrowd=np.array([o[4] for o in objs], dtype=bool),
-            scores=np.array([o[5] for o in objs], dtype=np.float64) if any_scores else None,
-            box_extra=[o[6] for o in objs], extra=rec["extra"], id=ident, split=split,
-            origin=rec["origin"], box_origins=[o[7] for o in objs],
-        ))
+    samples = records_to_samples(records, categories, any_scores, found)
     raise_or_collect(found, problems)
-    meta: dict[str, Any] = {"format": "voc", "pixel_convention": pixel_convention}
-    if n_bare:
-        meta["notes"] = {NOTE_LISTED_WITHOUT_XML: n_bare}
+    meta = reader_meta(pixel_convention, n_bare)
     return Dataset(categories, samples, root=image_root, meta=meta, origin=Origin(str(path)))

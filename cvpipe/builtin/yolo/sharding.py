@@ -18,7 +18,6 @@ images (the folders they share), so YOLO has no ``write_part``.
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,27 +30,16 @@ PART_IMAGES = 2000
 
 
 def _pack(items: Sequence[tuple[str, Path, Path]]) -> bytes:
-    """``(split, image, label)`` items as one compressed ``split\\0image\\0label\\n`` listing."""
-    text = "".join(f"{split}\0{img}\0{lab}\n" for split, img, lab in items)
-    return zlib.compress(text.encode("utf-8", "surrogateescape"), 1)
+    """``(split, image, label)`` items as one compressed listing."""
+    from cvpipe.formats.plans import pack_rows
+
+    return pack_rows([(split, str(img), str(lab)) for split, img, lab in items])
 
 
 def _unpack(blob: bytes) -> list[tuple[str, Path, Path]]:
-    text = zlib.decompress(blob).decode("utf-8", "surrogateescape")
-    out = []
-    for line in text.split("\n"):
-        if line:
-            split, img, lab = line.split("\0")
-            out.append((split, Path(img), Path(lab)))
-    return out
+    from cvpipe.formats.plans import unpack_rows
 
-
-def _default_signals() -> None:
-    """In the listing child: the default SIGINT/SIGTERM actions, not the driver's handlers."""
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the driver, which ends the pool
+    return [(split, Path(img), Path(lab)) for split, img, lab in unpack_rows(blob, 3)]
 
 
 def _class_names_from_ids(items: Sequence[tuple[str, Path, Path]]) -> list[str]:
@@ -114,15 +102,9 @@ class YoloSharding:
         layout, no label file read). Where the OS can fork, the listing runs in a short-lived
         child process: its path objects (about 0.7 kB an image) never count against the
         driver, which receives only the packed parts."""
-        import multiprocessing
+        from cvpipe.formats.plans import in_forked_child
 
-        if "fork" not in multiprocessing.get_all_start_methods():
-            return _plan(Path(path), splits, images_dir, PART_IMAGES)
-        with multiprocessing.get_context("fork").Pool(1, initializer=_default_signals) as pool:
-            plan = pool.apply(_plan, (Path(path), splits, images_dir, PART_IMAGES))
-            pool.close()  # let the child exit by itself (no SIGTERM from the pool's clean-up)
-            pool.join()
-        return plan
+        return in_forked_child(_plan, Path(path), splits, images_dir, PART_IMAGES)
 
     def read_part(self, path: Path, part: dict[str, Any], *, images_dir: Path | None = None,
                   splits: Sequence[str] | None = None, problems: list[Problem] | None = None):
