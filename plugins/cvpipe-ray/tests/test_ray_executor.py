@@ -12,6 +12,8 @@ import numpy as np
 
 import pytest
 
+from cvpipe.errors import InputError
+
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'ray[data]', or the cvpipe-ray plugin)")
 pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'cvpipe[parquet]')")
 
@@ -36,24 +38,38 @@ def test_registered_and_keeps_order(registry):
     assert ray.is_initialized()  # it joined the running instance, so it leaves it running
 
 
-def test_map_takes_items_in_bounded_windows(registry):
-    """A streaming driver feeds ``map`` from a generator: it must not be drained up front."""
+def test_map_takes_items_as_results_are_handed_on(registry):
+    """A streaming driver feeds ``map`` from a generator: it must not be drained up front,
+    one map may feed another, and a task's exception arrives as itself."""
+    from cvpipe.errors import InputError
     from cvpipe.execution import get_executor
 
     ex = get_executor("ray")
-    window = ex._window()
+    limit = ex._in_flight()
     taken = []
 
     def items():
-        for i in range(window * 2 + 3):
+        for i in range(limit * 3 + 1):
             taken.append(i)
             yield -i
 
     results = ex.map(abs, items())
     first = next(results)
-    assert first == 0 and len(taken) <= window  # only the first window was taken
-    assert [first, *results] == list(range(window * 2 + 3))
+    assert first == 0 and len(taken) <= limit  # only the tasks in flight were taken
+    assert [first, *results] == list(range(limit * 3 + 1))
+    assert list(ex.map(abs, ex.map(abs, range(-5, 0)))) == [5, 4, 3, 2, 1]
+    import sys
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    with pytest.raises(InputError, match="not a number"):
+        list(ex.map(_refuse, [1, "x"]))
     ex.close()
+
+
+def _refuse(x):
+    if not isinstance(x, int):
+        raise InputError("not a number", value=x)
+    return x
 
 
 @pytest.mark.parametrize("src,to", [("pq", "parquet"), ("coco", "parquet"), ("pq", "yolo")])

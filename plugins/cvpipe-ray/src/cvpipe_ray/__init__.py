@@ -1,11 +1,14 @@
 """cvpipe-ray: the ``ray`` executor (``cvpipe convert|validate|evaluate|predict --executor ray [--address ADDR]``).
 
-Per-shard work runs as a Ray Data pipeline: ``ray.data.from_items(items).map(task)``, streamed
-back to the driver in input order (``preserve_order``), one block per item so that shards are
-scheduled across the cluster's CPUs; work that needs a model per worker (``predict``) runs on
+Per-shard work (``convert``/``validate`` parts, ``evaluate``'s matching shards) runs as one
+Ray task per shard, a bounded number in flight, results handed back in input order: the
+driver's input is a stream (reading feeds writing), which Ray core tasks take as it comes,
+where a Ray Data pipeline needs its items listed first (the first version ran one Ray Data
+pipeline per window of items: several seconds of planning per window, and a window of write
+parts held by the driver). Work that needs a model per worker (``predict``) runs on Ray Data:
 an actor pool, ``map_batches`` with an actor class holding the model (a GPU per actor when the
-cluster has them). Items and results travel pickled (they are cvpipe's own
-task and result objects, not table rows). Without ``--address`` a local Ray instance is
+cluster has them), items and results pickled (cvpipe's own task and result objects, not
+table rows). Without ``--address`` a local Ray instance is
 started for the command (and shut down after); with it, the driver joins that cluster
 (``ray start --head`` prints the address; ``auto`` finds the one on this machine). Tasks write only into the temporary sibling of the
 output the driver gave them, so on several machines that folder must be on storage every
@@ -27,14 +30,9 @@ __all__ = ["RayExecutor", "ray_executor"]
 CVPIPE_HOOK_API_VERSION = 1
 
 
-class _Task:
-    """Ray Data row function: unpickle the item, run ``fn``, pickle the result."""
-
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
-        self.fn = fn
-
-    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {"i": row["i"], "result": pickle.dumps(self.fn(pickle.loads(row["item"])), protocol=5)}
+def _call(fn: Callable[[Any], Any], item: Any) -> Any:
+    """The body of :meth:`RayExecutor.map`'s Ray task."""
+    return fn(item)
 
 
 class _ActorTask:
@@ -94,30 +92,41 @@ class RayExecutor:
                 raise ConfigError(f"cannot join the Ray cluster: {exc}", field="--address", value=address,
                                   expected="the address `ray start --head` printed (host:port)") from None
 
-    def _window(self) -> int:
-        """How many items one Ray Data run takes: 4 per CPU of the cluster, at least 16."""
-        return max(16, 4 * int(self._ray.cluster_resources().get("CPU", 1)))
+    def _in_flight(self) -> int:
+        """How many tasks :meth:`map` keeps submitted: 2 per CPU of the cluster, at least 4."""
+        return max(4, 2 * int(self._ray.cluster_resources().get("CPU", 1)))
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
-        """Yield ``fn(item)`` for each item, in order, computed on the cluster. Items are taken
-        in windows of :meth:`_window` (one Ray Data run each), so a driver streaming parts
-        through ``map`` never holds more than a window of them (the streaming convert)."""
-        import itertools
+        """Yield ``fn(item)`` for each item, in order, each computed as one Ray task. Items are
+        taken from ``items`` only as results are handed on, at most :meth:`_in_flight` at a
+        time, so a driver streaming parts through ``map`` (and one ``map`` feeding another,
+        as the streaming convert's reading feeds its writing) holds a few parts, not the
+        input. Tasks not yet collected are cancelled when the caller stops early. A task's
+        exception is raised here as itself."""
+        import collections
 
-        import ray.data
+        ray = self._ray
+        run = ray.remote(_call)
+        limit = self._in_flight()
+        pending: collections.deque = collections.deque()
+        try:
+            for item in items:
+                pending.append(run.remote(fn, item))
+                if len(pending) >= limit:
+                    yield self._get(pending.popleft())
+            while pending:
+                yield self._get(pending.popleft())
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
 
-        it, window = iter(items), self._window()
-        while True:
-            rows = [{"i": i, "item": pickle.dumps(x, protocol=5)} for i, x in enumerate(itertools.islice(it, window))]
-            if not rows:
-                return
-            ctx = ray.data.DataContext.get_current()
-            ctx.execution_options.preserve_order = True
-            ctx.enable_progress_bars = False
-            ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_Task(fn))
-            yield from _in_order(ds.iter_rows())
-            if len(rows) < window:
-                return
+    def _get(self, ref: Any) -> Any:
+        try:
+            return self._ray.get(ref)
+        except self._ray.exceptions.RayTaskError as exc:
+            if exc.cause is not None:
+                raise exc.cause from None
+            raise
 
     def map_with_state(self, setup: Callable[[], Any], fn: Callable[[Any, Any], Any], items: Iterable[Any], *,
                        num_gpus: float = 0.0, num_cpus: float = 1.0) -> Iterator[Any]:
