@@ -306,11 +306,12 @@ def _yolo_case(case: str):
 
 
 @pytest.fixture
-def yolo_parts(monkeypatch):
-    """YOLO written in parts of 3 samples (the driver's log of write tasks returned)."""
+def part_log(monkeypatch):
+    """YOLO and VOC written in parts of 3 samples; the sizes of the write tasks (a list)."""
     from cvpipe import execution
 
     monkeypatch.setattr("cvpipe.builtin.yolo.sharding.YoloSharding.rows_per_part", 3)
+    monkeypatch.setattr("cvpipe.builtin.voc.stream.VocStreamSharding.rows_per_part", 3)
     log: list[int] = []
     real = execution.write_part
     monkeypatch.setattr(execution, "write_part", lambda t: (log.append(len(t.samples)), real(t))[1])
@@ -319,12 +320,12 @@ def yolo_parts(monkeypatch):
 
 @pytest.mark.parametrize("case", ["splits", "pose", "obb"])
 @pytest.mark.parametrize("more", [[], ["--keep-difficult"]])
-def test_yolo_written_part_by_part_equals_write_yolo(tmp_path, capsys, yolo_parts, case, more):
+def test_yolo_written_part_by_part_equals_write_yolo(tmp_path, capsys, part_log, case, more):
     ds = _yolo_case(case)
     write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=4)
     out = _both(capsys, tmp_path, tmp_path / "pq", "yolo", "--images", "none", *more)
     assert out["plain"] == out["local"] and out["local"][0] == 0
-    assert yolo_parts == [3, 3, 3]  # the driver handed the writer parts, not the whole dataset
+    assert part_log == [3, 3, 3]  # the driver handed the writer parts, not the whole dataset
     tree, report = out["local"][3], json.loads(out["local"][4])
     assert not [k for k in tree if ".cvpipe-yolo-parts" in k] and "labels/train/a/img_001.txt" in tree
     data = yaml.safe_load((tmp_path / "yolo-local" / "data.yaml").read_text(encoding="utf-8"))
@@ -338,7 +339,7 @@ def test_yolo_written_part_by_part_equals_write_yolo(tmp_path, capsys, yolo_part
 
 
 @pytest.mark.parametrize("second", [2, 7])
-def test_yolo_part_by_part_refuses_one_label_file_twice(tmp_path, capsys, yolo_parts, second):
+def test_yolo_part_by_part_refuses_one_label_file_twice(tmp_path, capsys, part_log, second):
     """Two images that would get one label file: write_yolo's refusal, whether the first one
     is in the same part or an earlier one."""
     ds = make_dataset(9, empty_images=0)
@@ -347,19 +348,21 @@ def test_yolo_part_by_part_refuses_one_label_file_twice(tmp_path, capsys, yolo_p
     out = _both(capsys, tmp_path, tmp_path / "pq", "yolo", "--images", "none")
     assert out["plain"] == out["local"]
     assert out["local"][0] == 2 and "same label file" in out["local"][2] and out["local"][3] is None
-    assert yolo_parts == [3, 3, 3]  # refused in commit, over the staged parts
+    assert part_log == [3, 3, 3]  # refused in commit, over the staged parts
     assert f"also written for {ds.samples[1].image}" in out["local"][2]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".yolo-local")]
 
 
-def test_yolo_part_by_part_places_images(yolo_dir, tmp_path, capsys, small_parts, yolo_parts):
+@pytest.mark.parametrize("to", ["yolo", "voc"])
+def test_yolo_and_voc_part_by_part_place_images(yolo_dir, tmp_path, capsys, small_parts, part_log, to):
     """``--images copy`` (the default) and a YOLO source read in parts: the same files."""
-    out = _both(capsys, tmp_path, yolo_dir, "yolo", "--skip-invalid")
+    out = _both(capsys, tmp_path, yolo_dir, to, "--skip-invalid")
     assert out["plain"] == out["local"] and out["local"][0] == 0
-    assert len(yolo_parts) == 4 and len([k for k in out["local"][3] if k.startswith("images/")]) == 10
+    images = [k for k in out["local"][3] if k.startswith("images/" if to == "yolo" else "JPEGImages/")]
+    assert len(part_log) == 4 and len(images) == 10
 
 
-def test_write_step_writes_yolo_part_by_part(tmp_path, yolo_parts):
+def test_write_step_writes_yolo_part_by_part(tmp_path, part_log):
     """The pipeline's write step through an executor (:func:`write_sharded`): write_yolo's files."""
     from cvpipe.execution import get_executor, write_sharded
 
@@ -367,4 +370,50 @@ def test_write_step_writes_yolo_part_by_part(tmp_path, yolo_parts):
     write_dataset(ds, tmp_path / "one", "yolo", images="none")
     report = write_sharded(ds, tmp_path / "parts", "yolo", executor=get_executor("local"), images="none")
     assert report == write_dataset(ds, tmp_path / "again", "yolo", images="none")
-    assert yolo_parts == [3, 3, 3] and _tree(tmp_path / "parts") == _tree(tmp_path / "one")
+    assert part_log == [3, 3, 3] and _tree(tmp_path / "parts") == _tree(tmp_path / "one")
+
+
+def _voc_case(case: str):
+    """Datasets whose VOC folder depends on the whole dataset: splits (and a sample without),
+    nested image folders sharing ``deep/`` (cut), crowd boxes and scores; ``shared``: the val
+    images again as a test split (written once, listed twice) over several parts."""
+    import numpy as np
+
+    ds = make_dataset(9, boxes_per_image=2, empty_images=1)
+    for k, s in enumerate(ds.samples):
+        s.image = f"deep/{'a' if k < 5 else 'b/c'}/{s.image}"
+        s.split = [None, "train", "val", "train"][k % 4]
+        s.iscrowd[:] = [j == 1 and k % 3 == 0 for j in range(len(s))]
+        s.scores = np.linspace(0.25, 0.75, len(s)).astype(np.float32)
+    if case == "shared":
+        from dataclasses import replace
+
+        ds.samples += [replace(s, split="test") for s in ds.samples if s.split == "val"]
+    return ds
+
+
+@pytest.mark.parametrize("case", ["splits", "shared"])
+def test_voc_written_part_by_part_equals_write_voc(tmp_path, capsys, part_log, case):
+    ds = _voc_case(case)
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=4)
+    out = _both(capsys, tmp_path, tmp_path / "pq", "voc", "--images", "none")
+    assert out["plain"] == out["local"] and out["local"][0] == 0
+    assert part_log == [3] * (len(ds) // 3) + [len(ds) % 3] * bool(len(ds) % 3)  # parts, not the whole dataset
+    tree, report = out["local"][3], json.loads(out["local"][4])
+    assert not [k for k in tree if ".cvpipe-voc-parts" in k] and "Annotations/a/img_001.xml" in tree
+    assert tree["ImageSets/Main/train.txt"].startswith(b"a/img_001\na/img_003\n")
+    if case == "shared":
+        assert tree["ImageSets/Main/test.txt"] == tree["ImageSets/Main/val.txt"]
+        assert list(report["notes"].values()) == [2]
+
+
+@pytest.mark.parametrize("second", [2, 7])
+def test_voc_part_by_part_refuses_one_annotation_file_twice(tmp_path, capsys, part_log, second):
+    ds = make_dataset(9, empty_images=0)
+    ds.samples[second].image = ds.samples[1].image.replace(".png", ".jpg")
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=4)
+    out = _both(capsys, tmp_path, tmp_path / "pq", "voc", "--images", "none")
+    assert out["plain"] == out["local"]
+    assert out["local"][0] == 2 and "same annotation file" in out["local"][2] and out["local"][3] is None
+    assert part_log == [3, 3, 3]  # refused in commit, over the staged parts
+    assert f"also written for {ds.samples[1].image}" in out["local"][2]

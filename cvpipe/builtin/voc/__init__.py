@@ -1,6 +1,7 @@
 """Pascal VOC XML, the built-in plugin: registration here, the work split by role in
-:mod:`.layout` (where things are, detection), :mod:`.reader`, :mod:`.writer` and :mod:`.to_yolo`
-(the streaming VOC -> YOLO converter behind hook ``cvpipe_convert``).
+:mod:`.layout` (where things are, detection), :mod:`.reader`, :mod:`.writer`, :mod:`.stream` (the
+writer part by part, for ``convert --executor``) and :mod:`.to_yolo` (the streaming VOC -> YOLO
+converter behind hook ``cvpipe_convert``).
 
 Layout (``path`` given to :func:`read_voc`):
 
@@ -56,6 +57,7 @@ from cvpipe.data.categories import VOC_CLASSES, voc_categories
 
 from .layout import detect_voc
 from .reader import read_voc
+from .stream import SHARDING
 from .to_yolo import convert_voc_to_yolo
 from .writer import annotation_xml, write_voc
 
@@ -72,7 +74,7 @@ __all__ = [
 
 @hookimpl
 def cvpipe_register_formats(register: FormatRegistrar):
-    register.add_format("voc", reader=read_voc, writer=write_voc, detect=detect_voc,
+    register.add_format("voc", reader=read_voc, writer=write_voc, detect=detect_voc, sharding=SHARDING,
              description="Pascal VOC XML (VOCdevkit layout or a folder of XML files)")
 
 
