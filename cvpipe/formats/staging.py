@@ -2,17 +2,17 @@
 but whose files depend on a whole split: each part's samples are pickled into a stage folder
 inside the temporary output folder (:func:`stage_part`), ``commit`` decides the split-wide
 rules from the parts' small records and reads the staged parts back one at a time
-(:func:`staged_samples`). What a split's image names share is merged part by part with
-:func:`common_folders`; output names that must be distinct over a split are checked in bounded
+(:func:`staged_samples`). What a split's image names share is summed up per part
+(:func:`split_summary`) and merged (:func:`merge_summaries`); output names that must be distinct over a split are checked in bounded
 memory with :class:`DistinctNames`."""
 
 from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-__all__ = ["stage_part", "staged_samples", "common_folders", "DistinctNames"]
+__all__ = ["stage_part", "staged_samples", "split_summary", "merge_summaries", "common_folders", "DistinctNames"]
 
 
 def stage_part(stage: Path, index: int, samples: Sequence[Any]) -> str:
@@ -33,6 +33,33 @@ def staged_samples(stage: Path, files: Iterable[str], keep: Callable[[Any], bool
         with open(Path(stage) / file, "rb") as fh:
             part = pickle.load(fh)
         yield part if keep is None else [s for s in part if keep(s)]
+
+
+def split_summary(samples: Sequence[Any]) -> dict[Any, dict[str, Any]]:
+    """Per split of ``samples`` (``Sample.split``, None included; first-seen order) what the
+    split-wide names need: ``{"images": n, "folders": the folders its image paths share}``."""
+    from .images import shared_folders
+
+    out: dict[Any, dict[str, Any]] = {}
+    for s in samples:
+        sp = out.setdefault(s.split, {"images": 0, "folders": None})
+        sp["images"] += 1
+        sp["folders"] = shared_folders([str(s.image)], sp["folders"])
+    return out
+
+
+def merge_summaries(summaries: Iterable[Mapping[Any, Mapping[str, Any]]],
+                    key: Callable[[Any], Any] = lambda split: split) -> dict[Any, dict[str, Any]]:
+    """:func:`split_summary` of the parts merged, as one call over all their samples would give
+    it (first-seen order, images added up, shared folders in common); ``key`` maps a split to
+    the group it counts in (e.g. YOLO's output folder of samples without a split)."""
+    out: dict[Any, dict[str, Any]] = {}
+    for summary in summaries:
+        for split, sp in summary.items():
+            g = out.setdefault(key(split), {"images": 0, "folders": None})
+            g["images"] += sp["images"]
+            g["folders"] = common_folders(g["folders"], sp["folders"])
+    return out
 
 
 def common_folders(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[str, ...] | None:

@@ -23,7 +23,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from cvpipe.formats.staging import common_folders, stage_part, staged_samples
+from cvpipe.formats.staging import merge_summaries, split_summary, stage_part, staged_samples
 
 from .writer import (
     annotation_id,
@@ -54,15 +54,13 @@ class VocStreamSharding:
     def write_part(self, samples: Sequence, folder: Path, index: int, *, images: str = "copy",
                    root: Path | None = None, pixel_convention: str | None = None,
                    keep_crowd: bool = False) -> dict[str, Any]:
-        """Stage part ``index``; return its record: the folders each split's images share (in
-        first-seen order, None for samples without a split), its size and the writer's options."""
-        from cvpipe.formats.images import check_images_mode, shared_folders
+        """Stage part ``index``; return its record: per split (None for samples without one) its
+        images and the folders they share (:func:`cvpipe.formats.staging.split_summary`), and the
+        writer's options."""
+        from cvpipe.formats.images import check_images_mode
 
         check_images_mode(images)
-        splits: dict[str | None, tuple[str, ...] | None] = {}
-        for s in samples:
-            splits[s.split] = shared_folders([str(s.image)], splits.get(s.split))
-        return {"file": stage_part(Path(folder) / STAGE, index, samples), "splits": splits, "size": len(samples),
+        return {"file": stage_part(Path(folder) / STAGE, index, samples), "splits": split_summary(samples),
                 "images": images, "root": str(root) if root is not None else None,
                 "options": {"pixel_convention": pixel_convention, "keep_crowd": keep_crowd}}
 
@@ -115,14 +113,12 @@ class _Names:
 
     def __init__(self, stage: Path, records: Sequence[dict[str, Any]], template) -> None:
         self.stage, self.records, self.template = stage, records, template
-        self.folders: dict[Any, tuple[str, ...] | None] = {}
+        self.folders = {split: g["folders"] for split, g in merge_summaries(r["splits"] for r in records).items()}
         self.starts: list[int] = []  # ordinal (over the dataset) of each part's first sample
         n = 0
         for r in records:
-            for split, folders in r["splits"].items():
-                self.folders[split] = common_folders(self.folders.get(split), folders)
             self.starts.append(n)
-            n += r["size"]
+            n += sum(g["images"] for g in r["splits"].values())
 
     def parts(self) -> Iterator[tuple[int, list]]:
         """``(ordinal of its first sample, samples)`` of every staged part, in order."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from cvpipe.errors import InputError
-from cvpipe.formats.staging import DistinctNames, common_folders, stage_part, staged_samples
+from cvpipe.formats.staging import DistinctNames, merge_summaries, split_summary, stage_part, staged_samples
 from cvpipe.formats.yolo_text import label_name, output_split
 
 from .writer import (
@@ -48,18 +48,14 @@ STAGE = ".cvpipe-yolo-parts"
 def write_part(samples: Sequence, folder: Path, index: int, *, images: str = "copy", root: Path | None = None,
                keep_difficult: bool = False, keep_crowd: bool = False, decimals: int = 6) -> dict[str, Any]:
     """Stage part ``index`` in ``folder``; return its record: per split as the samples give it
-    (None included), ``{"images": n, "folders": shared folders}`` in first-seen order, the
-    keypoint lengths, whether a box is oriented, and the writer's options."""
-    from cvpipe.formats.images import check_images_mode, shared_folders
+    (None included) its images and the folders they share
+    (:func:`cvpipe.formats.staging.split_summary`), the keypoint lengths, whether a box is
+    oriented, and the writer's options."""
+    from cvpipe.formats.images import check_images_mode
 
     check_images_mode(images)
     check_decimals(decimals)
-    splits: dict[str | None, dict[str, Any]] = {}
-    for s in samples:
-        sp = splits.setdefault(s.split, {"images": 0, "folders": None})
-        sp["images"] += 1
-        sp["folders"] = shared_folders([str(s.image)], sp["folders"])
-    return {"file": stage_part(Path(folder) / STAGE, index, samples), "splits": splits,
+    return {"file": stage_part(Path(folder) / STAGE, index, samples), "splits": split_summary(samples),
             "keypoints": keypoint_lengths(samples), "obb": has_obb(samples), "images": images,
             "root": str(root) if root is not None else None,
             "options": {"keep_difficult": keep_difficult, "keep_crowd": keep_crowd, "decimals": decimals}}
@@ -71,18 +67,8 @@ class _Plan:
     hold each split."""
 
     def __init__(self, records: Sequence[dict[str, Any]]) -> None:
-        raw: dict[str | None, dict[str, Any]] = {}
-        for r in records:
-            for split, sp in r["splits"].items():
-                g = raw.setdefault(split, {"images": 0, "folders": None})
-                g["images"] += sp["images"]
-                g["folders"] = common_folders(g["folders"], sp["folders"])
-        self.any_split = any(split is not None for split in raw)
-        self.groups: dict[str, dict[str, Any]] = {}
-        for split, g in raw.items():
-            out = self.groups.setdefault(output_split(split, self.any_split), {"images": 0, "folders": None})
-            out["images"] += g["images"]
-            out["folders"] = common_folders(out["folders"], g["folders"])
+        self.any_split = any(split is not None for r in records for split in r["splits"])
+        self.groups = merge_summaries((r["splits"] for r in records), lambda split: output_split(split, self.any_split))
         self.files = {split: [r["file"] for r in records
                               if any(output_split(sp, self.any_split) == split for sp in r["splits"])]
                       for split in self.groups}
