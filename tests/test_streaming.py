@@ -417,3 +417,15 @@ def test_voc_part_by_part_refuses_one_annotation_file_twice(tmp_path, capsys, pa
     assert out["local"][0] == 2 and "same annotation file" in out["local"][2] and out["local"][3] is None
     assert part_log == [3, 3, 3]  # refused in commit, over the staged parts
     assert f"also written for {ds.samples[1].image}" in out["local"][2]
+
+
+def test_coco_part_by_part_refuses_one_name_twice_in_one_part(tmp_path, capsys, monkeypatch):
+    """The repeated name's first holder in the same staged part (:class:`DistinctNames`)."""
+    monkeypatch.setattr("cvpipe.builtin.coco.stream.CocoStreamSharding.rows_per_part", 3)
+    ds = make_dataset(6, empty_images=0)
+    ds.samples[2].image = "other/" + ds.samples[1].image
+    ds.samples[2].extra["file_name"] = ds.samples[1].image
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=2)
+    out = _both(capsys, tmp_path, tmp_path / "pq", "coco", "--images", "none")
+    assert out["plain"] == out["local"] and out["local"][0] == 2
+    assert out["local"][2].rstrip().endswith(f"also {tmp_path / 'pq' / 'images' / ds.samples[1].image}")
