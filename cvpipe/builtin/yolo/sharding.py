@@ -109,12 +109,14 @@ class YoloSharding:
     rows_per_part = PART_IMAGES
 
     def write_part(self, samples: Sequence, folder: Path, index: int, *, images: str = "copy",
-                   root: Path | None = None, keep_difficult: bool = False) -> dict[str, Any]:
+                   root: Path | None = None, keep_difficult: bool = False, keep_crowd: bool = False,
+                   decimals: int = 6) -> dict[str, Any]:
         """Stage part ``index`` of the output in the temporary ``folder``; its record
-        (:func:`.stream.write_part`)."""
+        (:func:`.stream.write_part`; the options are :func:`.writer.write_yolo`'s)."""
         from .stream import write_part
 
-        return write_part(samples, folder, index, images=images, root=root, keep_difficult=keep_difficult)
+        return write_part(samples, folder, index, images=images, root=root, keep_difficult=keep_difficult,
+                          keep_crowd=keep_crowd, decimals=decimals)
 
     def commit(self, folder: Path, records: Sequence[dict[str, Any]], categories: Sequence[str],
                meta: Mapping[str, Any], *, dst: Path) -> dict[str, Any]:

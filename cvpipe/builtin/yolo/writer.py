@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 from cvpipe.errors import InputError
+from cvpipe.formats.images import place_image
 from cvpipe.formats.yolo_text import (
     data_yaml_text,
     label_name,
@@ -21,6 +22,7 @@ from cvpipe.formats.yolo_text import (
     yolo_box_text,
     yolo_values_text,
 )
+from cvpipe.fsutil import safe_join
 
 if TYPE_CHECKING:
     from cvpipe.data import Dataset
@@ -143,9 +145,6 @@ def write_sample(tmp: Path, split: str, s, name: str, image: Path, style: LabelS
     without boxes) in ``style``, place its image file ``image`` as ``images/<split>/<name>``
     (``images``: copy, link or none; ``name`` already safe), and count it in ``report``
     (``notes``: keypoints filled in, oriented boxes written as boxes)."""
-    from cvpipe.formats.images import place_image
-    from cvpipe.fsutil import safe_join
-
     kpt_shape, decimals = style.kpt_shape, style.decimals
     lines = []
     boxes = s.boxes.tolist()
