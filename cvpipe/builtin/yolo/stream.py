@@ -78,6 +78,7 @@ class _Plan:
         return staged_samples(stage, self.files[split], self.keep(split))
 
     def keep(self, split: str) -> Callable[[Any], bool]:
+        """Whether a sample goes to output split ``split``."""
         return lambda s: output_split(s.split, self.any_split) == split
 
     def names(self, part: list, split: str, image_path: Callable[[Any], Path]) -> Iterator[tuple[Any, str]]:
