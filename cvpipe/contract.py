@@ -183,7 +183,8 @@ class Sharding(Protocol):
       picklable record of it;
     * ``commit(folder, records, categories, meta) -> dict``: finish ``folder`` (a manifest)
       from the records in part order; returns the writer's report (``images``, ``boxes``,
-      ``skipped``). The driver then moves ``folder`` into place.
+      ``skipped``). The driver then moves ``folder`` into place. A ``commit`` that takes a
+      keyword ``dst`` gets that final path (for a writer whose files name it: YOLO's data.yaml).
 
     ``write_part`` and ``commit`` are both None for a format whose parts can only be read
     (its writer needs the whole dataset), ``plan`` and ``read_part`` both None for one whose

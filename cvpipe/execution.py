@@ -6,7 +6,7 @@ the dataset the driver read. Each part is read and checked by a task on the exec
 (:func:`check_part`); the driver merges the results as they come, in part order
 (:class:`_Merger`: problems in the single-process order, images repeated across parts found
 with a :class:`~cvpipe.data.keys.KeySet`, 24 bytes a kept image), and passes each part's valid
-samples on without keeping them. An output format whose Sharding writes (parquet, COCO) is
+samples on without keeping them. An output format whose Sharding writes (parquet, COCO, YOLO) is
 written while reading goes on: the valid samples re-cut into the writer's parts
 (:func:`_write_tasks`, one part buffered), each written by a task into a temporary sibling of
 ``dst`` (:func:`write_part`), committed by the driver (manifest or JSON, then an atomic
@@ -545,7 +545,8 @@ def convert_sharded(src: Path, dst: Path, to: str, *, executor, from_format: str
             merger.drain()
             problems, reasons = refuse_or_count()
             order.check()
-            report = dict(out.sharding.commit(tmp, records, order.categories, dict(merger.meta)))
+            report = dict(out.sharding.commit(tmp, records, order.categories, dict(merger.meta),
+                                              **_commit_options(out.sharding.commit, dst)))
     else:
         from .formats.io import accepts
 
@@ -608,7 +609,16 @@ def write_sharded(dataset, dst: Path, to: str, *, executor, images: str = "copy"
         records = list(executor.map(write_part, (
             _WriteTask(to, [replace(s, extra=dict(s.extra)) for s in chunk], str(tmp), i, images, root)
             for i, chunk in enumerate(parts))))
-        return dict(out.sharding.commit(tmp, records, dataset.categories, dataset.meta))
+        return dict(out.sharding.commit(tmp, records, dataset.categories, dataset.meta,
+                                        **_commit_options(out.sharding.commit, Path(dst))))
+
+
+def _commit_options(commit: Callable[..., Any], dst: Path) -> dict[str, Any]:
+    """``{"dst": dst}`` for a Sharding ``commit`` that takes the final destination (a writer
+    whose files name it: YOLO's data.yaml), else ``{}``."""
+    from .formats.io import accepts
+
+    return {"dst": dst} if accepts(commit, "dst") else {}
 
 
 @functools.cache

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -345,3 +346,157 @@ def test_voc_plan_decides_categories_over_every_file(tmp_path, voc_parts):
     assert len(plan["parts"]) == 4
     first = SHARDING.read_part(src, plan["parts"][0], problems=[])
     assert first.categories == plan["categories"] and len(first) == 3
+
+
+def _yolo_case(case: str):
+    """Datasets whose YOLO output depends on the whole dataset: splits (one sample without ->
+    ``unassigned``), nested image folders sharing ``deep/`` (cut), an image without boxes,
+    difficult and crowd boxes, scores, pose keypoints (one box without: noted), oriented boxes
+    (one no longer enclosing its box: noted) and no split at all (``val`` a stand-in)."""
+    import numpy as np
+
+    ds = make_dataset(9, boxes_per_image=2, empty_images=1)
+    for k, s in enumerate(ds.samples):
+        s.image = f"deep/{'a' if k < 5 else 'b/c'}/{s.image}"
+        if case == "obb":
+            s.split = None
+            w, h = s.width, s.height
+            s.box_extra = [{"obb": [x1, y1, x2, y1, x2, y2, x1, y2]} if (k + j) % 3 else {}
+                           for j, (x1, y1, x2, y2) in enumerate(s.boxes.tolist())]
+            if k == 4:
+                s.box_extra[0] = {"obb": [0.0, 0.0, w, 0.0, w, h, 0.0, h]}  # not its box any more
+            continue
+        s.split = [None, "train", "val", "train"][k % 4]
+        s.difficult[:] = [j == 0 and k % 2 == 0 for j in range(len(s))]
+        s.iscrowd[:] = [j == 1 and k % 3 == 0 for j in range(len(s))]
+        s.scores = np.linspace(0.25, 0.75, len(s)).astype(np.float32)
+        if case == "pose":
+            s.box_extra = [{"keypoints": [x1 + 1.0, y1 + 1.0, 2, x2 - 1.0, y2 - 1.0, 1]} if k != 3 or j else {}
+                           for j, (x1, y1, x2, y2) in enumerate(s.boxes.tolist())]
+    return ds
+
+
+@pytest.fixture
+def part_log(monkeypatch):
+    """YOLO and VOC written in parts of 3 samples; the sizes of the write tasks (a list)."""
+    from cvpipe import execution
+
+    monkeypatch.setattr("cvpipe.builtin.yolo.sharding.YoloSharding.rows_per_part", 3)
+    monkeypatch.setattr("cvpipe.builtin.voc.stream.VocStreamSharding.rows_per_part", 3)
+    log: list[int] = []
+    real = execution.write_part
+    monkeypatch.setattr(execution, "write_part", lambda t: (log.append(len(t.samples)), real(t))[1])
+    return log
+
+
+@pytest.mark.parametrize("case", ["splits", "pose", "obb"])
+@pytest.mark.parametrize("more", [[], ["--keep-difficult"]])
+def test_yolo_written_part_by_part_equals_write_yolo(tmp_path, capsys, part_log, case, more):
+    ds = _yolo_case(case)
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=4)
+    out = _both(capsys, tmp_path, tmp_path / "pq", "yolo", "--images", "none", *more)
+    assert out["plain"] == out["local"] and out["local"][0] == 0
+    assert part_log == [3, 3, 3]  # the driver handed the writer parts, not the whole dataset
+    tree, report = out["local"][3], json.loads(out["local"][4])
+    assert not [k for k in tree if ".cvpipe-yolo-parts" in k] and "labels/train/a/img_001.txt" in tree
+    data = yaml.safe_load((tmp_path / "yolo-local" / "data.yaml").read_text(encoding="utf-8"))
+    assert data["path"] == str(tmp_path / "yolo-local")  # the destination, not the temporary folder
+    if case == "splits":
+        assert "labels/unassigned/a/chat_ünïcødé_图像.txt" in tree and report["skipped"]["crowd"] == 3
+    if case == "pose":
+        assert b"kpt_shape: [2, 3]" in tree["data.yaml"] and list(report["notes"].values()) == [1]
+    if case == "obb":
+        assert len(tree["labels/train/a/img_001.txt"].split(b"\n")[0].split()) == 9 and len(report["notes"]) == 2
+
+
+@pytest.mark.parametrize("second", [2, 7])
+def test_yolo_part_by_part_refuses_one_label_file_twice(tmp_path, capsys, part_log, second):
+    """Two images that would get one label file: write_yolo's refusal, whether the first one
+    is in the same part or an earlier one."""
+    ds = make_dataset(9, empty_images=0)
+    ds.samples[second].image = ds.samples[1].image.replace(".png", ".jpg")
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=4)
+    out = _both(capsys, tmp_path, tmp_path / "pq", "yolo", "--images", "none")
+    assert out["plain"] == out["local"]
+    assert out["local"][0] == 2 and "same label file" in out["local"][2] and out["local"][3] is None
+    assert part_log == [3, 3, 3]  # refused in commit, over the staged parts
+    assert f"also written for {ds.samples[1].image}" in out["local"][2]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".yolo-local")]
+
+
+@pytest.mark.parametrize("to", ["yolo", "voc"])
+def test_yolo_and_voc_part_by_part_place_images(yolo_dir, tmp_path, capsys, small_parts, part_log, to):
+    """``--images copy`` (the default) and a YOLO source read in parts: the same files."""
+    out = _both(capsys, tmp_path, yolo_dir, to, "--skip-invalid")
+    assert out["plain"] == out["local"] and out["local"][0] == 0
+    images = [k for k in out["local"][3] if k.startswith("images/" if to == "yolo" else "JPEGImages/")]
+    assert len(part_log) == 4 and len(images) == 10
+
+
+def test_write_step_writes_yolo_part_by_part(tmp_path, part_log):
+    """The pipeline's write step through an executor (:func:`write_sharded`): write_yolo's files."""
+    from cvpipe.execution import get_executor, write_sharded
+
+    ds = _yolo_case("pose")
+    write_dataset(ds, tmp_path / "one", "yolo", images="none")
+    report = write_sharded(ds, tmp_path / "parts", "yolo", executor=get_executor("local"), images="none")
+    assert report == write_dataset(ds, tmp_path / "again", "yolo", images="none")
+    assert part_log == [3, 3, 3] and _tree(tmp_path / "parts") == _tree(tmp_path / "one")
+
+
+def _voc_case(case: str):
+    """Datasets whose VOC folder depends on the whole dataset: splits (and a sample without),
+    nested image folders sharing ``deep/`` (cut), crowd boxes and scores; ``shared``: the val
+    images again as a test split (written once, listed twice) over several parts."""
+    import numpy as np
+
+    ds = make_dataset(9, boxes_per_image=2, empty_images=1)
+    for k, s in enumerate(ds.samples):
+        s.image = f"deep/{'a' if k < 5 else 'b/c'}/{s.image}"
+        s.split = [None, "train", "val", "train"][k % 4]
+        s.iscrowd[:] = [j == 1 and k % 3 == 0 for j in range(len(s))]
+        s.scores = np.linspace(0.25, 0.75, len(s)).astype(np.float32)
+    if case == "shared":
+        from dataclasses import replace
+
+        ds.samples += [replace(s, split="test") for s in ds.samples if s.split == "val"]
+    return ds
+
+
+@pytest.mark.parametrize("case", ["splits", "shared"])
+def test_voc_written_part_by_part_equals_write_voc(tmp_path, capsys, part_log, case):
+    ds = _voc_case(case)
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=4)
+    out = _both(capsys, tmp_path, tmp_path / "pq", "voc", "--images", "none")
+    assert out["plain"] == out["local"] and out["local"][0] == 0
+    assert part_log == [3] * (len(ds) // 3) + [len(ds) % 3] * bool(len(ds) % 3)  # parts, not the whole dataset
+    tree, report = out["local"][3], json.loads(out["local"][4])
+    assert not [k for k in tree if ".cvpipe-voc-parts" in k] and "Annotations/a/img_001.xml" in tree
+    assert tree["ImageSets/Main/train.txt"].startswith(b"a/img_001\na/img_003\n")
+    if case == "shared":
+        assert tree["ImageSets/Main/test.txt"] == tree["ImageSets/Main/val.txt"]
+        assert list(report["notes"].values()) == [2]
+
+
+@pytest.mark.parametrize("second", [2, 7])
+def test_voc_part_by_part_refuses_one_annotation_file_twice(tmp_path, capsys, part_log, second):
+    ds = make_dataset(9, empty_images=0)
+    ds.samples[second].image = ds.samples[1].image.replace(".png", ".jpg")
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=4)
+    out = _both(capsys, tmp_path, tmp_path / "pq", "voc", "--images", "none")
+    assert out["plain"] == out["local"]
+    assert out["local"][0] == 2 and "same annotation file" in out["local"][2] and out["local"][3] is None
+    assert part_log == [3, 3, 3]  # refused in commit, over the staged parts
+    assert f"also written for {ds.samples[1].image}" in out["local"][2]
+
+
+def test_coco_part_by_part_refuses_one_name_twice_in_one_part(tmp_path, capsys, monkeypatch):
+    """The repeated name's first holder in the same staged part (:class:`DistinctNames`)."""
+    monkeypatch.setattr("cvpipe.builtin.coco.stream.CocoStreamSharding.rows_per_part", 3)
+    ds = make_dataset(6, empty_images=0)
+    ds.samples[2].image = "other/" + ds.samples[1].image
+    ds.samples[2].extra["file_name"] = ds.samples[1].image
+    write_dataset(ds, tmp_path / "pq", "parquet", images="none", rows_per_shard=2)
+    out = _both(capsys, tmp_path, tmp_path / "pq", "coco", "--images", "none")
+    assert out["plain"] == out["local"] and out["local"][0] == 2
+    assert out["local"][2].rstrip().endswith(f"also {tmp_path / 'pq' / 'images' / ds.samples[1].image}")

@@ -4,10 +4,11 @@ so that ``convert --executor`` writes ``annotations/instances_<split>.json`` in 
 A COCO file depends on its whole split: image ids are kept only when all of them are distinct
 integers (else 1..N, the sample's own id kept as ``source_id``), annotation ids likewise, output names drop the folders all of the split's
 images share, and two images may not get one name. So :meth:`CocoStreamSharding.write_part`
-only stages each part (its samples pickled into the temporary folder, plus what the split-wide
-rules need: shared folders, whether every id is an id); :meth:`~CocoStreamSharding.commit`
-then checks distinctness over the staged parts (:class:`cvpipe.data.keys.KeySet`: hashes, not
-the values) and writes each split's JSON entry by entry, each part through the writer's own
+only stages each part (its samples pickled into the temporary folder with
+:mod:`cvpipe.formats.staging`, plus what the split-wide rules need: shared folders, whether
+every id is an id); :meth:`~CocoStreamSharding.commit` then checks distinctness over the
+staged parts (:class:`cvpipe.formats.staging.DistinctNames`: hashes, not the values) and
+writes each split's JSON entry by entry, each part through the writer's own
 :func:`.writer.to_coco_dict`, with the split-wide decisions fixed beforehand. The bytes are
 :func:`.writer.write_coco`'s (compact JSON, the default ``indent=None``).
 """
@@ -15,13 +16,13 @@ the values) and writes each split's JSON entry by entry, each part through the w
 from __future__ import annotations
 
 import json
-import pickle
 import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from ...errors import InputError
+from ...formats.staging import DistinctNames, common_folders, stage_part, staged_samples
 from .layout import DEFAULT_SPLIT
 
 __all__ = ["CocoStreamSharding", "SHARDING"]
@@ -49,11 +50,7 @@ class CocoStreamSharding:
         from ...formats.images import shared_folders
         if images not in ("copy", "link", "none"):
             raise InputError("bad images mode", field="images", value=images, expected="copy, link or none")
-        stage = Path(folder) / STAGE
-        stage.mkdir(exist_ok=True)
-        file = f"{index:05d}.pkl"
-        with open(stage / file, "wb") as fh:
-            pickle.dump(list(samples), fh, protocol=5)
+        file = stage_part(Path(folder) / STAGE, index, samples)
         splits: dict[str, dict[str, Any]] = {}
         for s in samples:
             sp = splits.setdefault(s.split or DEFAULT_SPLIT, {"images": 0, "folders": None, "ids": True, "ann_ids": True})
@@ -81,7 +78,7 @@ class CocoStreamSharding:
                     rules[split] = {"images": 0, "folders": None, "ids": True, "ann_ids": True}
                 g = rules[split]
                 g["images"] += sp["images"]
-                g["folders"] = _common(g["folders"], sp["folders"])
+                g["folders"] = common_folders(g["folders"], sp["folders"])
                 g["ids"] = g["ids"] and sp["ids"]
                 g["ann_ids"] = g["ann_ids"] and sp["ann_ids"]
         opts = records[0] if records else {"images": "none", "root": None, "keep_difficult": False}
@@ -107,10 +104,8 @@ class CocoStreamSharding:
     @staticmethod
     def _samples(stage: Path, records: Sequence[dict[str, Any]], split: str) -> Iterator[list]:
         """The staged samples of ``split``, one part (list) at a time."""
-        for r in records:
-            if split in r["splits"]:
-                with open(stage / r["file"], "rb") as fh:
-                    yield [s for s in pickle.load(fh) if (s.split or DEFAULT_SPLIT) == split]
+        return staged_samples(stage, (r["file"] for r in records if split in r["splits"]),
+                              lambda s: (s.split or DEFAULT_SPLIT) == split)
 
     def _names(self, part: list, g: dict[str, Any], template) -> list[tuple[Any, str]]:
         """``(sample, safe output name)`` of a part, names cut at the split's shared folders."""
@@ -126,30 +121,22 @@ class CocoStreamSharding:
     def _check_split(self, stage: Path, records, split: str, g: dict[str, Any], template) -> None:
         """Two images with one output name: write_coco's InputError; ids and annotation ids:
         whether they are distinct (decides, as write_coco does, whether they are kept)."""
-        import numpy as np
-
-        from ...data.keys import KeySet
-
-        names, ids, ann_ids = KeySet(), KeySet(), KeySet()
-        n = 0
+        names, ids, ann_ids = DistinctNames(), DistinctNames(), DistinctNames()
         for part in self._samples(stage, records, split):
             pairs = self._names(part, g, template)
-            h1, h2 = KeySet.hashes([rel for _, rel in pairs])
-            hit = names.find(h1, h2).tolist()
-            here: dict[str, str] = {}
-            for k, (s, rel) in enumerate(pairs):  # the first repeated name, as write_coco finds it
-                if hit[k] >= 0 or rel in here:
-                    first = here.get(rel) or self._first_named(stage, records, split, g, template, rel)
-                    raise InputError("two images would get the same output name", file=str(template.image_path(s)),
-                                     value=rel, expected="distinct image names per split", hint=f"also {first}")
-                here[rel] = str(template.image_path(s))
-            refs = np.arange(n, n + len(pairs))
-            names.add(h1, h2, refs)
-            n += len(pairs)
+            before = names.count
+            hit = names.add([rel for _, rel in pairs])
+            if hit is not None:  # the first repeated name, as write_coco finds it
+                k, ordinal = hit
+                s, rel = pairs[k]
+                first = (str(template.image_path(pairs[ordinal - before][0])) if ordinal >= before
+                         else self._first_named(stage, records, split, g, template, rel))
+                raise InputError("two images would get the same output name", file=str(template.image_path(s)),
+                                 value=rel, expected="distinct image names per split", hint=f"also {first}")
             if g["ids"]:
-                g["ids"] = _distinct_more(ids, [repr(s.id) for s in part])
+                g["ids"] = ids.add([repr(s.id) for s in part]) is None
             if g["ann_ids"]:
-                g["ann_ids"] = _distinct_more(ann_ids, [repr(ex.get("id")) for s in part for ex in s.box_extra])
+                g["ann_ids"] = ann_ids.add([repr(ex.get("id")) for s in part for ex in s.box_extra]) is None
 
     def _first_named(self, stage: Path, records, split: str, g, template, rel: str) -> str:
         for part in self._samples(stage, records, split):
@@ -249,30 +236,6 @@ def _with_source_id(entry: dict[str, Any], source: Any) -> dict[str, Any]:
     out[SOURCE_ID_KEY] = source
     out.update((k, v) for k, v in entry.items() if k not in out)
     return out
-
-
-def _common(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return a[:n]
-
-
-def _distinct_more(seen, keys: list[str]) -> bool:
-    """Add ``keys`` to the KeySet ``seen``; False when one repeats (an earlier one or its own)."""
-    import numpy as np
-
-    if len(set(keys)) != len(keys):
-        return False
-    h1, h2 = seen.hashes(keys)
-    if (seen.find(h1, h2) >= 0).any():
-        return False
-    seen.add(h1, h2, np.zeros(len(keys), dtype=np.int64))
-    return True
 
 
 SHARDING = CocoStreamSharding()

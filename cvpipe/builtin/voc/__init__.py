@@ -1,6 +1,7 @@
 """Pascal VOC XML, the built-in plugin: registration here, the work split by role in
-:mod:`.layout` (where things are, detection), :mod:`.reader`, :mod:`.writer` and :mod:`.to_yolo`
-(the streaming VOC -> YOLO converter behind hook ``cvpipe_convert``).
+:mod:`.layout` (where things are, detection), :mod:`.reader`, :mod:`.writer`, :mod:`.stream` (the
+writer part by part, for ``convert --executor``) and :mod:`.to_yolo` (the streaming VOC -> YOLO
+converter behind hook ``cvpipe_convert``).
 
 Layout (``path`` given to :func:`read_voc`):
 

@@ -16,8 +16,8 @@ Differences from one read: layout problems travel in part 0, and within the repo
 file problems come before its "object has no score" problems (one read lists all file problems
 first). The default pixel convention (``raw``) is used, as by every executor path.
 
-Writing stays with :func:`.writer.write_voc` (the output names of a split depend on all of its
-images), so VOC has no ``write_part``.
+Writing in parts is :class:`.stream.VocStreamSharding`'s (parts staged, the folder written in
+``commit``), which this class extends with the read side.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from cvpipe.errors import Problem
+
+from .stream import VocStreamSharding
 
 __all__ = ["VocSharding", "SHARDING", "PART_FILES"]
 
@@ -64,15 +66,11 @@ def _plan(path: Path, splits: Sequence[str] | None, images_dir: Path | None, siz
             "root": str(image_root)}
 
 
-class VocSharding:
-    """Parts are ``{"entries", "bare", "image_root", "categories", "any_scores", "problems"}``:
+class VocSharding(VocStreamSharding):
+    """Read side: parts are ``{"entries", "bare", "image_root", "categories", "any_scores", "problems"}``:
     a packed chunk of :func:`.layout.voc_layout` entries, the split-list lines of its bare
     images, the image folder, the dataset-wide categories and score flag, and the layout
-    problems (part 0 only)."""
-
-    rows_per_part = PART_FILES
-    write_part = None
-    commit = None
+    problems (part 0 only). Write side: :class:`.stream.VocStreamSharding`."""
 
     def plan(self, path: Path, *, splits: Sequence[str] | None = None,
              images_dir: Path | None = None) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """Writing Pascal VOC: one sample as annotation XML (:func:`annotation_xml`) and a whole dataset
-as a VOCdevkit folder (:func:`write_voc`)."""
+as a VOCdevkit folder (:func:`write_voc`), whose steps the part-by-part writer (:mod:`.stream`)
+shares: the dataset-wide decisions (:func:`resolve_convention`, the image names and
+:func:`annotation_id`, :func:`check_repeat`), each sample's files (:func:`write_annotation`) and
+the split lists (:func:`write_lists`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
 
 from cvpipe.errors import InputError
 from cvpipe.formats.numbers import clean_number_text
@@ -18,7 +21,8 @@ if TYPE_CHECKING:
 #: what the user can do about a missing image (the writer's own wording, kept)
 _IMAGES_HINT = "use images='none' or point to the images with --images-dir"
 
-__all__ = ["write_voc", "annotation_xml"]
+__all__ = ["write_voc", "annotation_xml", "write_annotation", "check_repeat", "annotation_id", "resolve_convention",
+           "write_lists"]
 
 
 def _num_text(v: float, tolerance: float = 0.0) -> str:
@@ -154,19 +158,10 @@ def write_voc(
     Returns ``{"images", "boxes", "skipped": {"crowd": n}, "files"}`` (and ``notes`` when images
     were shared). ``dst`` appears whole or not at all; image names are confined to ``dst``.
     """
-    import numpy as np
-
     from cvpipe.formats import image_names
-    from cvpipe.formats.images import place_image
-    from cvpipe.fsutil import atomic_dir, safe_join, safe_relpath
+    from cvpipe.fsutil import atomic_dir, safe_relpath
 
-    if pixel_convention is None:
-        pixel_convention = dataset.meta.get("pixel_convention", "raw") if dataset.meta.get("format") == "voc" else "raw"
-    if pixel_convention not in SHIFT:
-        from cvpipe.errors import ConfigError
-
-        raise ConfigError("unknown pixel convention", field="pixel_convention", value=pixel_convention,
-                          expected="raw or one_based")
+    pixel_convention = resolve_convention(dataset.meta, pixel_convention)
     groups: dict[Any, list[int]] = {}  # image names per split: drops a shared images/<split>/ folder
     for k, s in enumerate(dataset.samples):
         groups.setdefault(s.split, []).append(k)
@@ -174,52 +169,117 @@ def write_voc(
     for idx in groups.values():
         for k, n in zip(idx, image_names([dataset.samples[k] for k in idx])):
             names[k] = safe_relpath(n, file=str(dataset.image_path(dataset.samples[k])), field="image")
-    ids = [n.rsplit(".", 1)[0] if "." in n.rsplit("/", 1)[-1] else n for n in names]
+    ids = [annotation_id(n) for n in names]
     seen: dict[str, Any] = {}
     shared = set()  # samples that are an image already written for another split: listed only
     for k, (s, i) in enumerate(zip(dataset.samples, ids)):
         if i in seen:
-            first = seen[i]
-            if first.split != s.split and _same_annotation(dataset, first, s):
-                shared.add(k)  # one image in two splits (Ultralytics' VOC.yaml: val = test): one XML
-                continue
-            raise InputError("two images would get the same annotation file", file=str(dataset.image_path(s)),
-                             value=f"Annotations/{i}.xml", expected="distinct image names",
-                             hint=f"also written for {first.image}")
+            check_repeat(dataset, seen[i], s, i)  # one image in two splits (Ultralytics' VOC.yaml: val = test)
+            shared.add(k)
+            continue
         seen[i] = s
-    report: dict[str, Any] = {"images": 0, "boxes": 0, "skipped": {"crowd": 0}, "files": 0}
+    report = new_report()
     lists: dict[str, list[str]] = {}
     with atomic_dir(Path(dst)) as tmp:
-        (tmp / "Annotations").mkdir()
-        (tmp / "JPEGImages").mkdir()
+        make_folders(tmp)
         for k, (s, name, ident) in enumerate(zip(dataset.samples, names, ids)):
             if k in shared:
                 lists.setdefault(s.split, []).append(ident)
                 continue
-            keep = np.arange(len(s)) if keep_crowd else np.flatnonzero(~s.iscrowd)
-            report["skipped"]["crowd"] += len(s) - len(keep)
-            xml = annotation_xml(s, dataset.categories, name, pixel_convention=pixel_convention, keep=keep.tolist(),
-                                 tolerance=coordinate_tolerance(dataset, s))
-            out = safe_join(tmp / "Annotations", ident + ".xml")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(xml)
-            report["files"] += 1
-            if images != "none":
-                place_image(dataset.image_path(s), safe_join(tmp / "JPEGImages", name), images, hint=_IMAGES_HINT)
-                report["files"] += 1
-            report["images"] += 1
-            report["boxes"] += len(keep)
+            write_annotation(tmp, dataset, s, name, ident, pixel_convention, images, keep_crowd, report)
             if s.split is not None:
                 lists.setdefault(s.split, []).append(ident)
-        if lists:
-            main = tmp / "ImageSets" / "Main"
-            main.mkdir(parents=True)
-            for split in split_order(lists):
-                safe_relpath(split, field="split")
-                (main / f"{split}.txt").write_text("".join(i + "\n" for i in lists[split]), encoding="utf-8")
-                report["files"] += 1
+        write_lists(tmp, list(lists), lambda path, split: path.write_text("".join(i + "\n" for i in lists[split]),
+                                                                           encoding="utf-8"), report)
+    return with_notes(report, len(shared))
+
+
+def resolve_convention(meta: Mapping[str, Any], pixel_convention: PixelConvention | None) -> PixelConvention:
+    """The pixel convention to write: the one asked, else the one a VOC dataset was read with
+    (``meta``), else ``raw``; ConfigError for an unknown one."""
+    if pixel_convention is None:
+        pixel_convention = meta.get("pixel_convention", "raw") if meta.get("format") == "voc" else "raw"
+    if pixel_convention not in SHIFT:
+        from cvpipe.errors import ConfigError
+
+        raise ConfigError("unknown pixel convention", field="pixel_convention", value=pixel_convention,
+                          expected="raw or one_based")
+    return pixel_convention
+
+
+def annotation_id(name: str) -> str:
+    """The annotation id (``Annotations/<id>.xml``, the split lists' entry) of an image name:
+    the name without its extension."""
+    return name.rsplit(".", 1)[0] if "." in name.rsplit("/", 1)[-1] else name
+
+
+def check_repeat(dataset: "Dataset", first, s, ident: str) -> None:
+    """A sample ``s`` whose annotation id ``ident`` the sample ``first`` already has: fine
+    (listed only) when it is ``first``'s image and annotation in another split, else the
+    InputError of two images getting one annotation file."""
+    if first.split != s.split and _same_annotation(dataset, first, s):
+        return
+    raise InputError("two images would get the same annotation file", file=str(dataset.image_path(s)),
+                     value=f"Annotations/{ident}.xml", expected="distinct image names",
+                     hint=f"also written for {first.image}")
+
+
+def new_report() -> dict[str, Any]:
+    """The writer's report before anything is written."""
+    return {"images": 0, "boxes": 0, "skipped": {"crowd": 0}, "files": 0}
+
+
+def make_folders(tmp: Path) -> None:
+    """``Annotations/`` and ``JPEGImages/`` in ``tmp``."""
+    (tmp / "Annotations").mkdir()
+    (tmp / "JPEGImages").mkdir()
+
+
+def write_annotation(tmp: Path, dataset: "Dataset", s, name: str, ident: str, pixel_convention: PixelConvention,
+                     images: str, keep_crowd: bool, report: dict[str, Any]) -> None:
+    """Write one sample: ``Annotations/<ident>.xml`` (crowd boxes left out unless
+    ``keep_crowd``) and its image as ``JPEGImages/<name>`` (``images``: copy, link or none;
+    ``name`` already safe); count it in ``report``. ``dataset`` gives the categories, the
+    image's folder and the source's precision (its samples are not used)."""
+    import numpy as np
+
+    from cvpipe.formats.images import place_image
+    from cvpipe.fsutil import safe_join
+
+    keep = np.arange(len(s)) if keep_crowd else np.flatnonzero(~s.iscrowd)
+    report["skipped"]["crowd"] += len(s) - len(keep)
+    xml = annotation_xml(s, dataset.categories, name, pixel_convention=pixel_convention, keep=keep.tolist(),
+                         tolerance=coordinate_tolerance(dataset, s))
+    out = safe_join(tmp / "Annotations", ident + ".xml")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(xml)
+    report["files"] += 1
+    if images != "none":
+        place_image(dataset.image_path(s), safe_join(tmp / "JPEGImages", name), images, hint=_IMAGES_HINT)
+        report["files"] += 1
+    report["images"] += 1
+    report["boxes"] += len(keep)
+
+
+def write_lists(tmp: Path, splits: Sequence[str], write: Callable[[Path, str], None], report: dict[str, Any]) -> None:
+    """``ImageSets/Main/<split>.txt`` for ``splits`` (when there are any), in
+    :func:`.layout.split_order`; ``write(path, split)`` writes one list's file."""
+    from cvpipe.fsutil import safe_relpath
+
+    if not splits:
+        return
+    main = tmp / "ImageSets" / "Main"
+    main.mkdir(parents=True)
+    for split in split_order(splits):
+        safe_relpath(split, field="split")
+        write(main / f"{split}.txt", split)
+        report["files"] += 1
+
+
+def with_notes(report: dict[str, Any], shared: int) -> dict[str, Any]:
+    """``report`` with its note of ``shared`` images listed in a second split, when any."""
     if shared:
-        report["notes"] = {NOTE_SHARED: len(shared)}
+        report["notes"] = {NOTE_SHARED: shared}
     return report
 
 

@@ -1,4 +1,4 @@
-"""The YOLO format's :class:`cvpipe.contract.Sharding` (read side): a dataset cut into chunks
+"""The YOLO format's :class:`cvpipe.contract.Sharding`: a dataset cut into chunks
 of label files, so that ``convert``/``validate --executor`` read them part by part in bounded
 memory.
 
@@ -12,14 +12,15 @@ Differences from the single-process reader: whether labels carry a confidence (a
 predictions dataset) and whether 4-point polygons are oriented boxes are decided per part, not
 over the whole dataset (the notes of the parts are added up by the driver).
 
-Writing stays with :func:`.writer.write_yolo`: the output names of a split depend on all of its
-images (the folders they share), so YOLO has no ``write_part``.
+Writing part by part (:meth:`YoloSharding.write_part`, :meth:`YoloSharding.commit`) is
+:mod:`.stream`'s: parts of ``rows_per_part`` samples are staged, and the layout, which depends on
+the whole dataset, is written in commit with the decisions :func:`.writer.write_yolo` makes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from cvpipe.errors import Problem
 
@@ -90,11 +91,28 @@ def _plan(path: Path, splits: Sequence[str] | None, images_dir: Path | None, siz
 
 class YoloSharding:
     """Parts are ``{"names", "root", "problems", "items"}``: the category names, the layout
-    root, layout problems (part 0 only) and a packed chunk of ``PART_IMAGES`` items."""
+    root, layout problems (part 0 only) and a packed chunk of ``PART_IMAGES`` items. Written
+    parts are ``rows_per_part`` samples, staged (:mod:`.stream`)."""
 
     rows_per_part = PART_IMAGES
-    write_part = None
-    commit = None
+
+    def write_part(self, samples: Sequence, folder: Path, index: int, *, images: str = "copy",
+                   root: Path | None = None, keep_difficult: bool = False, keep_crowd: bool = False,
+                   decimals: int = 6) -> dict[str, Any]:
+        """Stage part ``index`` of the output in the temporary ``folder``; its record
+        (:func:`.stream.write_part`; the options are :func:`.writer.write_yolo`'s)."""
+        from .stream import write_part
+
+        return write_part(samples, folder, index, images=images, root=root, keep_difficult=keep_difficult,
+                          keep_crowd=keep_crowd, decimals=decimals)
+
+    def commit(self, folder: Path, records: Sequence[dict[str, Any]], categories: Sequence[str],
+               meta: Mapping[str, Any], *, dst: Path) -> dict[str, Any]:
+        """Write the layout from the staged parts into ``folder`` (which becomes ``dst``);
+        :func:`.writer.write_yolo`'s report (:func:`.stream.commit`)."""
+        from .stream import commit
+
+        return commit(folder, records, categories, meta, dst=dst)
 
     def plan(self, path: Path, *, splits: Sequence[str] | None = None,
              images_dir: Path | None = None) -> dict[str, Any]:
