@@ -167,4 +167,4 @@ def ray_executor(address: str | None = None) -> RayExecutor:
 
 @hookimpl
 def cvpipe_register_executors(register):
-    register.add_executor("ray", ray_executor, description="Ray Data: per-shard tasks on a Ray cluster (--address)")
+    register.add_executor("ray", ray_executor, description="Ray: per-shard tasks on a Ray cluster (--address); predict on Ray Data actor pools")
