@@ -19,11 +19,10 @@ __all__ = ["Dataset", "Sample", "Origin"]
 
 def __getattr__(name: str) -> Any:
     if name in ("Origin", "Locator"):
-        from . import origin
-
-        return getattr(origin, name)
-    if name in ("Dataset", "Sample"):
-        from . import model
-
-        return getattr(model, name)
-    raise AttributeError(f"module 'cvpipe.data' has no attribute {name!r}")
+        from . import origin as module
+    elif name in ("Dataset", "Sample"):
+        from . import model as module
+    else:
+        raise AttributeError(f"module 'cvpipe.data' has no attribute {name!r}")
+    value = globals()[name] = getattr(module, name)  # bound here: later imports skip this hook
+    return value

@@ -32,6 +32,8 @@ _FLAGS = ("difficult", "truncated", "iscrowd")
 def _flags(value: Any, n: int, name: str) -> np.ndarray:
     if value is None:
         return np.zeros(n, dtype=bool)
+    if type(value) is np.ndarray and value.dtype == np.bool_ and value.shape == (n,):
+        return value  # what np.asarray(...).reshape(-1) would give back: the same array
     arr = np.asarray(value, dtype=bool).reshape(-1)
     if arr.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")

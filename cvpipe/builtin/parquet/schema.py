@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 # The stable cvpipe APIs this package uses, imported in this one place.
+from cvpipe.data.origin import Origin
 from cvpipe.errors import InputError, Problem  # noqa: F401  (re-exported for reader/writer)
 from cvpipe.fsutil import atomic_dir, atomic_write_json, place_file, safe_join, safe_relpath  # noqa: F401
 
@@ -139,6 +140,4 @@ def to_json(value: Any) -> str:
 def origin(shard: Path, row: int):
     """Where a sample came from: the shard file and its 1-based row, so that problems name it
     as ``part-00003.parquet:17``. The one place that knows how provenance is stored."""
-    from cvpipe.data import Origin
-
     return Origin(file=str(shard), line=row + 1)
