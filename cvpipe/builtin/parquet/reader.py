@@ -326,10 +326,12 @@ def read_parquet(path: Path, *, images_dir: Path | None = None, splits: list[str
     with the manifest's categories and meta, boxes absolute pixel xyxy, ``root`` the images
     folder (``images_dir`` when given)."""
     from cvpipe.data import Dataset
+    from cvpipe.formats.json import gc_paused
 
     manifest = read_manifest(path)
-    samples = [s for i in range(len(manifest["shards"]))
-               for batch in read_shard(manifest, i, splits=splits, problems=problems) for s in batch]
+    with gc_paused():  # as the COCO reader: every collection would walk the whole growing Dataset
+        samples = [s for i in range(len(manifest["shards"]))
+                   for batch in read_shard(manifest, i, splits=splits, problems=problems) for s in batch]
     root = Path(images_dir) if images_dir is not None else manifest.folder / manifest.get("images_dir", "images")
     meta = manifest.get("meta") if isinstance(manifest.get("meta"), dict) else {}
     return Dataset(categories=manifest["categories"], samples=samples, root=root, meta=dict(meta))
