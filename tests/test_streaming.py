@@ -500,3 +500,13 @@ def test_coco_part_by_part_refuses_one_name_twice_in_one_part(tmp_path, capsys, 
     out = _both(capsys, tmp_path, tmp_path / "pq", "coco", "--images", "none")
     assert out["plain"] == out["local"] and out["local"][0] == 2
     assert out["local"][2].rstrip().endswith(f"also {tmp_path / 'pq' / 'images' / ds.samples[1].image}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(*[st.none() | st.text(st.characters(blacklist_characters="\0"), max_size=6)] * 3),
+                max_size=6))
+def test_packed_listing_rows_round_trip(rows):
+    """Parts' listings (formats.plans): any file name but NUL (newlines included) and None survive."""
+    from cvpipe.formats.plans import pack_rows, unpack_rows
+
+    assert unpack_rows(pack_rows(rows), 3) == rows
